@@ -1,0 +1,529 @@
+#include "cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int cfg_find(const cfg *c, const char *key, size_t keylen)
+{
+    for (int i = 0; i < c->nspec; i++) {
+        if (strlen(c->spec[i].key) == keylen && strncmp(c->spec[i].key, key, keylen) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static int cfg_lookup(const cfg *c, const char *key)
+{
+    int i = cfg_find(c, key, strlen(key));
+
+    if (i < 0) {
+        fprintf(stderr, "%s: internal error: no configuration key \"%s\"\n", c->prog, key);
+        abort();
+    }
+    return i;
+}
+
+static bool cfg_parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool cfg_choice_ok(const char *choices, const char *v)
+{
+    size_t vlen = strlen(v);
+
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == vlen && strncmp(p, v, n) == 0)
+            return true;
+        p += n + (bar ? 1 : 0);
+    }
+    return false;
+}
+
+/* Checks v against spec i and stores it; prints the error line on failure. */
+static bool cfg_set(cfg *c, int i, const char *v, const char *origin)
+{
+    const cfg_spec *s = &c->spec[i];
+
+    if (s->type == CFG_INT) {
+        char *end;
+        long long n;
+        errno = 0;
+        n = strtoll(v, &end, 10);
+        if (errno || end == v || *end || n < s->min || n > s->max) {
+            fprintf(
+                stderr,
+                "%s: invalid value for \"%s\" (from %s): \"%s\" is not an integer in %lld..%lld\n",
+                c->prog, s->key, origin, s->secrecy == CFG_SECRET ? "********" : v, s->min, s->max);
+            return false;
+        }
+    } else if (s->type == CFG_BOOL) {
+        bool b;
+        if (!cfg_parse_bool(v, &b)) {
+            fprintf(stderr, "%s: invalid value for \"%s\" (from %s): \"%s\" is not true or false\n",
+                    c->prog, s->key, origin, v);
+            return false;
+        }
+    } else if (s->choices && !cfg_choice_ok(s->choices, v)) {
+        fprintf(stderr, "%s: invalid value for \"%s\" (from %s): \"%s\" is not one of %s\n",
+                c->prog, s->key, origin, v, s->choices);
+        return false;
+    }
+    free(c->values[i]);
+    c->values[i] = strdup(v);
+    c->origins[i] = origin;
+    return c->values[i] != NULL;
+}
+
+static bool cfg_set_kafka(cfg *c, const char *name, const char *value)
+{
+    cfg_kv *grown;
+
+    if (strncmp(name, "kafka.", 6) == 0)
+        name += 6;
+    if (!*name) {
+        fprintf(stderr, "%s: empty kafka property name\n", c->prog);
+        return false;
+    }
+    for (int i = 0; i < c->nkafka; i++) {
+        if (strcmp(c->kafka[i].name, name) == 0) {
+            free(c->kafka[i].value);
+            c->kafka[i].value = strdup(value);
+            return c->kafka[i].value != NULL;
+        }
+    }
+    grown = realloc(c->kafka, sizeof(*grown) * (size_t)(c->nkafka + 1));
+    if (!grown)
+        return false;
+    c->kafka = grown;
+    c->kafka[c->nkafka].name = strdup(name);
+    c->kafka[c->nkafka].value = strdup(value);
+    c->nkafka++;
+    return true;
+}
+
+/* Reads a secret from a file, dropping one trailing newline. */
+static bool cfg_set_from_file(cfg *c, int i, const char *path, const char *origin)
+{
+    char buf[8192];
+    size_t n;
+    FILE *f = fopen(path, "r");
+
+    if (!f) {
+        fprintf(stderr, "%s: could not read \"%s_file\" \"%s\": %s\n", c->prog, c->spec[i].key,
+                path, strerror(errno));
+        return false;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return cfg_set(c, i, buf, origin);
+}
+
+/* Applies key (keylen bytes) = value from origin; handles key_file and kafka.*. */
+static bool cfg_apply(cfg *c, const char *key, size_t keylen, const char *value, const char *origin,
+                      const char *where)
+{
+    int i = cfg_find(c, key, keylen);
+
+    if (i >= 0)
+        return cfg_set(c, i, value, origin);
+    if (keylen > 5 && strncmp(key + keylen - 5, "_file", 5) == 0) {
+        i = cfg_find(c, key, keylen - 5);
+        if (i >= 0 && c->spec[i].secrecy != CFG_PUBLIC)
+            return cfg_set_from_file(c, i, value, origin);
+    }
+    if (keylen > 6 && strncmp(key, "kafka.", 6) == 0) {
+        char name[256];
+        snprintf(name, sizeof(name), "%.*s", (int)keylen, key);
+        return cfg_set_kafka(c, name, value);
+    }
+    fprintf(stderr, "%s: unknown configuration key \"%.*s\"%s%s\n", c->prog, (int)keylen, key,
+            where ? " in " : "", where ? where : "");
+    return false;
+}
+
+static char *cfg_trim(char *s)
+{
+    char *e;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static bool cfg_load_file(cfg *c, const char *path)
+{
+    char line[8192], where[512];
+    int lineno = 0;
+    bool ok = true;
+    FILE *f = fopen(path, "r");
+
+    if (!f) {
+        fprintf(stderr, "%s: could not open config file \"%s\": %s\n", c->prog, path,
+                strerror(errno));
+        return false;
+    }
+    while (ok && fgets(line, sizeof(line), f)) {
+        char *eq, *key, *value;
+        lineno++;
+        key = cfg_trim(line);
+        if (!*key || *key == '#' || *key == ';')
+            continue;
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        eq = strchr(key, '=');
+        if (!eq) {
+            fprintf(stderr, "%s: %s: expected key = value\n", c->prog, where);
+            ok = false;
+            break;
+        }
+        *eq = '\0';
+        key = cfg_trim(key);
+        value = cfg_trim(eq + 1);
+        if (strlen(value) >= 2 && value[0] == '"' && value[strlen(value) - 1] == '"') {
+            value[strlen(value) - 1] = '\0';
+            value++;
+        }
+        ok = cfg_apply(c, key, strlen(key), value, "file", where);
+    }
+    fclose(f);
+    return ok;
+}
+
+static bool cfg_load_env(cfg *c)
+{
+    char name[300];
+
+    for (int i = 0; i < c->nspec; i++) {
+        const char *v;
+        size_t n = (size_t)snprintf(name, sizeof(name), "TALLY_");
+        for (const char *k = c->spec[i].key; *k && n < sizeof(name) - 6; k++)
+            name[n++] = (char)toupper((unsigned char)*k);
+        name[n] = '\0';
+        v = getenv(name);
+        if (v && !cfg_set(c, i, v, "env"))
+            return false;
+        if (c->spec[i].secrecy != CFG_PUBLIC) {
+            memcpy(name + n, "_FILE", 6);
+            v = getenv(name);
+            if (v && !cfg_set_from_file(c, i, v, "env"))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Flags: --key VALUE, --key=VALUE, --bool-key, -X prop=value, positional args. */
+static bool cfg_load_flags(cfg *c, int argc, char **argv)
+{
+    for (int a = 1; a < argc; a++) {
+        char key[256];
+        const char *arg = argv[a], *value = NULL, *eq;
+        size_t keylen;
+        int i;
+
+        if (strcmp(arg, "-X") == 0) {
+            const char *kv = a + 1 < argc ? argv[++a] : NULL;
+            const char *sep = kv ? strchr(kv, '=') : NULL;
+            if (!sep) {
+                fprintf(stderr, "%s: -X needs property=value\n", c->prog);
+                return false;
+            }
+            snprintf(key, sizeof(key), "%.*s", (int)(sep - kv), kv);
+            if (!cfg_set_kafka(c, key, sep + 1))
+                return false;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (strcmp(arg, "--") == 0) {
+                while (++a < argc)
+                    c->args[c->nargs++] = argv[a];
+                break;
+            }
+            c->args[c->nargs++] = argv[a];
+            continue;
+        }
+        arg += 2;
+        eq = strchr(arg, '=');
+        keylen = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (keylen >= sizeof(key)) {
+            fprintf(stderr, "%s: unknown option \"--%.40s…\"\n", c->prog, arg);
+            return false;
+        }
+        for (size_t k = 0; k < keylen; k++)
+            key[k] = arg[k] == '-' ? '_' : arg[k];
+        key[keylen] = '\0';
+        if (strcmp(key, "help") == 0) {
+            c->help = true;
+            continue;
+        }
+        if (strcmp(key, "version") == 0) {
+            c->version = true;
+            continue;
+        }
+        if (strcmp(key, "check_config") == 0) {
+            c->check_config = true;
+            continue;
+        }
+        if (strcmp(key, "config_reference") == 0) {
+            c->reference = true;
+            continue;
+        }
+        if (strcmp(key, "config") == 0) {
+            if (!eq)
+                a++; /* already loaded before the environment */
+            continue;
+        }
+        i = cfg_find(c, key, keylen);
+        if (eq)
+            value = eq + 1;
+        else if (i >= 0 && c->spec[i].type == CFG_BOOL)
+            value = "true";
+        else if (a + 1 < argc)
+            value = argv[++a];
+        else {
+            fprintf(stderr, "%s: option \"--%s\" needs a value\n", c->prog, arg);
+            return false;
+        }
+        if (!cfg_apply(c, key, keylen, value, "flag", NULL))
+            return false;
+    }
+    return true;
+}
+
+int cfg_load(cfg *c, const char *prog, const cfg_spec *spec, int nspec, int argc, char **argv)
+{
+    const char *config_path = NULL;
+
+    memset(c, 0, sizeof(*c));
+    c->prog = prog;
+    c->spec = spec;
+    c->nspec = nspec;
+    c->values = calloc((size_t)nspec, sizeof(char *));
+    c->origins = calloc((size_t)nspec, sizeof(char *));
+    c->args = calloc((size_t)argc + 1, sizeof(char *));
+    if (!c->values || !c->origins || !c->args)
+        return CFG_EXIT_RUNTIME;
+    for (int i = 0; i < nspec; i++) {
+        if (spec[i].def && !cfg_set(c, i, spec[i].def, "default"))
+            return CFG_EXIT_USAGE;
+    }
+    /* the file comes first whatever the flag order: file < env < flags */
+    config_path = getenv("TALLY_CONFIG");
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--config") == 0 && a + 1 < argc)
+            config_path = argv[a + 1];
+        else if (strncmp(argv[a], "--config=", 9) == 0)
+            config_path = argv[a] + 9;
+        else if (strcmp(argv[a], "--config") == 0) {
+            fprintf(stderr, "%s: option \"--config\" needs a value\n", prog);
+            return CFG_EXIT_USAGE;
+        }
+    }
+    if (config_path && *config_path && !cfg_load_file(c, config_path))
+        return CFG_EXIT_USAGE;
+    if (!cfg_load_env(c) || !cfg_load_flags(c, argc, argv))
+        return CFG_EXIT_USAGE;
+    return CFG_EXIT_OK;
+}
+
+void cfg_cleanup(cfg *c)
+{
+    if (c->values) {
+        for (int i = 0; i < c->nspec; i++)
+            free(c->values[i]);
+    }
+    for (int i = 0; i < c->nkafka; i++) {
+        free(c->kafka[i].name);
+        free(c->kafka[i].value);
+    }
+    free(c->values);
+    free((void *)c->origins);
+    free(c->kafka);
+    free((void *)c->args);
+    memset(c, 0, sizeof(*c));
+}
+
+const char *cfg_str(const cfg *c, const char *key)
+{
+    return c->values[cfg_lookup(c, key)];
+}
+
+long long cfg_int(const cfg *c, const char *key)
+{
+    const char *v = c->values[cfg_lookup(c, key)];
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+bool cfg_bool(const cfg *c, const char *key)
+{
+    const char *v = c->values[cfg_lookup(c, key)];
+    bool b = false;
+
+    return v && cfg_parse_bool(v, &b) && b;
+}
+
+void cfg_mask_conninfo(const char *conninfo, char *out, size_t outlen)
+{
+    size_t n = 0;
+    const char *p = conninfo;
+
+    /* key=value pairs; URIs carry the password as user:password@ */
+    if (strncmp(p, "postgres://", 11) == 0 || strncmp(p, "postgresql://", 13) == 0) {
+        const char *at = strchr(p, '@');
+        const char *colon = strchr(strchr(p, '/') + 2, ':');
+        if (at && colon && colon < at) {
+            snprintf(out, outlen, "%.*s:********%s", (int)(colon - p), p, at);
+            return;
+        }
+        snprintf(out, outlen, "%s", p);
+        return;
+    }
+    while (*p && n + 1 < outlen) {
+        if ((p == conninfo || isspace((unsigned char)p[-1])) && strncmp(p, "password", 8) == 0) {
+            const char *v = p + 8;
+            while (isspace((unsigned char)*v))
+                v++;
+            if (*v == '=') {
+                n += (size_t)snprintf(out + n, outlen - n, "password=********");
+                v++;
+                while (isspace((unsigned char)*v))
+                    v++;
+                if (*v == '\'') {
+                    for (v++; *v && *v != '\''; v++)
+                        if (*v == '\\' && v[1])
+                            v++;
+                    if (*v)
+                        v++;
+                } else {
+                    while (*v && !isspace((unsigned char)*v))
+                        v++;
+                }
+                p = v;
+                if (n >= outlen)
+                    n = outlen - 1;
+                continue;
+            }
+        }
+        out[n++] = *p++;
+    }
+    out[n < outlen ? n : outlen - 1] = '\0';
+}
+
+static bool cfg_kafka_secret(const char *name)
+{
+    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token");
+}
+
+void cfg_print(const cfg *c, FILE *out)
+{
+    char masked[4096];
+
+    for (int i = 0; i < c->nspec; i++) {
+        const char *v = c->values[i];
+        if (v && c->spec[i].secrecy == CFG_SECRET && *v)
+            v = "********";
+        else if (v && c->spec[i].secrecy == CFG_CONNINFO) {
+            cfg_mask_conninfo(v, masked, sizeof(masked));
+            v = masked;
+        }
+        fprintf(out, "%s = %s  # %s\n", c->spec[i].key, v ? v : "",
+                c->origins[i] ? c->origins[i] : "unset");
+    }
+    for (int i = 0; i < c->nkafka; i++)
+        fprintf(out, "kafka.%s = %s\n", c->kafka[i].name,
+                cfg_kafka_secret(c->kafka[i].name) ? "********" : c->kafka[i].value);
+}
+
+static const char *cfg_type_name(const cfg_spec *s)
+{
+    return s->type == CFG_INT ? "integer" : s->type == CFG_BOOL ? "bool" : "string";
+}
+
+void cfg_print_help(const cfg *c, FILE *out, const char *synopsis)
+{
+    fprintf(out, "usage: %s\n\noptions (flag / environment / config file key):\n", synopsis);
+    for (int i = 0; i < c->nspec; i++) {
+        char flag[128], env[128];
+        const cfg_spec *s = &c->spec[i];
+        size_t k;
+        for (k = 0; s->key[k] && k < sizeof(flag) - 1; k++) {
+            flag[k] = s->key[k] == '_' ? '-' : s->key[k];
+            env[k] = (char)toupper((unsigned char)s->key[k]);
+        }
+        flag[k] = env[k] = '\0';
+        fprintf(out, "  --%-22s TALLY_%-22s %s", flag, env, s->help);
+        if (s->def && *s->def)
+            fprintf(out, " (default %s)", s->def);
+        fputc('\n', out);
+    }
+    fprintf(out, "  --config FILE, -X kafka.property=value, --check-config, --help, --version\n");
+}
+
+void cfg_print_markdown(const cfg_spec *spec, int nspec, FILE *out)
+{
+    fprintf(out, "| key | env | type | default | description |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < nspec; i++) {
+        const cfg_spec *s = &spec[i];
+        char env[128];
+        size_t k;
+        for (k = 0; s->key[k] && k < sizeof(env) - 1; k++)
+            env[k] = (char)toupper((unsigned char)s->key[k]);
+        env[k] = '\0';
+        fprintf(out, "| `%s` | `TALLY_%s`%s | %s", s->key, env,
+                s->secrecy == CFG_SECRET ? " (or `_FILE`)" : "", cfg_type_name(s));
+        if (s->type == CFG_INT)
+            fprintf(out, " %lld..%lld", s->min, s->max);
+        if (s->choices) {
+            fputs(" (", out);
+            for (const char *p = s->choices; *p; p++)
+                fputs(*p == '|' ? ", " : (char[]){*p, 0}, out);
+            fputc(')', out);
+        }
+        fprintf(out, " | %s | %s |\n", s->def && *s->def ? s->def : "", s->help);
+    }
+}
+
+int cfg_info(const cfg *c, const char *synopsis)
+{
+    if (c->version) {
+        printf("%s %s\n", c->prog, TALLY_VERSION);
+        return CFG_EXIT_OK;
+    }
+    if (c->help) {
+        cfg_print_help(c, stdout, synopsis);
+        return CFG_EXIT_OK;
+    }
+    if (c->reference) {
+        cfg_print_markdown(c->spec, c->nspec, stdout);
+        return CFG_EXIT_OK;
+    }
+    if (c->check_config) {
+        cfg_print(c, stdout);
+        return CFG_EXIT_OK;
+    }
+    return -1;
+}

@@ -1,0 +1,66 @@
+/*
+ * event.h - the canonical usage event every parser produces and the sink stores.
+ *
+ * A tally_event is a plain value: fixed-size strings, no pointers, so it can be
+ * copied, zeroed and kept in arrays without ownership questions. Thread-safe
+ * (no shared state).
+ */
+#ifndef TALLY_EVENT_H
+#define TALLY_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define EVENT_ID_MAX 128    /* request ids, oids, model and deployment names */
+#define EVENT_LABEL_MAX 256 /* upn and other free-text labels */
+
+/* an event whose input including cache exceeds this is a long-context request */
+#define EVENT_LONG_CONTEXT_TOKENS 200000
+
+/* oid recorded for usage whose caller never became known (monitor join timed out) */
+#define EVENT_UNATTRIBUTED "unattributed"
+
+typedef enum {
+    EVENT_FORMAT_USAGE = 1,   /* tally.usage/1 */
+    EVENT_FORMAT_LEGACY = 2,  /* AI hub gateway accelerator flat format */
+    EVENT_FORMAT_MONITOR = 3, /* Azure Monitor GatewayLlmLogs + GatewayLogs */
+} event_format;
+
+typedef struct tally_event {
+    event_format format;
+    char request_id[EVENT_ID_MAX + 1]; /* the event key: APIM request id / correlationId */
+    int64_t event_time_us;             /* microseconds since the Unix epoch, UTC */
+
+    char user_oid[EVENT_ID_MAX + 1]; /* Entra object id; the developer */
+    char user_upn[EVENT_LABEL_MAX + 1];
+    char tenant_id[EVENT_ID_MAX + 1];
+    char app_id[EVENT_ID_MAX + 1];
+    char session_id[EVENT_ID_MAX + 1];
+    char message_id[EVENT_ID_MAX + 1];
+    char deployment[EVENT_ID_MAX + 1];
+    char model[EVENT_ID_MAX + 1]; /* from the response; "" = take it from the deployment */
+    char gateway[EVENT_LABEL_MAX + 1];
+    char region[EVENT_LABEL_MAX + 1];
+    char subscription[EVENT_LABEL_MAX + 1]; /* APIM subscription id */
+    char product[EVENT_LABEL_MAX + 1];
+    char operation[EVENT_LABEL_MAX + 1];
+    char service_tier[EVENT_ID_MAX + 1];
+    int status_code; /* 0 = unknown */
+    int is_stream;   /* 1, 0, or -1 = unknown */
+
+    int64_t input_tokens; /* excludes cache reads and writes */
+    int64_t output_tokens;
+    int64_t cache_read_tokens;
+    int64_t cache_write_5m_tokens;
+    int64_t cache_write_1h_tokens;
+    int64_t cache_write_unsplit_tokens; /* writes whose 5m/1h split is unknown */
+    bool cache_write_unknown;           /* the source does not report cache writes at all */
+    int64_t web_search_requests;
+    int64_t web_fetch_requests;
+    bool long_context; /* input + cache tokens > EVENT_LONG_CONTEXT_TOKENS */
+} tally_event;
+
+/* Sets ev->long_context from its token counts. */
+void event_finish(tally_event *ev);
+
+#endif

@@ -1,0 +1,89 @@
+/* tallyctl: the admin tool. Reads the config, dispatches the command, exits. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "ctl.h"
+#include "log.h"
+
+static const cfg_spec CTL_SPEC[] = {
+    {"db", CFG_STR, "", 0, 0, NULL, CFG_CONNINFO,
+     "PostgreSQL conninfo (libpq; PG* variables work)"},
+    {"log_level", CFG_STR, "info", 0, 0, "error|warn|info|debug", CFG_PUBLIC, "log level"},
+};
+
+typedef struct ctl_command {
+    const char *words; /* the command words, space-separated */
+    int (*run)(const cfg *c);
+    const char *usage;
+} ctl_command;
+
+static const ctl_command CTL_COMMANDS[] = {
+    {"migrate", ctl_migrate, "migrate                      apply pending schema migrations"},
+};
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static void ctl_usage(FILE *out)
+{
+    fprintf(out, "usage: tallyctl [--config FILE] [--db CONNINFO] COMMAND …\n\ncommands:\n");
+    for (int i = 0; i < N(CTL_COMMANDS); i++)
+        fprintf(out, "  tallyctl %s\n", CTL_COMMANDS[i].usage);
+}
+
+/* Matches the leading positional words of c against a command; returns how many. */
+static int ctl_match(const cfg *c, const char *words)
+{
+    char buf[128];
+    int n = 0;
+
+    snprintf(buf, sizeof(buf), "%s", words);
+    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        if (n >= c->nargs || strcmp(c->args[n], w) != 0)
+            return -1;
+        n++;
+    }
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    cfg c;
+    int rc = cfg_load(&c, "tallyctl", CTL_SPEC, N(CTL_SPEC), argc, argv);
+
+    if (rc != CFG_EXIT_OK)
+        goto out;
+    if (c.help) {
+        ctl_usage(stdout);
+        putchar('\n');
+    }
+    rc = cfg_info(&c, "tallyctl [options] COMMAND …");
+    if (rc >= 0)
+        goto out;
+    if (c.nargs == 0) {
+        ctl_usage(stderr);
+        rc = CFG_EXIT_USAGE;
+        goto out;
+    }
+    if (log_init("tallyctl", cfg_str(&c, "log_level")) != 0) {
+        fprintf(stderr, "tallyctl: invalid value for \"log_level\"\n");
+        rc = CFG_EXIT_USAGE;
+        goto out;
+    }
+    for (int i = 0; i < N(CTL_COMMANDS); i++) {
+        int used = ctl_match(&c, CTL_COMMANDS[i].words);
+        if (used > 0) {
+            c.args += used;
+            c.nargs -= used;
+            rc = CTL_COMMANDS[i].run(&c);
+            c.args -= used;
+            goto out;
+        }
+    }
+    fprintf(stderr, "tallyctl: unknown command \"%s\"\n", c.args[0]);
+    ctl_usage(stderr);
+    rc = CFG_EXIT_USAGE;
+out:
+    cfg_cleanup(&c);
+    return rc;
+}

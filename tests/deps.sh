@@ -1,0 +1,22 @@
+# Debian packages the build, the tests and the quick start need; sourced by tests/run.sh,
+# .ci/run and deploy/quickstart.sh. deps_install installs only what is missing.
+TALLY_DEPS=(build-essential cmake pkg-config clang libclang-rt-14-dev
+    librdkafka-dev libpq-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+    libcmocka-dev postgresql postgresql-contrib kcat curl tzdata libxml2-utils python3
+    prometheus prometheus-alertmanager wrk hyperfine)
+
+deps_install() {
+    local missing=()
+    for p in "${TALLY_DEPS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing packages (run as root to install): ${missing[*]}" >&2
+        return 1
+    fi
+    echo "== installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

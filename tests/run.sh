@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The test suite: installs what is missing (Debian 12, as root), builds the normal and
+# the ASan+UBSan build, starts a throwaway PostgreSQL 15 cluster and a Kafka-protocol
+# mock broker, runs ctest on both builds, and stops everything it started.
+#
+#   tests/run.sh                 everything (what CI runs)
+#   tests/run.sh -L unit         only tests with that ctest label (passed to ctest)
+#   TALLY_SKIP_ASAN=1 tests/run.sh   skip the sanitizer build (local iterations)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+source tests/deps.sh
+deps_install
+
+JOBS=$(nproc)
+build() { # build DIR [cmake options…]
+    local dir=$1; shift
+    cmake -S . -B "$dir" -DTALLY_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j "$JOBS" >/dev/null
+}
+echo "== building build/ and build-asan/"
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+[ "${TALLY_SKIP_ASAN:-}" = 1 ] || build build-asan -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=ON
+
+source tests/lib.sh
+WORK=$(mktemp -d /tmp/tally-test.XXXXXX)
+chmod 755 "$WORK"
+cleanup() {
+    local rc=$?
+    [ -n "${MB_PID:-}" ] && kill "$MB_PID" 2>/dev/null || true
+    pg_stop || true
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT INT TERM
+
+echo "== starting PostgreSQL and the mock broker"
+pg_start "$WORK/pg"
+mb_start "$WORK/mb" build/tests/mockbroker --brokers 3 --partitions 4 --topic tally-harness
+MB_PID=$MB_PID_STARTED
+export TALLY_TEST_PG TALLY_TEST_PGDATA TALLY_TEST_PGPORT TALLY_TEST_BROKERS="$MB_BOOTSTRAP"
+echo "   postgres: $TALLY_TEST_PG  brokers: $TALLY_TEST_BROKERS"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+status=0
+echo "== ctest build/"
+ctest --test-dir build --output-on-failure --timeout 900 "$@" || status=1
+if [ "${TALLY_SKIP_ASAN:-}" != 1 ]; then
+    echo "== ctest build-asan/ (unit, integration)"
+    ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration' "$@" || status=1
+fi
+exit $status

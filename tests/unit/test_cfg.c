@@ -1,0 +1,243 @@
+/* common/cfg.c: precedence, *_FILE secrets, masking, bounds, unknown keys. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cfg.h"
+
+static const cfg_spec SPEC[] = {
+    {"db", CFG_STR, "", 0, 0, NULL, CFG_CONNINFO, "conninfo"},
+    {"batch_size", CFG_INT, "500", 1, 100000, NULL, CFG_PUBLIC, "batch size"},
+    {"mode", CFG_STR, "auto", 0, 0, "auto|usage|legacy", CFG_PUBLIC, "mode"},
+    {"verbose", CFG_BOOL, "false", 0, 0, NULL, CFG_PUBLIC, "verbose"},
+    {"kafka_password", CFG_STR, NULL, 0, 0, NULL, CFG_SECRET, "secret"},
+};
+#define NSPEC ((int)(sizeof(SPEC) / sizeof(SPEC[0])))
+
+static char tmpdir[64];
+
+static char *write_tmp(const char *name, const char *text)
+{
+    static char path[4][128];
+    static int next;
+    char *p = path[next++ % 4];
+    FILE *f;
+
+    snprintf(p, 128, "%s/%s", tmpdir, name);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static int load(cfg *c, int argc, char **argv)
+{
+    return cfg_load(c, "test", SPEC, NSPEC, argc, argv);
+}
+
+static void test_defaults(void **state)
+{
+    cfg c;
+    char *argv[] = {"prog"};
+    (void)state;
+    assert_int_equal(load(&c, 1, argv), CFG_EXIT_OK);
+    assert_int_equal(cfg_int(&c, "batch_size"), 500);
+    assert_string_equal(cfg_str(&c, "mode"), "auto");
+    assert_false(cfg_bool(&c, "verbose"));
+    assert_null(cfg_str(&c, "kafka_password"));
+    cfg_cleanup(&c);
+}
+
+static void test_precedence(void **state)
+{
+    cfg c;
+    char *file = write_tmp("p.conf", "# comment\nbatch_size = 10\nmode = usage\nverbose=true\n");
+    char *argv_file[] = {"prog", "--config", file};
+    char *argv_flag[] = {"prog", "--batch-size", "30", "--config", file};
+    (void)state;
+
+    assert_int_equal(load(&c, 3, argv_file), CFG_EXIT_OK);
+    assert_int_equal(cfg_int(&c, "batch_size"), 10);
+    assert_true(cfg_bool(&c, "verbose"));
+    cfg_cleanup(&c);
+
+    setenv("TALLY_BATCH_SIZE", "20", 1);
+    assert_int_equal(load(&c, 3, argv_file), CFG_EXIT_OK);
+    assert_int_equal(cfg_int(&c, "batch_size"), 20); /* env beats file */
+    assert_string_equal(cfg_str(&c, "mode"), "usage");
+    cfg_cleanup(&c);
+
+    assert_int_equal(load(&c, 5, argv_flag), CFG_EXIT_OK);
+    assert_int_equal(cfg_int(&c, "batch_size"), 30); /* flag beats env, whatever the order */
+    assert_string_equal(c.origins[1], "flag");
+    cfg_cleanup(&c);
+    unsetenv("TALLY_BATCH_SIZE");
+}
+
+static void test_secret_file(void **state)
+{
+    cfg c;
+    char *secret = write_tmp("secret", "s3cr3t-from-file\n");
+    char conf[256];
+    char *argv[] = {"prog"};
+    char *argv_flag[] = {"prog", "--kafka-password-file", secret};
+    (void)state;
+
+    setenv("TALLY_KAFKA_PASSWORD_FILE", secret, 1);
+    assert_int_equal(load(&c, 1, argv), CFG_EXIT_OK);
+    assert_string_equal(cfg_str(&c, "kafka_password"), "s3cr3t-from-file");
+    cfg_cleanup(&c);
+    unsetenv("TALLY_KAFKA_PASSWORD_FILE");
+
+    assert_int_equal(load(&c, 3, argv_flag), CFG_EXIT_OK);
+    assert_string_equal(cfg_str(&c, "kafka_password"), "s3cr3t-from-file");
+    cfg_cleanup(&c);
+
+    snprintf(conf, sizeof(conf), "kafka_password_file = %s\n", secret);
+    {
+        char *f = write_tmp("s.conf", conf);
+        char *argv_conf[] = {"prog", "--config", f};
+        assert_int_equal(load(&c, 3, argv_conf), CFG_EXIT_OK);
+        assert_string_equal(cfg_str(&c, "kafka_password"), "s3cr3t-from-file");
+        cfg_cleanup(&c);
+    }
+}
+
+static void test_check_config_masks(void **state)
+{
+    cfg c;
+    char out[4096] = "";
+    FILE *f;
+    char *argv[] = {"prog",
+                    "--db",
+                    "host=db user=u password=hunter2 dbname=x",
+                    "--kafka-password",
+                    "Endpoint=sb://x;SharedAccessKey=abc",
+                    "-X",
+                    "sasl.password=topsecret",
+                    "-X",
+                    "kafka.client.id=me"};
+    (void)state;
+
+    assert_int_equal(load(&c, 9, argv), CFG_EXIT_OK);
+    f = fmemopen(out, sizeof(out), "w");
+    cfg_print(&c, f);
+    fclose(f);
+    assert_null(strstr(out, "hunter2"));
+    assert_null(strstr(out, "SharedAccessKey"));
+    assert_null(strstr(out, "topsecret"));
+    assert_non_null(strstr(out, "db = host=db user=u password=******** dbname=x  # flag\n"));
+    assert_non_null(strstr(out, "kafka_password = ********  # flag\n"));
+    assert_non_null(strstr(out, "kafka.sasl.password = ********\n"));
+    assert_non_null(strstr(out, "kafka.client.id = me\n"));
+    cfg_cleanup(&c);
+}
+
+static void test_mask_conninfo_forms(void **state)
+{
+    char out[256];
+    (void)state;
+    cfg_mask_conninfo("password='a b\\' c' host=x", out, sizeof(out));
+    assert_string_equal(out, "password=******** host=x");
+    cfg_mask_conninfo("postgresql://user:pw@host/db", out, sizeof(out));
+    assert_string_equal(out, "postgresql://user:********@host/db");
+    cfg_mask_conninfo("host=x", out, sizeof(out));
+    assert_string_equal(out, "host=x");
+}
+
+/* Bad values are rejected with exit code 2; stderr names the key. */
+static void expect_usage_error(int argc, char **argv, const char *needle)
+{
+    cfg c;
+    char err[1024] = "";
+    FILE *f = tmpfile();
+    int saved = dup(2), rc;
+
+    dup2(fileno(f), 2);
+    rc = load(&c, argc, argv);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(f);
+    err[fread(err, 1, sizeof(err) - 1, f)] = '\0';
+    fclose(f);
+    cfg_cleanup(&c);
+    assert_int_equal(rc, CFG_EXIT_USAGE);
+    if (!strstr(err, needle))
+        fail_msg("stderr [%s] lacks [%s]", err, needle);
+    assert_null(strchr(err, '\n') == err + strlen(err) - 1 ? NULL : "one line");
+}
+
+static void test_bad_values(void **state)
+{
+    char *a1[] = {"prog", "--batch-size", "abc"};
+    char *a2[] = {"prog", "--batch-size=0"};
+    char *a3[] = {"prog", "--mode", "xml"};
+    char *a4[] = {"prog", "--no-such-key", "1"};
+    char *a5[] = {"prog", "--verbose=maybe"};
+    char *f = write_tmp("bad.conf", "batch_size = 7\nfrobnicate = 1\n");
+    char *a6[] = {"prog", "--config", f};
+    (void)state;
+
+    expect_usage_error(3, a1, "invalid value for \"batch_size\" (from flag): \"abc\"");
+    expect_usage_error(2, a2, "\"batch_size\"");
+    expect_usage_error(3, a3, "invalid value for \"mode\" (from flag): \"xml\" is not one of");
+    expect_usage_error(3, a4, "unknown configuration key \"no_such_key\"");
+    expect_usage_error(2, a5, "\"verbose\"");
+    expect_usage_error(3, a6, "unknown configuration key \"frobnicate\" in ");
+    setenv("TALLY_BATCH_SIZE", "999999999", 1);
+    {
+        char *a7[] = {"prog"};
+        expect_usage_error(1, a7, "invalid value for \"batch_size\" (from env)");
+    }
+    unsetenv("TALLY_BATCH_SIZE");
+}
+
+static void test_positional_and_kafka(void **state)
+{
+    cfg c;
+    char *f = write_tmp("k.conf", "kafka.fetch.wait.max.ms = 50\n");
+    char *argv[] = {"prog",     "prices", "load", "--config", f, "-X", "fetch.wait.max.ms=10",
+                    "book.json"};
+    (void)state;
+    assert_int_equal(load(&c, 8, argv), CFG_EXIT_OK);
+    assert_int_equal(c.nargs, 3);
+    assert_string_equal(c.args[2], "book.json");
+    assert_int_equal(c.nkafka, 1);
+    assert_string_equal(c.kafka[0].value, "10"); /* -X beats the file */
+    cfg_cleanup(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_secret_file),
+        cmocka_unit_test(test_check_config_masks),
+        cmocka_unit_test(test_mask_conninfo_forms),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_positional_and_kafka),
+    };
+    int rc;
+
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_cfg.XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+        if (system(cmd) != 0)
+            rc = rc ? rc : 1;
+    }
+    return rc;
+}
