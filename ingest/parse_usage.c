@@ -1,0 +1,118 @@
+/*
+ * parse_usage.c - tally.usage/1, the message the APIM policy emits per request
+ * (DESIGN §2.1). The usage object is Anthropic's, copied verbatim.
+ */
+#include <string.h>
+
+#include "parse_internal.h"
+
+#define USAGE_SCHEMA "tally.usage/1"
+
+static const parse_field usage_strings[] = {
+    PARSE_FIELD("gatewayName", gateway, true),
+    PARSE_FIELD("gatewayRegion", region, true),
+    PARSE_FIELD("apimSubscriptionId", subscription, true),
+    PARSE_FIELD("productName", product, true),
+    PARSE_FIELD("operationName", operation, true),
+    PARSE_FIELD("tenantId", tenant_id, false),
+    PARSE_FIELD("userOid", user_oid, false),
+    PARSE_FIELD("userUpn", user_upn, true),
+    PARSE_FIELD("appId", app_id, false),
+    PARSE_FIELD("sessionId", session_id, false),
+    PARSE_FIELD("deploymentName", deployment, false),
+    PARSE_FIELD("model", model, false),
+    PARSE_FIELD("messageId", message_id, false),
+};
+
+/* An optional member that must be an object when present. */
+static bool get_object(json_t *parent, const char *key, json_t **out, char *reason)
+{
+    json_t *v = parse_get(parent, key);
+
+    *out = NULL;
+    if (parse_absent(v))
+        return true;
+    if (!json_is_object(v)) {
+        parse_set_reason(reason, "field \"%s\" is not an object", key);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool count(json_t *obj, const char *key, int64_t *out, char *reason)
+{
+    return parse_count(parse_get(obj, key), key, out, reason);
+}
+
+/* Fills the token classes from Anthropic's usage object. A 5m/1h split that adds up
+ * to less than cache_creation_input_tokens leaves the rest unsplit; without a split
+ * all writes are unsplit. */
+static bool usage_tokens(json_t *usage, tally_event *ev, char *reason)
+{
+    json_t *split, *tools;
+    int64_t created;
+
+    if (!count(usage, "input_tokens", &ev->input_tokens, reason) ||
+        !count(usage, "output_tokens", &ev->output_tokens, reason) ||
+        !count(usage, "cache_creation_input_tokens", &created, reason) ||
+        !count(usage, "cache_read_input_tokens", &ev->cache_read_tokens, reason) ||
+        !get_object(usage, "cache_creation", &split, reason) ||
+        !get_object(usage, "server_tool_use", &tools, reason))
+        return false;
+    if (split) {
+        if (!count(split, "ephemeral_5m_input_tokens", &ev->cache_write_5m_tokens, reason) ||
+            !count(split, "ephemeral_1h_input_tokens", &ev->cache_write_1h_tokens, reason))
+            return false;
+        if (ev->cache_write_5m_tokens + ev->cache_write_1h_tokens < created)
+            ev->cache_write_unsplit_tokens =
+                created - ev->cache_write_5m_tokens - ev->cache_write_1h_tokens;
+    } else {
+        ev->cache_write_unsplit_tokens = created;
+    }
+    if (!count(tools, "web_search_requests", &ev->web_search_requests, reason) ||
+        !count(tools, "web_fetch_requests", &ev->web_fetch_requests, reason))
+        return false;
+    return parse_id(parse_get(usage, "service_tier"), "service_tier", ev->service_tier,
+                    sizeof(ev->service_tier), reason);
+}
+
+static bool usage_event(json_t *obj, tally_event *ev, char *reason)
+{
+    json_t *schema = parse_get(obj, "schema");
+    json_t *usage;
+
+    if (!parse_absent(schema) &&
+        !(json_is_string(schema) && strcmp(json_string_value(schema), USAGE_SCHEMA) == 0)) {
+        parse_set_reason(reason, "unsupported schema \"%.64s\"",
+                         json_is_string(schema) ? json_string_value(schema) : "");
+        return false;
+    }
+    ev->format = EVENT_FORMAT_USAGE;
+    if (!parse_id(parse_get(obj, "requestId"), "requestId", ev->request_id, sizeof(ev->request_id),
+                  reason))
+        return false;
+    if (ev->request_id[0] == '\0') {
+        parse_set_reason(reason, "missing requestId");
+        return false;
+    }
+    if (!parse_time(parse_get(obj, "timestamp"), &ev->event_time_us, reason) ||
+        !parse_fields(obj, usage_strings, sizeof(usage_strings) / sizeof(usage_strings[0]), ev,
+                      reason))
+        return false;
+    if (ev->model[0] == '\0' && ev->deployment[0] == '\0') {
+        parse_set_reason(reason, "missing model and deploymentName");
+        return false;
+    }
+    if (!parse_int(parse_get(obj, "statusCode"), "statusCode", 0, 999, 0, &ev->status_code,
+                   reason) ||
+        !parse_bool(parse_get(obj, "isStream"), "isStream", &ev->is_stream, reason) ||
+        !get_object(obj, "usage", &usage, reason))
+        return false;
+    return usage_tokens(usage, ev, reason);
+}
+
+void parse_usage(json_t *root, const char *buf, size_t len, parse_out *out)
+{
+    parse_events(root, buf, len, usage_event, out);
+}
