@@ -1,0 +1,351 @@
+#include "prom.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define PROM_MAX_LABELS 8
+
+typedef enum { PROM_COUNTER, PROM_GAUGE, PROM_HISTOGRAM } prom_type;
+
+typedef struct prom_series {
+    char *labels; /* rendered: a="x",b="y" (no braces), "" for none */
+    uint64_t count;
+    double value;     /* gauge value, or histogram sum */
+    uint64_t *bucket; /* histogram: per bound, not cumulative */
+    struct prom_series *next;
+} prom_series;
+
+struct prom_metric {
+    prom_registry *reg;
+    prom_type type;
+    char *name, *help;
+    char *label_names[PROM_MAX_LABELS];
+    int nlabels;
+    double *bounds;
+    int nbounds;
+    prom_series *series;
+    struct prom_metric *next;
+};
+
+struct prom_registry {
+    pthread_mutex_t lock;
+    prom_metric *first, *last;
+    void (*collect)(void *ctx);
+    void *collect_ctx;
+};
+
+/* a growable text buffer */
+typedef struct prom_buf {
+    char *data;
+    size_t len, cap;
+} prom_buf;
+
+static void prom_buf_printf(prom_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void prom_buf_printf(prom_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (b->data && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown)
+            return;
+        b->data = grown;
+        b->cap = cap;
+    }
+}
+
+static void prom_buf_escaped(prom_buf *b, const char *s, bool quote)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            prom_buf_printf(b, "\\\\");
+        else if (*s == '\n')
+            prom_buf_printf(b, "\\n");
+        else if (*s == '"' && quote)
+            prom_buf_printf(b, "\\\"");
+        else
+            prom_buf_printf(b, "%c", *s);
+    }
+}
+
+prom_registry *prom_registry_new(void)
+{
+    prom_registry *r = calloc(1, sizeof(*r));
+
+    if (r)
+        pthread_mutex_init(&r->lock, NULL);
+    return r;
+}
+
+static void prom_series_free_all(prom_series *s)
+{
+    while (s) {
+        prom_series *next = s->next;
+        free(s->labels);
+        free(s->bucket);
+        free(s);
+        s = next;
+    }
+}
+
+void prom_registry_free(prom_registry *r)
+{
+    if (!r)
+        return;
+    for (prom_metric *m = r->first; m;) {
+        prom_metric *next = m->next;
+        prom_series_free_all(m->series);
+        for (int i = 0; i < m->nlabels; i++)
+            free(m->label_names[i]);
+        free(m->name);
+        free(m->help);
+        free(m->bounds);
+        free(m);
+        m = next;
+    }
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+static prom_metric *prom_register(prom_registry *r, prom_type type, const char *name,
+                                  const char *help, const char *label_names)
+{
+    prom_metric *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        return NULL;
+    m->reg = r;
+    m->type = type;
+    m->name = strdup(name);
+    m->help = strdup(help ? help : "");
+    if (label_names && *label_names) {
+        char *copy = strdup(label_names), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t && m->nlabels < PROM_MAX_LABELS;
+             t = strtok_r(NULL, ",", &save))
+            m->label_names[m->nlabels++] = strdup(t);
+        free(copy);
+    }
+    pthread_mutex_lock(&r->lock);
+    if (r->last)
+        r->last->next = m;
+    else
+        r->first = m;
+    r->last = m;
+    pthread_mutex_unlock(&r->lock);
+    return m;
+}
+
+prom_metric *prom_counter(prom_registry *r, const char *name, const char *help,
+                          const char *label_names)
+{
+    return prom_register(r, PROM_COUNTER, name, help, label_names);
+}
+
+prom_metric *prom_gauge(prom_registry *r, const char *name, const char *help,
+                        const char *label_names)
+{
+    return prom_register(r, PROM_GAUGE, name, help, label_names);
+}
+
+prom_metric *prom_histogram(prom_registry *r, const char *name, const char *help,
+                            const char *label_names, const double *bounds, int nbounds)
+{
+    prom_metric *m = prom_register(r, PROM_HISTOGRAM, name, help, label_names);
+
+    if (m && nbounds > 0) {
+        m->bounds = malloc(sizeof(double) * (size_t)nbounds);
+        if (m->bounds) {
+            memcpy(m->bounds, bounds, sizeof(double) * (size_t)nbounds);
+            m->nbounds = nbounds;
+        }
+    }
+    return m;
+}
+
+/* Finds or creates the series for labels; called with the registry locked. */
+static prom_series *prom_series_get(prom_metric *m, const char *const *labels)
+{
+    prom_buf key = {0};
+    prom_series *s;
+
+    for (int i = 0; i < m->nlabels; i++) {
+        prom_buf_printf(&key, "%s%s=\"", i ? "," : "", m->label_names[i]);
+        prom_buf_escaped(&key, labels && labels[i] ? labels[i] : "", true);
+        prom_buf_printf(&key, "\"");
+    }
+    if (!key.data)
+        key.data = strdup("");
+    if (!key.data)
+        return NULL;
+    for (s = m->series; s; s = s->next) {
+        if (strcmp(s->labels, key.data) == 0) {
+            free(key.data);
+            return s;
+        }
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        free(key.data);
+        return NULL;
+    }
+    s->labels = key.data;
+    if (m->nbounds)
+        s->bucket = calloc((size_t)m->nbounds, sizeof(uint64_t));
+    s->next = m->series;
+    m->series = s;
+    return s;
+}
+
+void prom_counter_add(prom_metric *m, const char *const *labels, uint64_t n)
+{
+    prom_series *s;
+
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->reg->lock);
+    s = prom_series_get(m, labels);
+    if (s)
+        s->count += n;
+    pthread_mutex_unlock(&m->reg->lock);
+}
+
+void prom_gauge_set(prom_metric *m, const char *const *labels, double v)
+{
+    prom_series *s;
+
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->reg->lock);
+    s = prom_series_get(m, labels);
+    if (s)
+        s->value = v;
+    pthread_mutex_unlock(&m->reg->lock);
+}
+
+void prom_histogram_observe(prom_metric *m, const char *const *labels, double v)
+{
+    prom_series *s;
+
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->reg->lock);
+    s = prom_series_get(m, labels);
+    if (s) {
+        s->count++;
+        s->value += v;
+        for (int i = 0; i < m->nbounds && s->bucket; i++) {
+            if (v <= m->bounds[i]) {
+                s->bucket[i]++;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&m->reg->lock);
+}
+
+void prom_metric_clear(prom_metric *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->reg->lock);
+    prom_series_free_all(m->series);
+    m->series = NULL;
+    pthread_mutex_unlock(&m->reg->lock);
+}
+
+void prom_on_collect(prom_registry *r, void (*collect)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&r->lock);
+    r->collect = collect;
+    r->collect_ctx = ctx;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void prom_render_labels(prom_buf *b, const char *labels, const char *extra)
+{
+    if (!*labels && !extra)
+        return;
+    prom_buf_printf(b, "{%s%s%s}", labels, *labels && extra ? "," : "", extra ? extra : "");
+}
+
+static void prom_render_metric(prom_buf *b, const prom_metric *m)
+{
+    static const char *const types[] = {"counter", "gauge", "histogram"};
+
+    prom_buf_printf(b, "# HELP %s ", m->name);
+    prom_buf_escaped(b, m->help, false);
+    prom_buf_printf(b, "\n# TYPE %s %s\n", m->name, types[m->type]);
+    for (const prom_series *s = m->series; s; s = s->next) {
+        if (m->type == PROM_COUNTER) {
+            prom_buf_printf(b, "%s", m->name);
+            prom_render_labels(b, s->labels, NULL);
+            prom_buf_printf(b, " %llu\n", (unsigned long long)s->count);
+        } else if (m->type == PROM_GAUGE) {
+            prom_buf_printf(b, "%s", m->name);
+            prom_render_labels(b, s->labels, NULL);
+            prom_buf_printf(b, " %.17g\n", s->value);
+        } else {
+            uint64_t cumulative = 0;
+            char le[64];
+            for (int i = 0; i < m->nbounds; i++) {
+                cumulative += s->bucket ? s->bucket[i] : 0;
+                snprintf(le, sizeof(le), "le=\"%.17g\"", m->bounds[i]);
+                prom_buf_printf(b, "%s_bucket", m->name);
+                prom_render_labels(b, s->labels, le);
+                prom_buf_printf(b, " %llu\n", (unsigned long long)cumulative);
+            }
+            prom_buf_printf(b, "%s_bucket", m->name);
+            prom_render_labels(b, s->labels, "le=\"+Inf\"");
+            prom_buf_printf(b, " %llu\n%s_sum", (unsigned long long)s->count, m->name);
+            prom_render_labels(b, s->labels, NULL);
+            prom_buf_printf(b, " %.17g\n%s_count", s->value, m->name);
+            prom_render_labels(b, s->labels, NULL);
+            prom_buf_printf(b, " %llu\n", (unsigned long long)s->count);
+        }
+    }
+}
+
+char *prom_render(prom_registry *r, size_t *len)
+{
+    prom_buf b = {0};
+    void (*collect)(void *);
+    void *ctx;
+
+    pthread_mutex_lock(&r->lock);
+    collect = r->collect;
+    ctx = r->collect_ctx;
+    pthread_mutex_unlock(&r->lock);
+    if (collect)
+        collect(ctx);
+
+    pthread_mutex_lock(&r->lock);
+    for (const prom_metric *m = r->first; m; m = m->next)
+        prom_render_metric(&b, m);
+    pthread_mutex_unlock(&r->lock);
+    if (!b.data)
+        b.data = calloc(1, 1);
+    if (len)
+        *len = b.len;
+    return b.data;
+}
