@@ -82,6 +82,9 @@ static enum MHD_Result prom_http_handler(void *cls, struct MHD_Connection *conn,
 }
 
 static void prom_http_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void prom_http_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
 

@@ -6,6 +6,7 @@
 #   tests/run.sh                 everything (what CI runs)
 #   tests/run.sh -L unit         only tests with that ctest label (passed to ctest)
 #   TALLY_SKIP_ASAN=1 tests/run.sh   skip the sanitizer build (local iterations)
+#   TALLY_SKIP_FUZZ=1 tests/run.sh   skip the bounded libFuzzer runs (tests/fuzz/run.sh)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,5 +50,9 @@ ctest --test-dir build --output-on-failure --timeout 900 "$@" || status=1
 if [ "${TALLY_SKIP_ASAN:-}" != 1 ]; then
     echo "== ctest build-asan/ (unit, integration)"
     ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration' "$@" || status=1
+fi
+if [ "${TALLY_SKIP_FUZZ:-}" != 1 ] && [ $# -eq 0 ]; then
+    echo "== fuzzing (tests/fuzz/run.sh)"
+    bash tests/fuzz/run.sh || status=1
 fi
 exit $status
