@@ -103,8 +103,8 @@ check "k8s: replicas, workload identity, probes, securityContext, *_FILE secrets
 
 bicep_contract() {
     local bicep=deploy/azure/main.bicep policy=deploy/apim/policy.xml nv logger
-    # every {{named value}} of the policy (comments included: the documented alternative)
-    for nv in $(grep -o '{{[^}]*}}' "$policy" | tr -d '{}' | sort -u); do
+    # every {{named value}} the policy and its README's alternative snippet refer to
+    for nv in $(cat "$policy" deploy/apim/README.md | grep -o '{{[^}]*}}' | tr -d '{}' | sort -u); do
         grep -q "'$nv'" "$bicep" || { echo "named value $nv is not created by main.bicep"; return 1; }
     done
     logger=$(sed -n 's/.*logger-id="\([^"]*\)".*/\1/p' "$policy" | sort -u)
