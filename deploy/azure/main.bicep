@@ -95,6 +95,10 @@ var roleKeyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 // The logger id deploy/apim/policy.xml names in log-to-eventhub.
 var usageLoggerName = 'tally-usage-logger'
 
+// Host name of the namespace, e.g. evhns-contoso-tally.servicebus.windows.net, from its
+// endpoint https://evhns-contoso-tally.servicebus.windows.net:443/ (any Azure cloud).
+var eventHubsHost = split(split(split(ehns.properties.serviceBusEndpoint, '//')[1], '/')[0], ':')[0]
+
 var namedValues = {
   'tally-tenant-id': tenantId
   'tally-client-app-id': clientAppId
@@ -287,8 +291,7 @@ resource usageLogger 'Microsoft.ApiManagement/service/loggers@2024-05-01' = {
     description: 'tokentally: tally.usage/1 events to Event Hubs'
     resourceId: usageHub.id
     credentials: {
-      // host name only, e.g. contoso-tally.servicebus.windows.net
-      endpointAddress: split(split(ehns.properties.serviceBusEndpoint, '//')[1], ':')[0]
+      endpointAddress: eventHubsHost
       identityClientId: 'SystemAssigned'
       name: usageHub.name
     }
@@ -420,7 +423,7 @@ resource gatewayLogsToEventHubs 'Microsoft.Insights/diagnosticSettings@2021-05-0
 // ---------------------------------------------------------------- outputs (no secrets)
 
 @description('TALLY_BROKERS for tally-ingest (Kafka endpoint of Event Hubs).')
-output kafkaBrokers string = '${split(split(ehns.properties.serviceBusEndpoint, '//')[1], ':')[0]}:9093'
+output kafkaBrokers string = '${eventHubsHost}:9093'
 
 @description('TALLY_TOPIC for the policy path.')
 output usageTopic string = usageHub.name
