@@ -15,7 +15,10 @@ for bin in build-fuzz/tests/fuzz_*; do
     corpus=$(mktemp -d)
     [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$corpus/"
     echo "== $name for ${secs}s ($(ls "$corpus" | wc -l) seeds)"
-    if ! "$bin" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=1024 \
+    dict=()
+    [ -f "tests/fuzz/${name#fuzz_}.dict" ] && dict=(-dict="tests/fuzz/${name#fuzz_}.dict")
+    case $name in fuzz_parse_*) [ -f tests/fuzz/parse.dict ] && dict=(-dict=tests/fuzz/parse.dict) ;; esac
+    if ! "$bin" "${dict[@]}" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=1024 \
         -artifact_prefix="build-fuzz/$name-" "$corpus" >"build-fuzz/$name.log" 2>&1; then
         echo "FAIL: $name found a crash:"; tail -40 "build-fuzz/$name.log"; status=1
     else
