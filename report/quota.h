@@ -1,0 +1,114 @@
+/*
+ * quota.h - quotas set by the platform team (DESIGN §7): the definition, its validation
+ * (pure, no I/O), and create/read/update/delete and status through Postgres.
+ *
+ * A quota travels as a JSON object, in the API and in tallyctl alike:
+ *   {"name": "team-platform", "scope": "team", "subject": "platform",
+ *    "metric": "cost_usd", "period": "month", "tz": "Europe/Berlin", "limit": "500.00",
+ *    "thresholds": [50, 80, 100], "forecast": true,
+ *    "targets": [{"kind": "slack", "url": "https://hooks.slack.com/…"},
+ *                {"kind": "webhook", "url": "https://…", "secret": "env:HOOK_KEY"}]}
+ * Amounts are decimal strings (exact); a JSON number is accepted for the limit when it has
+ * at most 15 significant digits (it then converts back to exactly the digits written).
+ *
+ * Thread-safety: the functions keep no state; a PGconn must not be shared between threads.
+ */
+#ifndef TALLY_QUOTA_H
+#define TALLY_QUOTA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#define QUOTA_MAX_THRESHOLDS 32
+#define QUOTA_MAX_TARGETS 16
+
+typedef struct quota_target {
+    char *kind;   /* webhook | slack | teams | alertmanager */
+    char *url;    /* http(s); may embed a secret (Slack, Teams): never logged */
+    char *secret; /* HMAC key reference for webhooks: "env:NAME" or "file:/path"; or NULL */
+} quota_target;
+
+typedef struct quota {
+    char *name;
+    char *scope;   /* developer | team | everyone */
+    char *subject; /* the developer's oid, the team, or "" for everyone */
+    char *metric;  /* cost_usd | tokens */
+    char *period;  /* day | week | month */
+    char *tz;      /* IANA zone */
+    char *limit;   /* positive decimal string */
+    int thresholds[QUOTA_MAX_THRESHOLDS];
+    int nthresholds;
+    bool forecast;
+    quota_target targets[QUOTA_MAX_TARGETS];
+    int ntargets;
+} quota;
+
+/* Why a definition was refused: the field (JSON key) and a lower-case message. */
+typedef struct quota_error {
+    char field[32];
+    char message[200];
+} quota_error;
+
+typedef enum {
+    QUOTA_OK = 0,
+    QUOTA_INVALID,   /* refused: see the quota_error */
+    QUOTA_NOT_FOUND, /* no quota with that id */
+    QUOTA_CONFLICT,  /* another quota has that name */
+    QUOTA_DB_ERROR,  /* logged */
+} quota_status;
+
+/* Frees the strings of q (not q itself); safe on a zeroed or half-filled quota. */
+void quota_cleanup(quota *q);
+
+/*
+ * Fills q (zeroed by the caller) from a JSON object; unknown keys and wrong types are
+ * refused. Defaults: subject "", tz "UTC", thresholds 50/80/100, forecast false, no
+ * targets. Then validates (quota_validate). On false err says why; quota_cleanup q in
+ * either case.
+ */
+bool quota_from_json(json_t *obj, quota *q, quota_error *err);
+
+/* Checks every field of q without I/O (the zone's existence is checked in the database). */
+bool quota_validate(const quota *q, quota_error *err);
+
+/* True for a decimal string: digits, optionally '.' and digits; > 0 when positive is set. */
+bool quota_decimal_valid(const char *s, bool positive);
+
+/* True for an http(s) URL with a host and no whitespace or control characters. */
+bool quota_url_valid(const char *url);
+
+/*
+ * Database operations. Results are JSON values the caller json_decref()s. Decimals are
+ * strings; times are UTC, ISO 8601 with a Z.
+ */
+quota_status quota_create(PGconn *conn, const quota *q, long *id, quota_error *err);
+quota_status quota_update(PGconn *conn, long id, const quota *q, quota_error *err);
+quota_status quota_delete(PGconn *conn, long id);
+/* One quota (with targets) or NULL with *st QUOTA_NOT_FOUND / QUOTA_DB_ERROR. */
+json_t *quota_get(PGconn *conn, long id, quota_status *st);
+/* Every quota, by id; NULL on a database error. */
+json_t *quota_list(PGconn *conn);
+/* Resolves a quota given by id or name; 0 when there is none, -1 on a database error. */
+long quota_lookup(PGconn *conn, const char *id_or_name);
+
+/* Which quotas a caller may read the status of (DESIGN §6 roles). */
+typedef struct quota_scope {
+    bool all;              /* platform, finance */
+    const char *team;      /* lead: its team's quotas and its members' developer quotas */
+    const char *developer; /* developer: its own developer quotas */
+} quota_scope;
+
+/*
+ * Usage in the current period (as of at: a timestamptz literal, NULL = now) of every
+ * quota in scope: used, limit, ratio, forecast, thresholds already fired this period and
+ * the delivery state of their notifications. NULL on a database error.
+ */
+json_t *quota_status_list(PGconn *conn, const quota_scope *scope, const char *at);
+
+/* The alert log of one quota, newest first, each alert with its deliveries (no URLs). */
+json_t *quota_alerts(PGconn *conn, long id, int limit);
+
+#endif
