@@ -15,5 +15,6 @@
 PGconn *ctl_connect(const cfg *c);
 
 int ctl_migrate(const cfg *c);
+int ctl_simulate(const cfg *c);
 
 #endif

@@ -10,6 +10,19 @@ static const cfg_spec CTL_SPEC[] = {
     {"db", CFG_STR, "", 0, 0, NULL, CFG_CONNINFO,
      "PostgreSQL conninfo (libpq; PG* variables work)"},
     {"log_level", CFG_STR, "info", 0, 0, "error|warn|info|debug", CFG_PUBLIC, "log level"},
+    {"developers", CFG_INT, "20", 1, 1000000, NULL, CFG_PUBLIC, "simulate: number of developers"},
+    {"days", CFG_INT, "7", 1, 3660, NULL, CFG_PUBLIC, "simulate: number of days"},
+    {"seed", CFG_INT, "1", 0, 9223372036854775807LL, NULL, CFG_PUBLIC, "simulate: random seed"},
+    {"format", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "simulate: usage|legacy|monitor (usage)"},
+    {"start", CFG_STR, "2026-11-02", 0, 0, NULL, CFG_PUBLIC, "simulate: first day, YYYY-MM-DD"},
+    {"duplicates", CFG_STR, "1", 0, 0, NULL, CFG_PUBLIC, "simulate: % of lines delivered twice"},
+    {"malformed", CFG_STR, "0.5", 0, 0, NULL, CFG_PUBLIC, "simulate: % extra malformed lines"},
+    {"teams", CFG_INT, "3", 1, 100000, NULL, CFG_PUBLIC, "simulate: number of teams"},
+    {"events", CFG_INT, "0", 0, 9223372036854775807LL, NULL, CFG_PUBLIC,
+     "simulate: stop after this many events (0: all)"},
+    {"totals", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "simulate: write expected totals CSV here"},
+    {"developers_csv", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
+     "simulate: write the developer roster CSV here"},
 };
 
 typedef struct ctl_command {
@@ -20,6 +33,11 @@ typedef struct ctl_command {
 
 static const ctl_command CTL_COMMANDS[] = {
     {"migrate", ctl_migrate, "migrate                      apply pending schema migrations"},
+    {"simulate", ctl_simulate,
+     "simulate [--developers N] [--days N] [--seed N] [--format usage|legacy|monitor]\n"
+     "           [--start YYYY-MM-DD] [--events N] [--duplicates PCT] [--malformed PCT]\n"
+     "           [--teams N] [--totals FILE] [--developers-csv FILE]\n"
+     "                               Claude Code traffic as events on stdout"},
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
