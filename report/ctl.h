@@ -7,6 +7,8 @@
 #ifndef TALLY_CTL_H
 #define TALLY_CTL_H
 
+#include <stddef.h>
+
 #include <libpq-fe.h>
 
 #include "cfg.h"
@@ -15,6 +17,29 @@
 PGconn *ctl_connect(const cfg *c);
 
 int ctl_migrate(const cfg *c);
+
+/* Connects like ctl_connect and sets the session time zone to UTC. */
+PGconn *ctl_connect_utc(const cfg *c);
+
+/* Reads a whole file (at most 64 MB) NUL-terminated; NULL after logging. Caller frees. */
+char *ctl_read_file(const char *path, size_t *len);
+
+/* Prints a result as tab-separated lines under a header of its column names. */
+void ctl_print_tsv(const PGresult *res);
+
+/* Runs a query without parameters and prints its rows as tab-separated lines under a
+ * header of the column names; returns an exit code. */
+int ctl_print_query(const cfg *c, const char *what, const char *sql);
+
+int ctl_prices_load(const cfg *c);
+int ctl_prices_list(const cfg *c);
+int ctl_prices_show(const cfg *c);
+int ctl_deployments_set(const cfg *c);
+int ctl_deployments_list(const cfg *c);
+int ctl_developers_import(const cfg *c);
+int ctl_tokens_create(const cfg *c);
+int ctl_tokens_list(const cfg *c);
+int ctl_tokens_revoke(const cfg *c);
 int ctl_simulate(const cfg *c);
 
 #endif

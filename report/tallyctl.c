@@ -23,6 +23,12 @@ static const cfg_spec CTL_SPEC[] = {
     {"totals", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "simulate: write expected totals CSV here"},
     {"developers_csv", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
      "simulate: write the developer roster CSV here"},
+    {"from", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "deployments set: mapping valid from (UTC)"},
+    {"role", CFG_STR, NULL, 0, 0, "finance|lead|developer|platform", CFG_PUBLIC,
+     "tokens create: role of the token"},
+    {"team", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: team of a lead token"},
+    {"developer", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: oid of a developer token"},
+    {"name", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: name of the token"},
 };
 
 typedef struct ctl_command {
@@ -38,6 +44,20 @@ static const ctl_command CTL_COMMANDS[] = {
      "           [--start YYYY-MM-DD] [--events N] [--duplicates PCT] [--malformed PCT]\n"
      "           [--teams N] [--totals FILE] [--developers-csv FILE]\n"
      "                               Claude Code traffic as events on stdout"},
+    {"prices load", ctl_prices_load, "prices load FILE             load a price book (JSON)"},
+    {"prices list", ctl_prices_list, "prices list                  list loaded price books"},
+    {"prices show", ctl_prices_show, "prices show BOOK             the prices of a loaded book"},
+    {"deployments set", ctl_deployments_set,
+     "deployments set NAME MODEL [--from TIMESTAMP]\n"
+     "                               map a deployment to a model from a time on"},
+    {"deployments list", ctl_deployments_list, "deployments list             the dated mappings"},
+    {"developers import", ctl_developers_import,
+     "developers import FILE.csv   oid,upn,display_name,team,cost_center[,valid_from]"},
+    {"tokens create", ctl_tokens_create,
+     "tokens create --role finance|lead|developer|platform [--team T] [--developer OID]\n"
+     "           --name N          prints the token once"},
+    {"tokens list", ctl_tokens_list, "tokens list                  API tokens (never their values)"},
+    {"tokens revoke", ctl_tokens_revoke, "tokens revoke NAME           revoke an API token"},
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))

@@ -1,0 +1,329 @@
+/*
+ * ctl_admin.c - tallyctl deployments, developers and tokens: the dated dimension tables
+ * and the API tokens. Each command runs in one transaction. Single-threaded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ctl.h"
+#include "db.h"
+#include "hash.h"
+#include "log.h"
+
+#define CTL_ADMIN_LOCK "7340313" /* serialises dimension changes of one database */
+#define CTL_TOKEN_PREFIX "tt_"
+#define CTL_TOKEN_BYTES 32 /* 256 bits */
+#define CSV_MAX_FIELDS 6
+
+static const char *const DEV_COLUMNS[CSV_MAX_FIELDS] = {"oid",  "upn",         "display_name",
+                                                        "team", "cost_center", "valid_from"};
+
+/* Checks a timestamp with Postgres' own parser; false after printing why. */
+static bool ctl_valid_time(PGconn *conn, const char *what, const char *ts)
+{
+    const char *p[] = {ts};
+    PGresult *res =
+        PQexecParams(conn, "SELECT tally_on_grid($1::timestamptz)", 1, NULL, p, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    if (!ok)
+        log_error("invalid %s \"%s\": not a timestamp", what, ts);
+    else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        log_error("invalid %s \"%s\": must be on the 15-minute grid of the rollups (e.g. "
+                  "2026-11-01T09:15:00Z)",
+                  what, ts);
+        ok = false;
+    }
+    PQclear(res);
+    return ok;
+}
+
+int ctl_deployments_set(const cfg *c)
+{
+    const char *from = cfg_str(c, "from");
+    const char *lock[] = {CTL_ADMIN_LOCK};
+    PGconn *conn;
+    PGresult *res = NULL;
+    int rc = CFG_EXIT_RUNTIME;
+
+    if (c->nargs != 2 || !c->args[0][0] || !c->args[1][0]) {
+        fprintf(stderr, "usage: tallyctl deployments set NAME MODEL [--from TIMESTAMP]\n");
+        return CFG_EXIT_USAGE;
+    }
+    conn = ctl_connect_utc(c);
+    if (!conn)
+        return rc;
+    if (from && !ctl_valid_time(conn, "--from", from)) {
+        rc = CFG_EXIT_USAGE;
+        goto out;
+    }
+    if (!db_begin(conn) ||
+        !db_exec(conn, "lock deployments", "SELECT pg_advisory_xact_lock($1::bigint)", 1, lock))
+        goto out;
+    {
+        const char *p[] = {c->args[0], c->args[1], from};
+        res = db_query(conn, "set the deployment mapping",
+                       "SELECT tally_deployment_set($1, $2, $3::timestamptz)", 3, p);
+    }
+    if (!res || !db_commit(conn))
+        goto out;
+    printf("%s\n", PQgetvalue(res, 0, 0));
+    rc = CFG_EXIT_OK;
+out:
+    PQclear(res);
+    db_rollback(conn);
+    PQfinish(conn);
+    return rc;
+}
+
+int ctl_deployments_list(const cfg *c)
+{
+    return ctl_print_query(c, "list deployments",
+                           "SELECT name, model, valid_from, valid_to FROM deployments "
+                           "ORDER BY name, valid_from");
+}
+
+/*
+ * Reads one RFC 4180 record at *pos into fields (pointers into buf, which is modified
+ * in place: quotes removed, fields NUL-terminated). Returns the number of fields, 0 at
+ * the end, -1 on malformed input.
+ */
+static int csv_record(char *buf, size_t len, size_t *pos, char **fields, int max)
+{
+    size_t i = *pos;
+    int n = 0;
+
+    if (i >= len)
+        return 0;
+    for (;;) {
+        char *out = buf + i;
+        char *start = out;
+        if (n == max)
+            return -1;
+        if (i < len && buf[i] == '"') {
+            i++;
+            for (;;) {
+                if (i >= len)
+                    return -1; /* unterminated quote */
+                if (buf[i] == '"') {
+                    if (i + 1 < len && buf[i + 1] == '"') {
+                        *out++ = '"';
+                        i += 2;
+                        continue;
+                    }
+                    i++;
+                    break;
+                }
+                *out++ = buf[i++];
+            }
+            if (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r')
+                return -1; /* text after a closing quote */
+        } else {
+            while (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r') {
+                if (buf[i] == '"')
+                    return -1;
+                out++;
+                i++;
+            }
+        }
+        fields[n++] = start;
+        if (i >= len) {
+            *out = '\0';
+            break;
+        }
+        if (buf[i] == ',') {
+            *out = '\0';
+            i++;
+            continue;
+        }
+        if (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n') {
+            *out = '\0';
+            i += 2;
+            break;
+        }
+        *out = '\0';
+        i++;
+        break;
+    }
+    *pos = i;
+    return n;
+}
+
+/* Applies every row of the CSV; returns an exit code. */
+static int developers_apply(PGconn *conn, char *buf, size_t len)
+{
+    const char *lock[] = {CTL_ADMIN_LOCK};
+    char *f[CSV_MAX_FIELDS];
+    size_t pos = 0;
+    int ncols, line = 1, counts[3] = {0, 0, 0};
+
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        pos = 3;
+    ncols = csv_record(buf, len, &pos, f, CSV_MAX_FIELDS);
+    if (ncols < 5) {
+        log_error("line 1: expected the header oid,upn,display_name,team,cost_center[,valid_from]");
+        return CFG_EXIT_USAGE;
+    }
+    for (int k = 0; k < ncols; k++) {
+        if (strcasecmp(f[k], DEV_COLUMNS[k]) != 0) {
+            log_error("line 1: column %d is \"%s\", expected \"%s\"", k + 1, f[k], DEV_COLUMNS[k]);
+            return CFG_EXIT_USAGE;
+        }
+    }
+    if (!db_begin(conn) ||
+        !db_exec(conn, "lock developers", "SELECT pg_advisory_xact_lock($1::bigint)", 1, lock))
+        return CFG_EXIT_RUNTIME;
+    for (;;) {
+        const char *p[CSV_MAX_FIELDS];
+        PGresult *res;
+        int n;
+
+        line++;
+        n = csv_record(buf, len, &pos, f, CSV_MAX_FIELDS);
+        if (n == 0)
+            break;
+        if (n == 1 && f[0][0] == '\0')
+            continue; /* blank line */
+        if (n != ncols) {
+            log_error("line %d: %d fields, expected %d (or a quote is malformed)", line,
+                      n < 0 ? 0 : n, ncols);
+            return CFG_EXIT_USAGE;
+        }
+        if (!f[0][0] || !f[1][0]) {
+            log_error("line %d: oid and upn are required", line);
+            return CFG_EXIT_USAGE;
+        }
+        for (int k = 0; k < CSV_MAX_FIELDS; k++)
+            p[k] = k < n && (k < 5 || f[k][0]) ? f[k] : NULL;
+        res = db_query(conn, "import a developer",
+                       "SELECT tally_developer_set($1, $2, $3, $4, $5, $6::timestamptz)",
+                       CSV_MAX_FIELDS, p);
+        if (!res) {
+            log_error("line %d: developer \"%s\" not imported", line, f[0]);
+            return CFG_EXIT_RUNTIME;
+        }
+        const char *what = PQgetvalue(res, 0, 0);
+        counts[strcmp(what, "inserted") == 0 ? 0 : strcmp(what, "changed") == 0 ? 1 : 2]++;
+        PQclear(res);
+    }
+    if (!db_commit(conn))
+        return CFG_EXIT_RUNTIME;
+    printf("developers: %d inserted, %d changed, %d unchanged\n", counts[0], counts[1], counts[2]);
+    return CFG_EXIT_OK;
+}
+
+int ctl_developers_import(const cfg *c)
+{
+    PGconn *conn = NULL;
+    size_t len = 0;
+    char *buf;
+    int rc;
+
+    if (c->nargs != 1) {
+        fprintf(stderr, "usage: tallyctl developers import FILE.csv\n");
+        return CFG_EXIT_USAGE;
+    }
+    buf = ctl_read_file(c->args[0], &len);
+    if (!buf)
+        return CFG_EXIT_USAGE;
+    conn = ctl_connect_utc(c);
+    rc = conn ? developers_apply(conn, buf, len) : CFG_EXIT_RUNTIME;
+    db_rollback(conn);
+    PQfinish(conn);
+    free(buf);
+    return rc;
+}
+
+int ctl_tokens_create(const cfg *c)
+{
+    const char *role = cfg_str(c, "role"), *team = cfg_str(c, "team");
+    const char *dev = cfg_str(c, "developer"), *name = cfg_str(c, "name");
+    char token[sizeof(CTL_TOKEN_PREFIX) + 2 * CTL_TOKEN_BYTES];
+    char sha[HASH_HEX_LEN + 1];
+    PGconn *conn;
+    int rc = CFG_EXIT_RUNTIME;
+
+    if (c->nargs != 0 || !role || !name || !name[0]) {
+        fprintf(stderr, "usage: tallyctl tokens create --role finance|lead|developer|platform "
+                        "[--team T] [--developer OID] --name N\n");
+        return CFG_EXIT_USAGE;
+    }
+    if ((strcmp(role, "lead") == 0) != (team && team[0])) {
+        log_error("--team is required for a lead token and only for one");
+        return CFG_EXIT_USAGE;
+    }
+    if ((strcmp(role, "developer") == 0) != (dev && dev[0])) {
+        log_error("--developer is required for a developer token and only for one");
+        return CFG_EXIT_USAGE;
+    }
+    memcpy(token, CTL_TOKEN_PREFIX, sizeof(CTL_TOKEN_PREFIX) - 1);
+    if (!hash_random_hex(CTL_TOKEN_BYTES, token + sizeof(CTL_TOKEN_PREFIX) - 1)) {
+        log_error("could not create a token: no randomness");
+        return rc;
+    }
+    hash_sha256_hex(token, strlen(token), sha);
+    conn = ctl_connect_utc(c);
+    if (!conn)
+        return rc;
+    {
+        const char *p[] = {name, sha, role, team, dev};
+        PGresult *res = db_query(conn, "create the token",
+                                 "INSERT INTO api_tokens (name, token_sha256, role, team, "
+                                 " developer_oid) VALUES ($1, $2, $3, $4, $5) "
+                                 "ON CONFLICT (name) DO NOTHING RETURNING id",
+                                 5, p);
+        if (res && PQntuples(res) == 1) {
+            printf("%s\n", token);
+            fprintf(stderr, "token \"%s\" created (role %s): store it now, it is not shown again\n",
+                    name, role);
+            rc = CFG_EXIT_OK;
+        } else if (res) {
+            log_error("could not create token \"%s\": a token of that name exists", name);
+        }
+        PQclear(res);
+    }
+    PQfinish(conn);
+    return rc;
+}
+
+int ctl_tokens_list(const cfg *c)
+{
+    return ctl_print_query(c, "list tokens",
+                           "SELECT name, role, coalesce(team, '') AS team, "
+                           " coalesce(developer_oid, '') AS developer_oid, created_at, "
+                           " coalesce(revoked_at::text, '') AS revoked_at FROM api_tokens "
+                           "ORDER BY name");
+}
+
+int ctl_tokens_revoke(const cfg *c)
+{
+    const char *p[1];
+    PGconn *conn;
+    PGresult *res;
+    int rc = CFG_EXIT_RUNTIME;
+
+    if (c->nargs != 1) {
+        fprintf(stderr, "usage: tallyctl tokens revoke NAME\n");
+        return CFG_EXIT_USAGE;
+    }
+    p[0] = c->args[0];
+    conn = ctl_connect_utc(c);
+    if (!conn)
+        return rc;
+    res = db_query(conn, "revoke the token",
+                   "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) "
+                   "WHERE name = $1 RETURNING revoked_at < now()",
+                   1, p);
+    if (res && PQntuples(res) == 0) {
+        log_error("could not revoke token \"%s\": no such token", p[0]);
+    } else if (res) {
+        printf("token \"%s\" %s\n", p[0],
+               strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? "was already revoked" : "revoked");
+        rc = CFG_EXIT_OK;
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}

@@ -1,0 +1,294 @@
+/*
+ * ctl_prices.c - tallyctl prices load|list|show: price books into and out of Postgres.
+ * A loaded book is immutable: its SHA-256 is stored and the same name with other
+ * content is refused. Single-threaded (a command of tallyctl).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "db.h"
+#include "hash.h"
+#include "log.h"
+#include "price_book.h"
+
+#define CTL_FILE_MAX (64L * 1024 * 1024)
+#define CTL_PRICES_LOCK "7340312" /* serialises concurrent loads of one database */
+
+char *ctl_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+
+    if (!f) {
+        log_error("could not open \"%s\": %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            char *nb;
+            cap = cap ? cap * 2 : 65536;
+            if ((long)cap > CTL_FILE_MAX + 1) {
+                log_error("could not read \"%s\": larger than %ld bytes", path, CTL_FILE_MAX);
+                goto fail;
+            }
+            nb = realloc(buf, cap);
+            if (!nb) {
+                log_error("could not read \"%s\": out of memory", path);
+                goto fail;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        log_error("could not read \"%s\": %s", path, strerror(errno));
+        goto fail;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+fail:
+    fclose(f);
+    free(buf);
+    return NULL;
+}
+
+PGconn *ctl_connect_utc(const cfg *c)
+{
+    PGconn *conn = ctl_connect(c);
+
+    if (conn && !db_exec(conn, "set the session time zone", "SET TIME ZONE 'UTC'", 0, NULL)) {
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+static bool prices_insert_range(PGconn *conn, const char *book_id, const char *model,
+                                const price_range *r)
+{
+    const char *p[15] = {book_id, model, r->effective_from,
+                         r->effective_to[0] ? r->effective_to : NULL};
+    char threshold[24];
+
+    for (int k = 0; k < PRICE_NCLASSES; k++)
+        p[4 + k] = r->base.usd_per_mtok[k];
+    if (r->has_long_context) {
+        snprintf(threshold, sizeof(threshold), "%lld", r->lc_threshold);
+        p[9] = threshold;
+        for (int k = 0; k < PRICE_NCLASSES; k++)
+            p[10 + k] = r->long_context.usd_per_mtok[k];
+    }
+    return db_exec(conn, "insert a price range",
+                   "INSERT INTO prices (book_id, model, effective_from, effective_to, input, "
+                   " output, cache_write_5m, cache_write_1h, cache_read, lc_threshold, lc_input, "
+                   " lc_output, lc_cache_write_5m, lc_cache_write_1h, lc_cache_read) "
+                   "VALUES ($1, $2, $3::date::timestamp AT TIME ZONE 'UTC', "
+                   " coalesce($4::date::timestamp AT TIME ZONE 'UTC', 'infinity'), "
+                   " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                   15, p);
+}
+
+/* Stores a validated book; returns an exit code. */
+static int prices_store(PGconn *conn, const price_book *b, const char *doc, const char *sha)
+{
+    const char *lock[] = {CTL_PRICES_LOCK};
+    const char *name[] = {b->name};
+    const char *ins[] = {b->name, sha, b->published, doc};
+    PGresult *res = NULL;
+    char book_id[16];
+    int rc = CFG_EXIT_RUNTIME;
+
+    if (!db_begin(conn))
+        return rc;
+    if (!db_exec(conn, "lock price books", "SELECT pg_advisory_xact_lock($1::bigint)", 1, lock))
+        goto out;
+    res = db_query(conn, "look up the price book", "SELECT sha256 FROM price_books WHERE name = $1",
+                   1, name);
+    if (!res)
+        goto out;
+    if (PQntuples(res) == 1) {
+        if (strcmp(PQgetvalue(res, 0, 0), sha) == 0) {
+            printf("price book \"%s\" already loaded (sha256 %s)\n", b->name, sha);
+            rc = CFG_EXIT_OK;
+        } else {
+            log_error("could not load price book \"%s\": a book of that name is already loaded "
+                      "with sha256 %s, this file has %s; a loaded book is immutable, publish a "
+                      "correction under a new name",
+                      b->name, PQgetvalue(res, 0, 0), sha);
+        }
+        goto out;
+    }
+    PQclear(res);
+    res = db_query(conn, "insert the price book",
+                   "INSERT INTO price_books (name, sha256, published, document) "
+                   "VALUES ($1, $2, $3, $4::jsonb) RETURNING id",
+                   4, ins);
+    if (!res)
+        goto out;
+    snprintf(book_id, sizeof(book_id), "%s", PQgetvalue(res, 0, 0));
+    for (size_t i = 0; i < b->nmodels; i++) {
+        const price_model *m = &b->models[i];
+        for (size_t r = 0; r < m->nranges; r++)
+            if (!prices_insert_range(conn, book_id, m->model, &m->ranges[r]))
+                goto out;
+        for (size_t a = 0; a < m->naliases; a++) {
+            const char *p[] = {book_id, m->aliases[a], m->model};
+            if (!db_exec(conn, "insert a model alias",
+                         "INSERT INTO price_aliases (book_id, alias, model) VALUES ($1, $2, $3)", 3,
+                         p))
+                goto out;
+        }
+    }
+    if (!db_commit(conn))
+        goto out;
+    printf("price book \"%s\" loaded: %zu models, sha256 %s\n", b->name, b->nmodels, sha);
+    rc = CFG_EXIT_OK;
+out:
+    PQclear(res);
+    db_rollback(conn);
+    return rc;
+}
+
+int ctl_prices_load(const cfg *c)
+{
+    char err[512], sha[HASH_HEX_LEN + 1];
+    price_book *b = NULL;
+    PGconn *conn = NULL;
+    size_t len = 0;
+    char *doc;
+    int rc;
+
+    if (c->nargs != 1) {
+        fprintf(stderr, "usage: tallyctl prices load FILE\n");
+        return CFG_EXIT_USAGE;
+    }
+    doc = ctl_read_file(c->args[0], &len);
+    if (!doc)
+        return CFG_EXIT_USAGE;
+    if (strlen(doc) != len) {
+        log_error("could not load price book \"%s\": the file contains a NUL byte", c->args[0]);
+        rc = CFG_EXIT_USAGE;
+        goto out;
+    }
+    b = price_book_parse(doc, len, err, sizeof(err));
+    if (!b) {
+        log_error("invalid price book \"%s\": %s", c->args[0], err);
+        rc = CFG_EXIT_USAGE;
+        goto out;
+    }
+    hash_sha256_hex(doc, len, sha);
+    conn = ctl_connect_utc(c);
+    rc = conn ? prices_store(conn, b, doc, sha) : CFG_EXIT_RUNTIME;
+out:
+    PQfinish(conn);
+    price_book_free(b);
+    free(doc);
+    return rc;
+}
+
+/* Prints a result as tab-separated lines under a header of its column names. */
+void ctl_print_tsv(const PGresult *res)
+{
+    int nf = PQnfields(res);
+
+    for (int f = 0; f < nf; f++)
+        printf("%s%s", f ? "\t" : "", PQfname(res, f));
+    putchar('\n');
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int f = 0; f < nf; f++)
+            printf("%s%s", f ? "\t" : "", PQgetvalue(res, r, f));
+        putchar('\n');
+    }
+}
+
+int ctl_print_query(const cfg *c, const char *what, const char *sql)
+{
+    PGconn *conn = ctl_connect_utc(c);
+    PGresult *res;
+
+    if (!conn)
+        return CFG_EXIT_RUNTIME;
+    res = db_query(conn, what, sql, 0, NULL);
+    if (res)
+        ctl_print_tsv(res);
+    PQclear(res);
+    PQfinish(conn);
+    return res ? CFG_EXIT_OK : CFG_EXIT_RUNTIME;
+}
+
+int ctl_prices_list(const cfg *c)
+{
+    if (c->nargs != 0) {
+        fprintf(stderr, "usage: tallyctl prices list\n");
+        return CFG_EXIT_USAGE;
+    }
+    return ctl_print_query(
+        c, "list price books",
+        "SELECT b.name, b.published, "
+        " (SELECT count(DISTINCT model) FROM prices p WHERE p.book_id = b.id) AS models, "
+        " CASE WHEN b.id = tally_book(NULL) THEN 'yes' ELSE '' END AS newest, "
+        " b.sha256, to_char(b.loaded_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS loaded_at "
+        "FROM price_books b ORDER BY b.published, b.id");
+}
+
+int ctl_prices_show(const cfg *c)
+{
+    const char *p[1];
+    PGconn *conn;
+    PGresult *res;
+    int rc = CFG_EXIT_RUNTIME;
+
+    if (c->nargs != 1) {
+        fprintf(stderr, "usage: tallyctl prices show BOOK\n");
+        return CFG_EXIT_USAGE;
+    }
+    p[0] = c->args[0];
+    conn = ctl_connect_utc(c);
+    if (!conn)
+        return rc;
+    res = db_query(conn, "look up the price book",
+                   "SELECT name, published, sha256 FROM price_books WHERE name = $1", 1, p);
+    if (!res)
+        goto out;
+    if (PQntuples(res) == 0) {
+        log_error("price book \"%s\" is not loaded", p[0]);
+        goto out;
+    }
+    printf("# price book %s, published %s, sha256 %s; USD per million tokens, dates UTC\n",
+           PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+    PQclear(res);
+    res = db_query(
+        conn, "show the price book",
+        "SELECT p.model, "
+        " coalesce((SELECT string_agg(a.alias, ',' ORDER BY a.alias) FROM price_aliases a "
+        "           WHERE a.book_id = p.book_id AND a.model = p.model), '') AS aliases, "
+        " to_char(p.effective_from AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS effective_from, "
+        " CASE WHEN p.effective_to = 'infinity' THEN '' "
+        "      ELSE to_char(p.effective_to AT TIME ZONE 'UTC', 'YYYY-MM-DD') END AS effective_to, "
+        " p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read, "
+        " coalesce(p.lc_threshold::text, '') AS lc_threshold, coalesce(p.lc_input::text, '') AS "
+        " lc_input, coalesce(p.lc_output::text, '') AS lc_output, "
+        " coalesce(p.lc_cache_write_5m::text, '') AS lc_cache_write_5m, "
+        " coalesce(p.lc_cache_write_1h::text, '') AS lc_cache_write_1h, "
+        " coalesce(p.lc_cache_read::text, '') AS lc_cache_read "
+        "FROM prices p JOIN price_books b ON b.id = p.book_id WHERE b.name = $1 "
+        "ORDER BY p.model, p.effective_from",
+        1, p);
+    if (!res)
+        goto out;
+    ctl_print_tsv(res);
+    rc = CFG_EXIT_OK;
+out:
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
