@@ -1,0 +1,99 @@
+#include "auth.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "db.h"
+#include "hash.h"
+#include "log.h"
+
+#define AUTH_TOKEN_MAX 512
+
+const char *auth_role_name(auth_role role)
+{
+    switch (role) {
+    case AUTH_FINANCE:
+        return "finance";
+    case AUTH_LEAD:
+        return "lead";
+    case AUTH_DEVELOPER:
+        return "developer";
+    case AUTH_PLATFORM:
+        return "platform";
+    }
+    return "unknown";
+}
+
+static bool auth_token_char(char c)
+{
+    /* RFC 6750 b64token */
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           strchr("-._~+/=", c) != NULL;
+}
+
+auth_status auth_check(PGconn *conn, const char *authorization, auth_principal *p)
+{
+    char digest[HASH_HEX_LEN + 1];
+    const char *token, *params[1];
+    size_t n;
+    PGresult *res;
+    auth_status st = AUTH_UNKNOWN;
+    const char *role;
+
+    memset(p, 0, sizeof(*p));
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return AUTH_MISSING;
+    token = authorization + 7;
+    while (*token == ' ')
+        token++;
+    n = strlen(token);
+    while (n > 0 && token[n - 1] == ' ')
+        n--;
+    if (n == 0 || n > AUTH_TOKEN_MAX)
+        return AUTH_MISSING;
+    for (size_t i = 0; i < n; i++)
+        if (!auth_token_char(token[i]))
+            return AUTH_MISSING;
+    hash_sha256_hex(token, n, digest);
+    params[0] = digest;
+    res = db_query(conn, "look up api token",
+                   "SELECT token_sha256, role, coalesce(team, ''), coalesce(developer_oid, ''), "
+                   "name FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
+                   1, params);
+    if (!res)
+        return AUTH_DB_ERROR;
+    if (PQntuples(res) != 1 || strlen(PQgetvalue(res, 0, 0)) != HASH_HEX_LEN ||
+        !hash_equal(PQgetvalue(res, 0, 0), digest, HASH_HEX_LEN))
+        goto out;
+    role = PQgetvalue(res, 0, 1);
+    if (strcmp(role, "finance") == 0)
+        p->role = AUTH_FINANCE;
+    else if (strcmp(role, "lead") == 0)
+        p->role = AUTH_LEAD;
+    else if (strcmp(role, "developer") == 0)
+        p->role = AUTH_DEVELOPER;
+    else if (strcmp(role, "platform") == 0)
+        p->role = AUTH_PLATFORM;
+    else
+        goto out;
+    snprintf(p->name, sizeof(p->name), "%s", PQgetvalue(res, 0, 4));
+    if (p->role == AUTH_LEAD)
+        snprintf(p->scope_team, sizeof(p->scope_team), "%s", PQgetvalue(res, 0, 2));
+    if (p->role == AUTH_DEVELOPER)
+        snprintf(p->scope_oid, sizeof(p->scope_oid), "%s", PQgetvalue(res, 0, 3));
+    st = AUTH_OK;
+out:
+    PQclear(res);
+    return st;
+}
+
+const char *auth_scope_team(const auth_principal *p)
+{
+    return p->role == AUTH_LEAD ? p->scope_team : NULL;
+}
+
+const char *auth_scope_oid(const auth_principal *p)
+{
+    return p->role == AUTH_DEVELOPER ? p->scope_oid : NULL;
+}

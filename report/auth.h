@@ -1,0 +1,59 @@
+/*
+ * auth.h - who is asking: "Authorization: Bearer <token>" checked against api_tokens
+ * (only the SHA-256 of a token is stored; the stored and computed digests are compared
+ * in constant time; revoked tokens are refused), and what each role may see.
+ *
+ * Roles: finance (all costs), lead (its team's rows only), developer (its own rows
+ * only), platform (everything, admin endpoints). The scoping is applied in SQL: every
+ * cost query binds auth_principal.scope_team / scope_oid as parameters.
+ * Thread-safe: no state besides the connection the caller passes.
+ */
+#ifndef TALLY_AUTH_H
+#define TALLY_AUTH_H
+
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+typedef enum {
+    AUTH_FINANCE = 1u << 0,
+    AUTH_LEAD = 1u << 1,
+    AUTH_DEVELOPER = 1u << 2,
+    AUTH_PLATFORM = 1u << 3,
+} auth_role;
+
+#define AUTH_ANY_ROLE (AUTH_FINANCE | AUTH_LEAD | AUTH_DEVELOPER | AUTH_PLATFORM)
+#define AUTH_OPEN 0u /* a route with no role bits needs no token */
+
+typedef struct auth_principal {
+    auth_role role;
+    char name[129];       /* the token's name, for logs (never the token) */
+    char scope_team[257]; /* lead: the team; "" otherwise */
+    char scope_oid[257];  /* developer: the oid; "" otherwise */
+} auth_principal;
+
+typedef enum {
+    AUTH_OK = 0,
+    AUTH_MISSING, /* no or malformed Authorization header: 401 */
+    AUTH_UNKNOWN, /* unknown or revoked token: 401 */
+    AUTH_DB_ERROR /* the lookup failed: 503 */
+} auth_status;
+
+/* The role's name ("finance" …). */
+const char *auth_role_name(auth_role role);
+
+/*
+ * Checks an Authorization header value (NULL when absent) and fills p on AUTH_OK.
+ * conn is used for one indexed lookup.
+ */
+auth_status auth_check(PGconn *conn, const char *authorization, auth_principal *p);
+
+/*
+ * The SQL parameters that scope cost rows: the lead's team / the developer's oid, or
+ * NULL (no restriction) for the other roles. A lead whose team is "" sees only rows of
+ * developers without a team, never everything.
+ */
+const char *auth_scope_team(const auth_principal *p);
+const char *auth_scope_oid(const auth_principal *p);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * csv.h - RFC 4180 output (comma separated, CRLF line ends, fields quoted when they
+ * hold a comma, a double quote, CR or LF; quotes doubled) into a growable byte buffer.
+ * Pure, no I/O; a buffer belongs to one thread.
+ */
+#ifndef TALLY_CSV_H
+#define TALLY_CSV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct csv_buf {
+    char *data; /* owned; not NUL-terminated */
+    size_t len, cap;
+    bool oom; /* an allocation failed: the content is incomplete */
+} csv_buf;
+
+void csv_buf_free(csv_buf *b); /* frees data; the struct may be reused after */
+
+/* Appends raw bytes (not escaped). */
+void csv_put(csv_buf *b, const char *s, size_t n);
+
+/* Appends one field, quoted if needed; first says whether a comma goes before it. */
+void csv_field(csv_buf *b, const char *s, size_t n, bool first);
+
+/* Ends the row with CRLF. */
+void csv_end_row(csv_buf *b);
+
+/* Drops the first n bytes (what has been sent). */
+void csv_consume(csv_buf *b, size_t n);
+
+#endif

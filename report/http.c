@@ -1,0 +1,1138 @@
+/*
+ * Threading model: MHD_USE_THREAD_PER_CONNECTION with an internal poll() listener.
+ * Every handler blocks on Postgres (libpq is synchronous) and CSV responses hold a
+ * connection for as long as the client reads; with one thread per connection a slow
+ * query or a slow reader stalls only its own connection, and a handler waiting for a
+ * pool connection can never deadlock against a stream it shares a thread with (which
+ * a thread pool multiplexing connections over epoll could). Threads are bounded by
+ * max_connections, idle clients by request_timeout_s, database work by the pool size.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "csv.h"
+#include "db.h"
+#include "decimal.h"
+#include "log.h"
+
+#define HTTP_BODY_MAX (64 * 1024)
+#define HTTP_MEMORY_LIMIT (64 * 1024) /* request line + headers per connection */
+#define HTTP_STREAM_BLOCK (32 * 1024)
+#define HTTP_POOL_WAIT_MS 5000
+#define HTTP_GRACE_POLL_MS 50
+
+#define OID_BOOL 16
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_NUMERIC 1700
+
+typedef struct http_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    PGconn **conns;
+    bool *busy;
+    int size, nbusy;
+} http_pool;
+
+struct http_server {
+    http_config cfg;
+    struct MHD_Daemon *daemon;
+    unsigned short port;
+    http_pool pool;
+    atomic_int in_flight;
+    atomic_bool stopping;
+    pthread_mutex_t tz_mu;
+    char **tz_names; /* sorted (C collation), loaded once */
+    int ntz;
+    prom_registry *reg;
+    prom_metric *m_requests, *m_duration, *m_in_flight, *m_pool, *m_pool_timeouts, *m_aborts;
+};
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *mc;
+    char *uri; /* raw, as received */
+    size_t path_len;
+    const char *raw_query;
+    size_t raw_query_len;
+    const http_route *route;
+    http_method method;
+    char path_arg[QUERY_VALUE_MAX + 1];
+    bool has_path_arg;
+    bool started, replied, too_large;
+    int status;
+    char *body;
+    size_t body_len;
+    query q;
+    auth_principal principal;
+    bool authenticated;
+    int slot; /* pool slot held, -1 none */
+    struct timespec t0;
+};
+
+/* ---- connection pool ---- */
+
+static void http_conn_setup(http_server *s, PGconn *conn)
+{
+    char timeout[32];
+    const char *params[1] = {timeout};
+
+    snprintf(timeout, sizeof(timeout), "%d", s->cfg.request_timeout_s * 1000);
+    /* Sessions print instants in UTC and ISO; the statement timeout bounds a request. */
+    db_exec(conn, "set session defaults",
+            "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false), "
+            "set_config('statement_timeout', $1, false), "
+            "set_config('application_name', 'tally-report', false)",
+            1, params);
+}
+
+static void http_tz_load(http_server *s, PGconn *conn)
+{
+    PGresult *res;
+
+    pthread_mutex_lock(&s->tz_mu);
+    if (s->tz_names)
+        goto out;
+    res = db_query(conn, "load time zone names",
+                   "SELECT name FROM pg_timezone_names ORDER BY name COLLATE \"C\"", 0, NULL);
+    if (!res)
+        goto out;
+    s->tz_names = calloc((size_t)PQntuples(res) + 1, sizeof(char *));
+    if (s->tz_names) {
+        for (int i = 0; i < PQntuples(res); i++)
+            s->tz_names[i] = strdup(PQgetvalue(res, i, 0));
+        s->ntz = PQntuples(res);
+    }
+    PQclear(res);
+out:
+    pthread_mutex_unlock(&s->tz_mu);
+}
+
+/* Returns a slot index, -1 when every connection stayed busy, -2 when connecting failed. */
+static int http_pool_acquire(http_server *s)
+{
+    http_pool *p = &s->pool;
+    struct timespec deadline;
+    int slot = -1;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += HTTP_POOL_WAIT_MS / 1000;
+    pthread_mutex_lock(&p->mu);
+    while (p->nbusy == p->size) {
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    if (p->nbusy < p->size) {
+        /* prefer a slot that already has a connection */
+        for (int i = 0; i < p->size; i++) {
+            if (!p->busy[i] && (slot < 0 || (p->conns[i] && !p->conns[slot])))
+                slot = i;
+        }
+        p->busy[slot] = true;
+        p->nbusy++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (slot < 0) {
+        prom_counter_add(s->m_pool_timeouts, NULL, 1);
+        return -1;
+    }
+    if (p->conns[slot] && PQstatus(p->conns[slot]) != CONNECTION_OK) {
+        PQfinish(p->conns[slot]);
+        p->conns[slot] = NULL;
+    }
+    if (!p->conns[slot]) {
+        p->conns[slot] = db_connect(s->cfg.db, 1, NULL);
+        if (!p->conns[slot]) {
+            pthread_mutex_lock(&p->mu);
+            p->busy[slot] = false;
+            p->nbusy--;
+            pthread_cond_signal(&p->cv);
+            pthread_mutex_unlock(&p->mu);
+            return -2;
+        }
+        http_conn_setup(s, p->conns[slot]);
+        http_tz_load(s, p->conns[slot]);
+    }
+    return slot;
+}
+
+/* Returns a slot; a connection left mid-query or mid-transaction is dropped. */
+static void http_pool_release(http_server *s, int slot)
+{
+    http_pool *p = &s->pool;
+    PGconn *conn;
+
+    if (slot < 0)
+        return;
+    conn = p->conns[slot];
+    if (conn && (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)) {
+        PQfinish(conn);
+        p->conns[slot] = NULL;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->busy[slot] = false;
+    p->nbusy--;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- replies ---- */
+
+static const char *http_status_title(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+static void http_queue(http_req *req, int status, struct MHD_Response *resp, const char *ctype)
+{
+    if (req->replied) {
+        log_error("route %s replied twice", req->route ? req->route->path : "?");
+        MHD_destroy_response(resp);
+        return;
+    }
+    req->replied = true;
+    req->status = status;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (atomic_load(&req->srv->stopping))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"tokentally\"");
+    if (status == 405 && req->route) {
+        char allow[64] = "";
+        for (int i = 0; i < HTTP_ROUTES_COUNT; i++) {
+            const http_route *r = &HTTP_ROUTES[i];
+            if (strcmp(r->path, req->route->path) != 0)
+                continue;
+            static const char *const names[] = {"GET", "POST", "PUT", "DELETE"};
+            for (int b = 0; b < 4; b++)
+                if ((r->methods & (1u << b)) && !strstr(allow, names[b]))
+                    snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+                             allow[0] ? ", " : "", names[b]);
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    if (MHD_queue_response(req->mc, (unsigned)status, resp) != MHD_YES)
+        log_warn("could not queue the response to %s", req->route ? req->route->path : "?");
+    MHD_destroy_response(resp);
+}
+
+void http_reply_text(http_req *req, int status, const char *content_type, const char *data,
+                     size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
+
+    if (!resp) {
+        log_error("could not create a response");
+        req->replied = true;
+        return;
+    }
+    http_queue(req, status, resp, content_type);
+}
+
+void http_reply_json(http_req *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+    json_decref(body);
+    if (!text) {
+        http_reply_text(req, 500, "application/problem+json",
+                        "{\"title\":\"Internal Server Error\",\"status\":500}", 45);
+        return;
+    }
+    http_reply_text(req, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void http_reply_problem(http_req *req, int status, const char *param, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    json_t *o, *dv;
+    char *text;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    o = json_object();
+    json_object_set_new(o, "type", json_string("about:blank"));
+    json_object_set_new(o, "title", json_string(http_status_title(status)));
+    json_object_set_new(o, "status", json_integer(status));
+    /* details may quote request input: only valid UTF-8 gets through jansson */
+    dv = json_string(detail);
+    json_object_set_new(o, "detail", dv ? dv : json_string("invalid input"));
+    if (param && param[0]) {
+        json_t *pv = json_string(param);
+        json_object_set_new(o, "parameter", pv ? pv : json_string("?"));
+    }
+    text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    http_reply_text(req, status, "application/problem+json", text ? text : "{}",
+                    text ? strlen(text) : 2);
+    free(text);
+}
+
+void http_reply_db_error(http_req *req, const char *sqlstate, const char *message)
+{
+    PGconn *conn = req->slot >= 0 ? req->srv->pool.conns[req->slot] : NULL;
+
+    if (!conn || PQstatus(conn) != CONNECTION_OK || !sqlstate || strncmp(sqlstate, "08", 2) == 0 ||
+        strcmp(sqlstate, "57014") == 0 || strncmp(sqlstate, "57P", 3) == 0 ||
+        strncmp(sqlstate, "53", 2) == 0) {
+        http_reply_problem(req, 503, NULL, "the database is unavailable or the query timed out");
+        return;
+    }
+    if (strncmp(sqlstate, "22", 2) == 0 || strcmp(sqlstate, "P0001") == 0 ||
+        strcmp(sqlstate, "P0002") == 0) {
+        http_reply_problem(req, 400, NULL, "%s", message ? message : "invalid request");
+        return;
+    }
+    http_reply_problem(req, 500, NULL, "the query failed (sqlstate %s)", sqlstate);
+}
+
+/* ---- streamed rows ---- */
+
+typedef enum { COL_TEXT, COL_INT, COL_NUM, COL_BOOL } http_col_kind;
+
+typedef struct http_stream {
+    http_server *srv;
+    int slot;
+    PGconn *conn;
+    PGresult *pending; /* the first row (or the final status), read before replying */
+    bool csv, totals, began, rows_done, finished, failed, query_done;
+    json_t *header;
+    int ncols;
+    http_col_kind *kinds;
+    char **names;
+    bool *sum_int, *sum_cost;
+    long long *int_sums;
+    dec_sum cost;
+    long long nrows, unpriced;
+    csv_buf buf;
+} http_stream;
+
+static void http_stream_free(void *cls)
+{
+    http_stream *st = cls;
+
+    if (!st)
+        return;
+    PQclear(st->pending);
+    if (!st->query_done && st->conn) {
+        /* the client went away or the stream failed: stop the query, drain it */
+        PGcancel *c = PQgetCancel(st->conn);
+        char err[256];
+        if (c) {
+            PQcancel(c, err, sizeof(err));
+            PQfreeCancel(c);
+        }
+        for (PGresult *r; (r = PQgetResult(st->conn)) != NULL;)
+            PQclear(r);
+    }
+    http_pool_release(st->srv, st->slot);
+    json_decref(st->header);
+    for (int i = 0; i < st->ncols; i++)
+        free(st->names ? st->names[i] : NULL);
+    free(st->names);
+    free(st->kinds);
+    free(st->sum_int);
+    free(st->sum_cost);
+    free(st->int_sums);
+    csv_buf_free(&st->buf);
+    free(st);
+}
+
+static bool http_stream_columns(http_stream *st, const PGresult *res)
+{
+    st->ncols = PQnfields(res);
+    st->kinds = calloc((size_t)st->ncols + 1, sizeof(*st->kinds));
+    st->names = calloc((size_t)st->ncols + 1, sizeof(*st->names));
+    st->sum_int = calloc((size_t)st->ncols + 1, sizeof(*st->sum_int));
+    st->sum_cost = calloc((size_t)st->ncols + 1, sizeof(*st->sum_cost));
+    st->int_sums = calloc((size_t)st->ncols + 1, sizeof(*st->int_sums));
+    if (!st->kinds || !st->names || !st->sum_int || !st->sum_cost || !st->int_sums)
+        return false;
+    for (int i = 0; i < st->ncols; i++) {
+        Oid t = PQftype(res, i);
+        const char *n = PQfname(res, i);
+        size_t nl = strlen(n);
+
+        st->names[i] = strdup(n);
+        if (!st->names[i])
+            return false;
+        st->kinds[i] = t == OID_INT8 || t == OID_INT4 || t == OID_INT2 ? COL_INT
+                       : t == OID_NUMERIC                              ? COL_NUM
+                       : t == OID_BOOL                                 ? COL_BOOL
+                                                                       : COL_TEXT;
+        st->sum_int[i] =
+            st->kinds[i] == COL_INT &&
+            (strcmp(n, "requests") == 0 || (nl > 7 && strcmp(n + nl - 7, "_tokens") == 0) ||
+             (nl > 9 && strcmp(n + nl - 9, "_requests") == 0));
+        /* cost_usd may be numeric or exact text (tally_money_text) */
+        st->sum_cost[i] = strcmp(n, "cost_usd") == 0;
+    }
+    return true;
+}
+
+static void http_stream_begin(http_stream *st)
+{
+    if (st->csv) {
+        for (int i = 0; i < st->ncols; i++)
+            csv_field(&st->buf, st->names[i], strlen(st->names[i]), i == 0);
+        csv_end_row(&st->buf);
+        return;
+    }
+    csv_put(&st->buf, "{", 1);
+    if (st->header && json_object_size(st->header) > 0) {
+        char *h = json_dumps(st->header, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (h) {
+            /* the members of the header object, without its braces */
+            csv_put(&st->buf, h + 1, strlen(h) - 2);
+            csv_put(&st->buf, ",", 1);
+            free(h);
+        }
+    }
+    csv_put(&st->buf, "\"rows\":[", 8);
+}
+
+static bool http_stream_row(http_stream *st, const PGresult *res)
+{
+    json_t *row = st->csv ? NULL : json_object();
+    char num[128];
+
+    for (int i = 0; i < st->ncols; i++) {
+        bool null = PQgetisnull(res, 0, i);
+        const char *v = PQgetvalue(res, 0, i);
+        size_t vl = (size_t)PQgetlength(res, 0, i);
+        json_t *jv = NULL;
+
+        if (!null && st->kinds[i] == COL_NUM && vl < sizeof(num)) {
+            memcpy(num, v, vl + 1);
+            dec_trim(num);
+            v = num;
+            vl = strlen(num);
+        }
+        if (!null && st->kinds[i] == COL_BOOL) {
+            v = v[0] == 't' ? "true" : "false";
+            vl = strlen(v);
+        }
+        if (!null && st->sum_int[i])
+            st->int_sums[i] += strtoll(v, NULL, 10);
+        if (st->sum_cost[i]) {
+            if (null)
+                st->unpriced++;
+            else if (!dec_add(&st->cost, v)) {
+                log_error("could not add cost \"%s\" to the total", v);
+                json_decref(row);
+                return false;
+            }
+        }
+        if (st->csv) {
+            csv_field(&st->buf, null ? "" : v, null ? 0 : vl, i == 0);
+            continue;
+        }
+        if (null)
+            jv = json_null();
+        else if (st->kinds[i] == COL_INT)
+            jv = json_integer(strtoll(v, NULL, 10));
+        else if (st->kinds[i] == COL_BOOL)
+            jv = json_boolean(v[0] == 't');
+        else
+            jv = json_stringn(v, vl);
+        json_object_set_new(row, st->names[i], jv ? jv : json_null());
+    }
+    if (st->csv) {
+        csv_end_row(&st->buf);
+    } else {
+        char *text = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(row);
+        if (!text)
+            return false;
+        if (st->nrows > 0)
+            csv_put(&st->buf, ",", 1);
+        csv_put(&st->buf, text, strlen(text));
+        free(text);
+    }
+    st->nrows++;
+    return !st->buf.oom;
+}
+
+static void http_stream_end(http_stream *st)
+{
+    json_t *totals;
+    char cost[DEC_INT + DEC_FRAC + 4], *text;
+
+    if (st->csv)
+        return;
+    csv_put(&st->buf, "]", 1);
+    if (st->totals) {
+        totals = json_object();
+        json_object_set_new(totals, "rows", json_integer(st->nrows));
+        for (int i = 0; i < st->ncols; i++)
+            if (st->sum_int[i])
+                json_object_set_new(totals, st->names[i], json_integer(st->int_sums[i]));
+        for (int i = 0; i < st->ncols; i++) {
+            if (!st->sum_cost[i])
+                continue;
+            dec_format(&st->cost, cost, sizeof(cost));
+            json_object_set_new(totals, st->names[i], json_string(cost));
+            json_object_set_new(totals, "unpriced_rows", json_integer(st->unpriced));
+        }
+        text = json_dumps(totals, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(totals);
+        csv_put(&st->buf, ",\"totals\":", 10);
+        csv_put(&st->buf, text ? text : "{}", text ? strlen(text) : 2);
+        free(text);
+    }
+    csv_put(&st->buf, "}\n", 2);
+}
+
+/* Produces more output into st->buf; false when the stream has failed. */
+static bool http_stream_step(http_stream *st)
+{
+    PGresult *res;
+    ExecStatusType rs;
+
+    if (!st->began) {
+        st->began = true;
+        http_stream_begin(st);
+        return true;
+    }
+    res = st->pending ? st->pending : PQgetResult(st->conn);
+    st->pending = NULL;
+    if (!res) {
+        st->query_done = true;
+        st->rows_done = true;
+        http_stream_end(st);
+        st->finished = true;
+        return true;
+    }
+    rs = PQresultStatus(res);
+    if (rs == PGRES_SINGLE_TUPLE) {
+        bool ok = http_stream_row(st, res);
+        PQclear(res);
+        return ok;
+    }
+    if (rs == PGRES_TUPLES_OK) {
+        PQclear(res); /* the end; PQgetResult returns NULL next */
+        return true;
+    }
+    log_error("report query failed mid-stream after %lld rows: %s", st->nrows,
+              PQresultErrorMessage(res));
+    PQclear(res);
+    return false;
+}
+
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    http_stream *st = cls;
+    size_t n;
+
+    (void)pos;
+    while (st->buf.len < max && !st->finished && !st->failed) {
+        if (!http_stream_step(st) || st->buf.oom) {
+            st->failed = true;
+            prom_counter_add(st->srv->m_aborts, NULL, 1);
+        }
+    }
+    if (st->failed)
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* no final chunk: the client sees a cut */
+    if (st->buf.len == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    n = st->buf.len < max ? st->buf.len : max;
+    memcpy(out, st->buf.data, n);
+    csv_consume(&st->buf, n);
+    return (ssize_t)n;
+}
+
+void http_reply_rows(http_req *req, const http_rows *rows)
+{
+    http_stream *st = NULL;
+    PGconn *conn = http_db(req);
+    PGresult *first = NULL;
+    struct MHD_Response *resp;
+    ExecStatusType rs;
+
+    if (!conn)
+        goto out;
+    if (!PQsendQueryParams(conn, rows->sql, rows->nparams, NULL, rows->params, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(conn)) {
+        log_error("could not send the report query: %s", db_error(conn));
+        http_reply_db_error(req, NULL, NULL);
+        goto out;
+    }
+    /* the first result decides between a clean error reply and a 200 stream */
+    first = PQgetResult(conn);
+    rs = PQresultStatus(first);
+    if (rs != PGRES_SINGLE_TUPLE && rs != PGRES_TUPLES_OK) {
+        const char *state = first ? PQresultErrorField(first, PG_DIAG_SQLSTATE) : NULL;
+        const char *msg = first ? PQresultErrorField(first, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        log_warn("report query failed: %s", first ? PQresultErrorMessage(first) : db_error(conn));
+        for (PGresult *r; (r = PQgetResult(conn)) != NULL;)
+            PQclear(r);
+        http_reply_db_error(req, state, msg);
+        goto out;
+    }
+    st = calloc(1, sizeof(*st));
+    if (!st || !http_stream_columns(st, first)) {
+        http_reply_problem(req, 500, NULL, "out of memory");
+        goto out;
+    }
+    st->srv = req->srv;
+    st->conn = conn;
+    st->slot = req->slot;
+    req->slot = -1; /* the stream returns the connection when the response is freed */
+    st->pending = first;
+    first = NULL;
+    st->csv = rows->csv;
+    st->totals = rows->totals;
+    st->header = rows->header;
+    dec_init(&st->cost);
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_read,
+                                             st, http_stream_free);
+    if (!resp) {
+        http_stream_free(st);
+        req->replied = true;
+        return;
+    }
+    if (rows->csv && rows->filename) {
+        char disp[256];
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", rows->filename);
+        MHD_add_response_header(resp, "Content-Disposition", disp);
+    }
+    http_queue(req, 200, resp,
+               rows->csv ? "text/csv; charset=utf-8; header=present" : "application/json");
+    return;
+out:
+    PQclear(first);
+    json_decref(rows->header);
+    if (st) {
+        st->header = NULL;
+        http_stream_free(st);
+    }
+}
+
+/* ---- request accessors ---- */
+
+const query *http_query(const http_req *req)
+{
+    return &req->q;
+}
+
+const auth_principal *http_principal(const http_req *req)
+{
+    return req->authenticated ? &req->principal : NULL;
+}
+
+http_method http_req_method(const http_req *req)
+{
+    return req->method;
+}
+
+const char *http_path_arg(const http_req *req)
+{
+    return req->has_path_arg ? req->path_arg : NULL;
+}
+
+const char *http_body(const http_req *req, size_t *len)
+{
+    *len = req->body_len;
+    return req->body ? req->body : "";
+}
+
+const char *http_header(const http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, name);
+}
+
+prom_registry *http_registry(const http_req *req)
+{
+    return req->srv->reg;
+}
+
+bool http_wants_csv(const http_req *req)
+{
+    const char *accept;
+
+    if (req->q.format != QF_DEFAULT)
+        return req->q.format == QF_CSV;
+    accept = http_header(req, MHD_HTTP_HEADER_ACCEPT);
+    return accept && strstr(accept, "text/csv") != NULL;
+}
+
+static PGconn *http_db_get(http_req *req, bool reply)
+{
+    int slot;
+
+    if (req->slot >= 0)
+        return req->srv->pool.conns[req->slot];
+    slot = http_pool_acquire(req->srv);
+    if (slot < 0) {
+        if (reply)
+            http_reply_problem(req, 503, NULL,
+                               slot == -1 ? "every database connection is busy; retry shortly"
+                                          : "the database is unavailable");
+        return NULL;
+    }
+    req->slot = slot;
+    return req->srv->pool.conns[slot];
+}
+
+PGconn *http_db(http_req *req)
+{
+    return http_db_get(req, true);
+}
+
+PGconn *http_db_try(http_req *req)
+{
+    return http_db_get(req, false);
+}
+
+static int http_tz_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+bool http_tz_known(http_req *req, const char *tz)
+{
+    http_server *s = req->srv;
+    const char *key = tz;
+    bool found;
+
+    pthread_mutex_lock(&s->tz_mu);
+    found = s->tz_names &&
+            bsearch(&key, s->tz_names, (size_t)s->ntz, sizeof(char *), http_tz_cmp) != NULL;
+    pthread_mutex_unlock(&s->tz_mu);
+    return found;
+}
+
+/* ---- dispatch ---- */
+
+static const char *http_route_label(const http_req *req)
+{
+    return req->route ? req->route->path : "unmatched";
+}
+
+/* Matches path against a route path; a final "{…}" segment takes one segment. */
+static bool http_path_match(http_req *req, const char *pattern, const char *path, size_t n)
+{
+    const char *brace = strchr(pattern, '{');
+    size_t plen;
+
+    if (!brace)
+        return strlen(pattern) == n && memcmp(pattern, path, n) == 0;
+    plen = (size_t)(brace - pattern);
+    if (n <= plen || memcmp(pattern, path, plen) != 0 || memchr(path + plen, '/', n - plen) ||
+        n - plen > QUERY_VALUE_MAX)
+        return false;
+    memcpy(req->path_arg, path + plen, n - plen);
+    req->path_arg[n - plen] = '\0';
+    req->has_path_arg = true;
+    return true;
+}
+
+static http_method http_parse_method(const char *m)
+{
+    if (strcmp(m, "GET") == 0)
+        return HTTP_GET;
+    if (strcmp(m, "POST") == 0)
+        return HTTP_POST;
+    if (strcmp(m, "PUT") == 0)
+        return HTTP_PUT;
+    if (strcmp(m, "DELETE") == 0)
+        return HTTP_DELETE;
+    return 0;
+}
+
+/* Finds the route; replies 404/405 and returns false when there is none. */
+static bool http_route_find(http_req *req)
+{
+    const http_route *path_match = NULL;
+
+    for (int i = 0; i < HTTP_ROUTES_COUNT; i++) {
+        const http_route *r = &HTTP_ROUTES[i];
+        req->has_path_arg = false;
+        if (!http_path_match(req, r->path, req->uri, req->path_len))
+            continue;
+        path_match = r;
+        if (r->methods & req->method) {
+            req->route = r;
+            return true;
+        }
+    }
+    if (!path_match) {
+        http_reply_problem(req, 404, NULL, "no such resource");
+        return false;
+    }
+    req->route = path_match;
+    http_reply_problem(req, 405, NULL, "method not allowed here");
+    return false;
+}
+
+/* Authentication and authorisation; replies and returns false when refused. */
+static bool http_authorize(http_req *req)
+{
+    unsigned roles = req->route->roles;
+    PGconn *conn;
+
+    if (roles == AUTH_OPEN || (roles == HTTP_PROBE && !req->srv->cfg.metrics_auth))
+        return true;
+    if (roles == HTTP_PROBE)
+        roles = AUTH_ANY_ROLE;
+    conn = http_db(req);
+    if (!conn)
+        return false;
+    switch (auth_check(conn, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &req->principal)) {
+    case AUTH_OK:
+        break;
+    case AUTH_MISSING:
+        http_reply_problem(req, 401, NULL, "a bearer token is required");
+        return false;
+    case AUTH_UNKNOWN:
+        http_reply_problem(req, 401, NULL, "unknown or revoked token");
+        return false;
+    case AUTH_DB_ERROR:
+        http_reply_db_error(req, NULL, NULL);
+        return false;
+    }
+    req->authenticated = true;
+    if (!(roles & req->principal.role)) {
+        http_reply_problem(req, 403, NULL, "role %s may not use %s",
+                           auth_role_name(req->principal.role), req->route->path);
+        return false;
+    }
+    return true;
+}
+
+static void http_dispatch(http_req *req)
+{
+    query_error qerr;
+
+    if (req->too_large) {
+        http_reply_problem(req, 413, NULL, "the request body is larger than 64 KiB");
+        return;
+    }
+    if (!query_parse(req->raw_query, req->raw_query_len, req->route->params, &req->q, &qerr)) {
+        http_reply_problem(req, qerr.status, qerr.param, "%s", qerr.detail);
+        return;
+    }
+    if (!http_authorize(req))
+        return;
+    if ((req->q.given & QP_TZ) && (!http_db(req) || !http_tz_known(req, req->q.tz))) {
+        if (!req->replied)
+            http_reply_problem(req, 400, "tz", "unknown time zone \"%s\"", req->q.tz);
+        return;
+    }
+    req->route->handler(req);
+    if (!req->replied)
+        http_reply_problem(req, 500, NULL, "the handler produced no response");
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *mc, const char *url,
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
+{
+    http_req *req = *con_cls;
+
+    (void)cls;
+    (void)url;
+    (void)version;
+    if (!req)
+        return MHD_NO; /* the URI callback failed to allocate */
+    req->mc = mc;
+    if (!req->started) {
+        /* replying before MHD has read the whole request would close the connection */
+        req->started = true;
+        req->method = http_parse_method(method);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!req->too_large) {
+            if (req->body_len + *upload_data_size > HTTP_BODY_MAX) {
+                req->too_large = true;
+            } else {
+                char *b = realloc(req->body, req->body_len + *upload_data_size + 1);
+                if (!b)
+                    return MHD_NO;
+                memcpy(b + req->body_len, upload_data, *upload_data_size);
+                req->body = b;
+                req->body_len += *upload_data_size;
+                req->body[req->body_len] = '\0';
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->replied)
+        return MHD_YES;
+    if (strlen(req->uri) - req->path_len > QUERY_MAX_LEN + 1)
+        http_reply_problem(req, 414, NULL, "the query string is longer than %d bytes",
+                           QUERY_MAX_LEN);
+    else if (http_route_find(req))
+        http_dispatch(req);
+    return MHD_YES;
+}
+
+static void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+    http_server *s = cls;
+    http_req *req = calloc(1, sizeof(*req));
+    const char *q;
+
+    (void)mc;
+    if (!req)
+        return NULL;
+    req->srv = s;
+    req->slot = -1;
+    req->uri = strdup(uri ? uri : "");
+    if (!req->uri) {
+        free(req);
+        return NULL;
+    }
+    q = strchr(req->uri, '?');
+    req->path_len = q ? (size_t)(q - req->uri) : strlen(req->uri);
+    req->raw_query = q ? q + 1 : "";
+    req->raw_query_len = strlen(req->raw_query);
+    clock_gettime(CLOCK_MONOTONIC, &req->t0);
+    atomic_fetch_add(&s->in_flight, 1);
+    return req;
+}
+
+static void http_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    http_server *s = cls;
+    http_req *req = *con_cls;
+    struct timespec t1;
+    char status[8];
+    const char *labels[3];
+    double secs;
+
+    (void)mc;
+    if (!req)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - req->t0.tv_sec) + (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e9;
+    snprintf(status, sizeof(status), "%d", req->status);
+    labels[0] = http_route_label(req);
+    labels[1] = status;
+    prom_counter_add(s->m_requests, labels, 1);
+    prom_histogram_observe(s->m_duration, labels, secs);
+    log_debug("request route=%s status=%d seconds=%.6f user=\"%s\" completed=%s", labels[0],
+              req->status, secs, req->authenticated ? req->principal.name : "",
+              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "yes" : "no");
+    http_pool_release(s, req->slot);
+    free(req->body);
+    free(req->uri);
+    free(req);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    log_warn("microhttpd: %s", line);
+}
+
+static void http_collect(void *ctx)
+{
+    http_server *s = ctx;
+    const char *busy[1] = {"busy"}, *open_[1] = {"open"}, *max[1] = {"max"};
+    int nopen = 0, nbusy;
+
+    pthread_mutex_lock(&s->pool.mu);
+    for (int i = 0; i < s->pool.size; i++)
+        nopen += s->pool.conns[i] != NULL;
+    nbusy = s->pool.nbusy;
+    pthread_mutex_unlock(&s->pool.mu);
+    prom_gauge_set(s->m_pool, busy, nbusy);
+    prom_gauge_set(s->m_pool, open_, nopen);
+    prom_gauge_set(s->m_pool, max, s->pool.size);
+    prom_gauge_set(s->m_in_flight, NULL, atomic_load(&s->in_flight));
+}
+
+static void http_metrics_init(http_server *s)
+{
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                    0.1,   0.25,   0.5,   1,    2.5,   10};
+    s->m_requests = prom_counter(s->reg, "tally_http_requests_total",
+                                 "HTTP requests by route and status", "route,status");
+    s->m_duration = prom_histogram(s->reg, "tally_http_request_duration_seconds",
+                                   "time from request line to last byte sent", "route,status",
+                                   bounds, (int)(sizeof(bounds) / sizeof(bounds[0])));
+    s->m_in_flight =
+        prom_gauge(s->reg, "tally_http_in_flight_requests", "requests being served", NULL);
+    s->m_pool = prom_gauge(s->reg, "tally_db_pool_connections",
+                           "database pool: busy, open and max connections", "state");
+    s->m_pool_timeouts =
+        prom_counter(s->reg, "tally_db_pool_wait_timeouts_total",
+                     "requests refused (503) because every connection stayed busy", NULL);
+    s->m_aborts = prom_counter(s->reg, "tally_http_stream_aborts_total",
+                               "streamed responses cut off because the query failed", NULL);
+    prom_on_collect(s->reg, http_collect, s);
+}
+
+static void http_pool_cleanup(http_pool *p)
+{
+    for (int i = 0; p->conns && i < p->size; i++)
+        PQfinish(p->conns[i]);
+    free(p->conns);
+    free(p->busy);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+}
+
+http_server *http_server_start(const http_config *cfg, prom_registry *reg)
+{
+    http_server *s = calloc(1, sizeof(*s));
+    char host[256];
+    unsigned short port;
+    struct addrinfo hints = {0}, *ai = NULL;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *info;
+    char portstr[8];
+    int rc;
+
+    if (!s)
+        return NULL;
+    s->cfg = *cfg;
+    s->reg = reg;
+    pthread_mutex_init(&s->tz_mu, NULL);
+    pthread_mutex_init(&s->pool.mu, NULL);
+    pthread_cond_init(&s->pool.cv, NULL);
+    s->pool.size = cfg->db_connections;
+    s->pool.conns = calloc((size_t)s->pool.size, sizeof(PGconn *));
+    s->pool.busy = calloc((size_t)s->pool.size, sizeof(bool));
+    if (!s->pool.conns || !s->pool.busy)
+        goto fail;
+    http_metrics_init(s);
+    if (!prom_parse_listen(cfg->listen, host, sizeof(host), &port)) {
+        log_error("could not parse listen address \"%s\"", cfg->listen);
+        goto fail;
+    }
+    snprintf(portstr, sizeof(portstr), "%u", port);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &ai);
+    if (rc != 0) {
+        log_error("could not resolve listen address \"%s\": %s", cfg->listen, gai_strerror(rc));
+        goto fail;
+    }
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, port, NULL, NULL, http_access, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->request_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
+        MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, s, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
+        s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)1, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->daemon) {
+        log_error("could not listen on %s", cfg->listen);
+        goto fail;
+    }
+    info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : port;
+    log_info("listening on %s (port %u), %d database connections, %d HTTP connections", cfg->listen,
+             s->port, cfg->db_connections, cfg->max_connections);
+    return s;
+fail:
+    http_pool_cleanup(&s->pool);
+    pthread_mutex_destroy(&s->tz_mu);
+    free(s);
+    return NULL;
+}
+
+unsigned short http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(http_server *s, int grace_ms)
+{
+    MHD_socket fd;
+    int waited = 0;
+
+    if (!s)
+        return;
+    atomic_store(&s->stopping, true);
+    fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    while (atomic_load(&s->in_flight) > 0 && waited < grace_ms) {
+        struct timespec ts = {0, HTTP_GRACE_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        waited += HTTP_GRACE_POLL_MS;
+    }
+    if (atomic_load(&s->in_flight) > 0)
+        log_warn("stopping with %d requests still in flight", atomic_load(&s->in_flight));
+    MHD_stop_daemon(s->daemon);
+    http_pool_cleanup(&s->pool);
+    for (int i = 0; i < s->ntz; i++)
+        free(s->tz_names[i]);
+    free(s->tz_names);
+    pthread_mutex_destroy(&s->tz_mu);
+    free(s);
+}
+
+void http_print_routes(FILE *out)
+{
+    static const char *const names[] = {"GET", "POST", "PUT", "DELETE"};
+
+    for (int i = 0; i < HTTP_ROUTES_COUNT; i++)
+        for (int b = 0; b < 4; b++)
+            if (HTTP_ROUTES[i].methods & (1u << b))
+                fprintf(out, "%s %s\n", names[b], HTTP_ROUTES[i].path);
+}

@@ -1,0 +1,144 @@
+/*
+ * http.h - the report server: libmicrohttpd with one thread per connection, a small
+ * pool of Postgres connections, a route table, strict query parsing, bearer-token auth,
+ * problem+json errors, and JSON/CSV row responses streamed straight from a Postgres
+ * query in single-row mode (bounded memory, aborted connection if the query fails
+ * mid-stream so a truncated CSV never looks complete).
+ *
+ * Adding a route: one row in HTTP_ROUTES (report/routes.c) plus its handler in its own
+ * file report/route_<family>.c, declared in report/routes.h. The row gives the methods,
+ * the path (a last segment "{id}" matches any one segment, see http_path_arg), the roles
+ * allowed (AUTH_* bits, AUTH_OPEN, or HTTP_PROBE) and the query parameters accepted
+ * (QP_* bits, parsed into http_query before the handler runs). The handler calls
+ * exactly one http_reply_* function. `tally-report --list-routes` prints the table, and
+ * tests/integration/test_openapi.sh checks report/openapi.yaml against it.
+ *
+ * Thread-safety: the server object is shared by every connection thread (its pool and
+ * time zone list are mutex-guarded); an http_req belongs to one connection thread.
+ */
+#ifndef TALLY_HTTP_H
+#define TALLY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "auth.h"
+#include "prom.h"
+#include "query.h"
+
+typedef enum { HTTP_GET = 1, HTTP_POST = 2, HTTP_PUT = 4, HTTP_DELETE = 8 } http_method;
+
+/* roles value of a probe route: open, or any valid token when metrics_auth is set */
+#define HTTP_PROBE (1u << 8)
+
+typedef struct http_req http_req;
+typedef struct http_server http_server;
+
+typedef void (*http_handler)(http_req *req);
+
+typedef struct http_route {
+    unsigned methods; /* HTTP_* bits */
+    const char *path;
+    unsigned roles;  /* AUTH_* bits, AUTH_OPEN or HTTP_PROBE */
+    unsigned params; /* QP_* bits accepted */
+    http_handler handler;
+    const char *summary;
+} http_route;
+
+extern const http_route HTTP_ROUTES[];
+extern const int HTTP_ROUTES_COUNT;
+
+typedef struct http_config {
+    const char *listen;    /* "ADDR:PORT" */
+    const char *db;        /* libpq conninfo */
+    int db_connections;    /* pool size: requests that query at the same time */
+    int max_connections;   /* open HTTP connections */
+    int request_timeout_s; /* idle connection timeout and statement_timeout */
+    bool metrics_auth;     /* /healthz, /readyz, /metrics need a token */
+} http_config;
+
+/*
+ * Starts listening. Returns NULL after logging on failure. The configuration strings
+ * must outlive the server. reg receives the server's metrics (the caller owns it).
+ */
+http_server *http_server_start(const http_config *cfg, prom_registry *reg);
+
+/*
+ * Graceful stop: stops accepting, lets in-flight requests finish for up to grace_ms,
+ * then closes every connection and the pool. NULL is a no-op.
+ */
+void http_server_stop(http_server *s, int grace_ms);
+
+/* The bound TCP port (useful with port 0). */
+unsigned short http_server_port(const http_server *s);
+
+/* Prints "METHOD PATH" per route, sorted as in the table (for --list-routes). */
+void http_print_routes(FILE *out);
+
+/* ---- for handlers ---- */
+
+const query *http_query(const http_req *req);
+const auth_principal *http_principal(const http_req *req); /* NULL on open routes */
+http_method http_req_method(const http_req *req);
+const char *http_path_arg(const http_req *req);          /* the "{id}" segment, raw; NULL if none */
+const char *http_body(const http_req *req, size_t *len); /* POST/PUT body (≤ 64 KiB) */
+const char *http_header(const http_req *req, const char *name);
+prom_registry *http_registry(const http_req *req);
+
+/* True when the response should be CSV: format=csv, or no format and Accept: text/csv. */
+bool http_wants_csv(const http_req *req);
+
+/*
+ * The request's database connection, taken from the pool on first use and returned
+ * when the request ends. NULL after replying 503 (database down or pool exhausted).
+ */
+PGconn *http_db(http_req *req);
+
+/* http_db without the reply: NULL when no connection could be had. */
+PGconn *http_db_try(http_req *req);
+
+/*
+ * Replies for a failed statement on http_db's connection: 503 when the database is
+ * unreachable or the statement timed out, 400 for a data error raised by SQL
+ * (e.g. an unknown price book), else 500.
+ */
+void http_reply_db_error(http_req *req, const char *sqlstate, const char *message);
+
+/* application/problem+json; param (may be NULL) names the offending parameter. */
+void http_reply_problem(http_req *req, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Sends body as application/json (takes the reference). */
+void http_reply_json(http_req *req, int status, json_t *body);
+
+/* Sends a copy of data with the given Content-Type. */
+void http_reply_text(http_req *req, int status, const char *content_type, const char *data,
+                     size_t len);
+
+/*
+ * A row response streamed from one SQL statement: CSV (header row of the column names)
+ * or JSON {<header members>, "rows": [...], "totals": {...}}. Column types decide the
+ * rendering: integers as JSON numbers, numeric as exact decimal strings with trailing
+ * zeros trimmed, booleans as true/false, NULL as null (empty in CSV). totals holds the
+ * row count and the exact sums of requests, *_tokens, *_requests and cost_usd.
+ */
+typedef struct http_rows {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    bool csv;
+    bool totals;          /* JSON: add "totals" */
+    json_t *header;       /* JSON members before "rows" (object, taken), or NULL */
+    const char *filename; /* CSV: Content-Disposition attachment name, or NULL */
+} http_rows;
+
+void http_reply_rows(http_req *req, const http_rows *rows);
+
+/* True when Postgres knows the IANA zone (list cached at the first connection). */
+bool http_tz_known(http_req *req, const char *tz);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * routes.c - the route table of tally-report and helpers shared by the handlers.
+ * Adding a route: one row here, its handler in report/route_<family>.c, declared in
+ * routes.h, and its path in report/openapi.yaml (test_openapi.sh compares them).
+ */
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+
+#define COST_PARAMS                                                                                \
+    (QP_FROM | QP_TO | QP_TZ | QP_GROUP_BY | QP_DEVELOPER | QP_TEAM | QP_MODEL | QP_DEPLOYMENT |   \
+     QP_PRICE_BOOK | QP_FORMAT)
+#define FINANCE (AUTH_FINANCE | AUTH_PLATFORM)
+
+const http_route HTTP_ROUTES[] = {
+    {HTTP_GET, "/healthz", HTTP_PROBE, 0, route_healthz, "liveness"},
+    {HTTP_GET, "/readyz", HTTP_PROBE, 0, route_readyz, "database reachable, migrations current"},
+    {HTTP_GET, "/metrics", HTTP_PROBE, 0, route_metrics, "Prometheus metrics"},
+    {HTTP_GET, "/v1/costs", AUTH_ANY_ROLE, COST_PARAMS, route_costs, "costs, grouped"},
+    {HTTP_GET, "/v1/reports/monthly", AUTH_ANY_ROLE, QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT,
+     route_reports_monthly, "monthly chargeback"},
+    {HTTP_GET, "/v1/exports/focus", FINANCE, QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT,
+     route_exports_focus, "FOCUS 1.2 export"},
+    {HTTP_GET, "/v1/usage/unpriced", FINANCE, QP_FROM | QP_TO | QP_TZ | QP_FORMAT,
+     route_usage_unpriced, "usage without a price"},
+    {HTTP_GET, "/v1/prices", FINANCE, QP_PRICE_BOOK | QP_FORMAT, route_prices, "price books"},
+    {HTTP_GET, "/v1/developers", AUTH_PLATFORM, QP_FORMAT, route_developers, "developers"},
+    {HTTP_GET, "/v1/deployments", AUTH_PLATFORM, QP_FORMAT, route_deployments, "deployments"},
+};
+
+const int HTTP_ROUTES_COUNT = (int)(sizeof(HTTP_ROUTES) / sizeof(HTTP_ROUTES[0]));
+
+bool route_book_resolve(http_req *req, route_book *b)
+{
+    const query *q = http_query(req);
+    PGconn *conn = http_db(req);
+    const char *params[1];
+    PGresult *res;
+    bool ok = false;
+
+    memset(b, 0, sizeof(*b));
+    if (!conn)
+        return false;
+    params[0] = (q->given & QP_PRICE_BOOK) ? q->price_book : NULL;
+    res = PQexecParams(conn,
+                       "SELECT b.id::text, b.name, b.sha256 FROM price_books b "
+                       "WHERE b.id = tally_book($1::text)",
+                       1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && strcmp(state, "P0002") == 0)
+            http_reply_problem(req, 400, "price_book", "price book \"%s\" is not loaded",
+                               q->price_book);
+        else {
+            log_error("could not look up the price book: %s", PQresultErrorMessage(res));
+            http_reply_db_error(req, state, NULL);
+        }
+        goto out;
+    }
+    if (PQntuples(res) == 1) {
+        b->loaded = true;
+        snprintf(b->id, sizeof(b->id), "%s", PQgetvalue(res, 0, 0));
+        snprintf(b->name, sizeof(b->name), "%s", PQgetvalue(res, 0, 1));
+        snprintf(b->sha256, sizeof(b->sha256), "%s", PQgetvalue(res, 0, 2));
+    }
+    ok = true;
+out:
+    PQclear(res);
+    return ok;
+}
+
+json_t *route_book_json(const route_book *b)
+{
+    json_t *o;
+
+    if (!b->loaded)
+        return json_null();
+    o = json_object();
+    json_object_set_new(o, "name", json_string(b->name));
+    json_object_set_new(o, "sha256", json_string(b->sha256));
+    return o;
+}
+
+const char *route_book_param(const route_book *b)
+{
+    return b->loaded ? b->id : NULL;
+}
+
+/* The text of a from/to parameter as SQL: a date is midnight in $3 (the zone). */
+#define ROUTE_AT(p)                                                                                \
+    "(CASE WHEN length(" p "::text) = 10 THEN " p                                                  \
+    "::text::timestamp AT TIME ZONE $3::text ELSE " p "::text::timestamptz END)"
+
+bool route_range(http_req *req, char from[40], char to[40])
+{
+    const query *q = http_query(req);
+    PGconn *conn = http_db(req);
+    const char *params[3];
+    PGresult *res;
+    bool ok = false;
+
+    if (!conn)
+        return false;
+    params[0] = (q->given & QP_FROM) ? q->from.text : NULL;
+    params[1] = (q->given & QP_TO) ? q->to.text : NULL;
+    params[2] = q->tz;
+    res = PQexecParams(
+        conn,
+        "SELECT to_char(f AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "tally_on_grid(f), tally_on_grid(t), f < t FROM (SELECT "
+        "coalesce(" ROUTE_AT("$1") ", date_trunc('month', now() AT TIME ZONE $3::text) "
+                                   "AT TIME ZONE $3::text) AS f, "
+                                   "coalesce(" ROUTE_AT(
+                                       "$2") ", (date_trunc('month', now() AT TIME ZONE $3::text) "
+                                             "+ interval '1 month') AT TIME ZONE $3::text) AS t) x",
+        3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        /* out-of-range dates are data errors of the input */
+        if (state && strncmp(state, "22", 2) == 0)
+            http_reply_problem(req, 400, "from", "from or to is out of range");
+        else {
+            log_error("could not resolve the time range: %s", PQresultErrorMessage(res));
+            http_reply_db_error(req, state, NULL);
+        }
+        goto out;
+    }
+    if (strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+        http_reply_problem(req, 400, "from",
+                           "from must be on the 15-minute grid of the rollups (e.g. 10:15:00Z)");
+        goto out;
+    }
+    if (strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
+        http_reply_problem(req, 400, "to",
+                           "to must be on the 15-minute grid of the rollups (e.g. 10:15:00Z)");
+        goto out;
+    }
+    if (strcmp(PQgetvalue(res, 0, 4), "t") != 0) {
+        http_reply_problem(req, 400, "to", "to must be after from");
+        goto out;
+    }
+    snprintf(from, 40, "%s", PQgetvalue(res, 0, 0));
+    snprintf(to, 40, "%s", PQgetvalue(res, 0, 1));
+    ok = true;
+out:
+    PQclear(res);
+    return ok;
+}

@@ -1,0 +1,57 @@
+/*
+ * routes.h - the handlers of tally-report's routes (one file per family:
+ * route_health.c, route_costs.c, route_reports.c, route_unpriced.c, route_prices.c,
+ * route_directory.c; quotas add route_quotas.c) and helpers they share. The table that
+ * maps paths to them is HTTP_ROUTES in routes.c. Handlers run on connection threads;
+ * they keep no state of their own.
+ */
+#ifndef TALLY_ROUTES_H
+#define TALLY_ROUTES_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "http.h"
+
+void route_healthz(http_req *req);
+void route_readyz(http_req *req);
+void route_metrics(http_req *req);
+void route_costs(http_req *req);
+void route_reports_monthly(http_req *req);
+void route_exports_focus(http_req *req);
+void route_usage_unpriced(http_req *req);
+void route_prices(http_req *req);
+void route_developers(http_req *req);
+void route_deployments(http_req *req);
+
+/* A price book chosen by price_book= (or the newest); loaded = false when none exists. */
+typedef struct route_book {
+    bool loaded;
+    char id[16];
+    char name[257];
+    char sha256[65];
+} route_book;
+
+/* Resolves the request's price book; false after replying (400 naming price_book, 503). */
+bool route_book_resolve(http_req *req, route_book *b);
+
+/* {"name", "sha256"} of the book, or JSON null. */
+json_t *route_book_json(const route_book *b);
+
+/* The book id as a SQL text parameter (NULL when no book is loaded). */
+const char *route_book_param(const route_book *b);
+
+/*
+ * Resolves from/to (dates are midnights in tz; defaults: the current month in tz) into
+ * UTC instants "YYYY-MM-DDTHH:MM:SSZ" on the rollups' 15-minute grid with from < to;
+ * false after replying 400 naming the parameter.
+ */
+bool route_range(http_req *req, char from[40], char to[40]);
+
+/* SQL text rendering an instant as RFC 3339 UTC, NULL for ±infinity; %s = the column. */
+#define ROUTE_TS_SQL(col)                                                                          \
+    "CASE WHEN isfinite(" col ") THEN to_char(" col " AT TIME ZONE 'UTC', "                        \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END"
+
+#endif
