@@ -1,0 +1,116 @@
+/*
+ * route_costs.c - GET /v1/costs: usage and cost over [from, to) in a zone, grouped by
+ * an allow-listed set of dimensions, filtered, scoped to the caller's role in SQL.
+ * The statement is assembled only from the fixed fragments below; every value is bound.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "routes.h"
+
+typedef struct cost_group_sql {
+    const char *select; /* select-list items */
+    const char *group;  /* GROUP BY / ORDER BY expression */
+} cost_group_sql;
+
+static const cost_group_sql COST_GROUPS[QG_COUNT] = {
+    [QG_DEVELOPER] = {"u.developer_oid AS developer_oid, "
+                      "max(coalesce(d.upn, l.upn, '')) AS developer_upn",
+                      "u.developer_oid"},
+    [QG_TEAM] = {"coalesce(d.team, '') AS team", "coalesce(d.team, '')"},
+    [QG_MODEL] = {"u.model AS model", "u.model"},
+    [QG_DEPLOYMENT] = {"u.deployment AS deployment", "u.deployment"},
+    [QG_DAY] = {"to_char(u.period_start AT TIME ZONE $4::text, 'YYYY-MM-DD') AS day",
+                "to_char(u.period_start AT TIME ZONE $4::text, 'YYYY-MM-DD')"},
+    [QG_MONTH] = {"to_char(u.period_start AT TIME ZONE $4::text, 'YYYY-MM') AS month",
+                  "to_char(u.period_start AT TIME ZONE $4::text, 'YYYY-MM')"},
+};
+
+/* Builds the statement for q's groups into sql; false if it does not fit. */
+static bool costs_sql(const query *q, char *sql, size_t len)
+{
+    char select[1024] = "", group[512] = "";
+    size_t n;
+
+    for (int i = 0; i < q->ngroups; i++) {
+        const cost_group_sql *g = &COST_GROUPS[q->groups[i]];
+        n = strlen(select);
+        snprintf(select + n, sizeof(select) - n, "%s, ", g->select);
+        n = strlen(group);
+        snprintf(group + n, sizeof(group) - n, "%s, ", g->group);
+    }
+    n = (size_t)snprintf(
+        sql, len,
+        "SELECT %s"
+        "sum(u.requests)::bigint AS requests, "
+        "sum(u.long_context_requests)::bigint AS long_context_requests, "
+        "sum(u.input_tokens)::bigint AS input_tokens, "
+        "sum(u.cache_write_5m_tokens)::bigint AS cache_write_5m_tokens, "
+        "sum(u.cache_write_1h_tokens)::bigint AS cache_write_1h_tokens, "
+        "sum(u.cache_write_unsplit_tokens)::bigint AS cache_write_unsplit_tokens, "
+        "sum(u.cache_read_tokens)::bigint AS cache_read_tokens, "
+        "sum(u.output_tokens)::bigint AS output_tokens, "
+        "u.priced AS priced, tally_money_text(sum(u.cost_usd)) AS cost_usd "
+        "FROM tally_usage_priced($1::int, $2::timestamptz, $3::timestamptz, $4::text, $5::text) u "
+        "LEFT JOIN LATERAL tally_developer_at(u.developer_oid, "
+        "coalesce(u.period_start, $2::timestamptz), $3::timestamptz) d ON true "
+        "LEFT JOIN developer_labels l ON l.oid = u.developer_oid "
+        "WHERE ($6::text IS NULL OR coalesce(d.team, '') = $6::text) "
+        "AND ($7::text IS NULL OR u.developer_oid = $7::text) "
+        "AND ($8::text IS NULL OR u.model = $8::text) "
+        "AND ($9::text IS NULL OR u.deployment = $9::text) "
+        "AND ($10::text IS NULL OR coalesce(d.team, '') = $10::text) "
+        "AND ($11::text IS NULL OR u.developer_oid = $11::text) "
+        "GROUP BY %su.priced ORDER BY %su.priced DESC",
+        select, group, group);
+    return n < len;
+}
+
+void route_costs(http_req *req)
+{
+    const query *q = http_query(req);
+    const auth_principal *who = http_principal(req);
+    char sql[4096], from[40], to[40];
+    const char *params[11];
+    route_book book;
+    http_rows rows = {0};
+    json_t *header, *groups;
+
+    if (!route_book_resolve(req, &book) || !route_range(req, from, to))
+        return;
+    if (!costs_sql(q, sql, sizeof(sql))) {
+        http_reply_problem(req, 500, NULL, "the cost statement does not fit");
+        return;
+    }
+    params[0] = route_book_param(&book);
+    params[1] = from;
+    params[2] = to;
+    params[3] = q->tz;
+    params[4] = query_has_group(q, QG_DAY)     ? "day"
+                : query_has_group(q, QG_MONTH) ? "month"
+                                               : "none";
+    params[5] = (q->given & QP_TEAM) ? q->team : NULL;
+    params[6] = (q->given & QP_DEVELOPER) ? q->developer : NULL;
+    params[7] = (q->given & QP_MODEL) ? q->model : NULL;
+    params[8] = (q->given & QP_DEPLOYMENT) ? q->deployment : NULL;
+    params[9] = auth_scope_team(who);
+    params[10] = auth_scope_oid(who);
+
+    header = json_object();
+    json_object_set_new(header, "from", json_string(from));
+    json_object_set_new(header, "to", json_string(to));
+    json_object_set_new(header, "tz", json_string(q->tz));
+    groups = json_array();
+    for (int i = 0; i < q->ngroups; i++)
+        json_array_append_new(groups, json_string(QUERY_GROUP_NAMES[q->groups[i]]));
+    json_object_set_new(header, "group_by", groups);
+    json_object_set_new(header, "price_book", route_book_json(&book));
+    rows.sql = sql;
+    rows.nparams = 11;
+    rows.params = params;
+    rows.csv = http_wants_csv(req);
+    rows.totals = true;
+    rows.header = header;
+    rows.filename = "tally-costs.csv";
+    http_reply_rows(req, &rows);
+}

@@ -1,0 +1,26 @@
+/* route_unpriced.c - GET /v1/usage/unpriced: usage the newest price book cannot price. */
+#include "routes.h"
+
+void route_usage_unpriced(http_req *req)
+{
+    const query *q = http_query(req);
+    char from[40], to[40];
+    const char *params[2] = {from, to};
+    http_rows rows = {0};
+    json_t *header;
+
+    if (!route_range(req, from, to))
+        return;
+    header = json_object();
+    json_object_set_new(header, "from", json_string(from));
+    json_object_set_new(header, "to", json_string(to));
+    json_object_set_new(header, "tz", json_string(q->tz));
+    rows.sql = "SELECT * FROM tally_unpriced($1::timestamptz, $2::timestamptz)";
+    rows.nparams = 2;
+    rows.params = params;
+    rows.csv = http_wants_csv(req);
+    rows.totals = true;
+    rows.header = header;
+    rows.filename = "tally-unpriced.csv";
+    http_reply_rows(req, &rows);
+}
