@@ -1,0 +1,564 @@
+/*
+ * source_kafka.c - librdkafka high-level consumer with offsets in Postgres.
+ *
+ * Kafka's own offset commits are off (enable.auto.commit and enable.auto.offset.store):
+ * the only record of progress is ingest_offsets, written with the rows. Every partition
+ * remembers the next_offset this consumer last read from or wrote to the database
+ * ("stored"); a batch continues from it, and the sink's compare-and-set on it is what
+ * keeps a consumer that lost a partition from writing.
+ */
+#include "source_kafka.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "log.h"
+#include "sig.h"
+
+#define KAFKA_POLL_MS 100
+#define KAFKA_TICK_MS 1000
+#define KAFKA_BACKOFF_MAX_MS 5000
+#define KAFKA_STOP_RETRY_MS 30000
+
+typedef struct kafka_part {
+    bool assigned;
+    bool ready;     /* stored is known (read from the database) */
+    int64_t stored; /* next_offset in ingest_offsets; -1 = no row */
+} kafka_part;
+
+struct source_kafka {
+    source_kafka_config cfg;
+    rd_kafka_t *rk;
+    sink_pg *sink;
+    ingest_metrics *m;
+    sink_batch batch;
+    int64_t batch_started_ms;
+    kafka_part *parts;
+    int32_t nparts;
+    bool paused;        /* partitions paused while Postgres is away */
+    bool brokers_down;  /* last state logged */
+    bool monitor_ready; /* pending monitor halves may exist: tick the join */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool parts_grow(source_kafka *sk, int32_t n)
+{
+    kafka_part *p;
+
+    if (n <= sk->nparts)
+        return true;
+    p = realloc(sk->parts, sizeof(*p) * (size_t)n);
+    if (!p)
+        return false;
+    memset(p + sk->nparts, 0, sizeof(*p) * (size_t)(n - sk->nparts));
+    sk->parts = p;
+    sk->nparts = n;
+    return true;
+}
+
+/* librdkafka's syslog levels onto ours; it logs from its own threads (log_write is
+ * thread-safe). */
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 3)
+        log_warn("kafka: %s: %s", fac, buf);
+    else if (level <= 6)
+        log_info("kafka: %s: %s", fac, buf);
+    else
+        log_debug("kafka: %s: %s", fac, buf);
+}
+
+/* Served from rd_kafka_consumer_poll on this thread. librdkafka retries by itself;
+ * this only reports the state changes, once each. */
+static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    source_kafka *sk = opaque;
+
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (!sk->brokers_down)
+            log_warn("all brokers are down, retrying: %s", reason);
+        sk->brokers_down = true;
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal[512];
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        log_error("kafka fatal error: %s", fatal);
+        sig_stop = 1;
+        return;
+    }
+    log_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void brokers_up(source_kafka *sk)
+{
+    if (sk->brokers_down)
+        log_info("brokers reachable again");
+    sk->brokers_down = false;
+}
+
+/* The list of assigned partitions, each at its stored offset (or start_from). */
+static rd_kafka_topic_partition_list_t *assigned_at_stored(source_kafka *sk)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(sk->nparts);
+
+    for (int32_t p = 0; p < sk->nparts; p++) {
+        if (!sk->parts[p].assigned)
+            continue;
+        rd_kafka_topic_partition_list_add(l, sk->cfg.topic, p)->offset =
+            sk->parts[p].stored >= 0 ? sk->parts[p].stored
+            : sk->cfg.start_latest   ? RD_KAFKA_OFFSET_END
+                                     : RD_KAFKA_OFFSET_BEGINNING;
+    }
+    return l;
+}
+
+/* Reads the stored offsets of every partition; retries while the database is away
+ * (this blocks the consumer, which has nothing it could do meanwhile). */
+static bool load_offsets(source_kafka *sk)
+{
+    int64_t *next = calloc((size_t)sk->nparts + 1, sizeof(*next));
+    long backoff = 100;
+    bool ok = false;
+
+    if (!next)
+        return false;
+    while (!sig_stop) {
+        if (sink_pg_ok(sk->sink) && sink_pg_load_offsets(sk->sink, sk->nparts, next)) {
+            ok = true;
+            break;
+        }
+        metrics_db_up(sk->m, false);
+        sig_sleep_ms(backoff);
+        backoff = backoff * 2 > KAFKA_BACKOFF_MAX_MS ? KAFKA_BACKOFF_MAX_MS : backoff * 2;
+        if (!sink_pg_ok(sk->sink))
+            sink_pg_reconnect(sk->sink, 1, &sig_stop);
+    }
+    for (int32_t p = 0; ok && p < sk->nparts; p++) {
+        sk->parts[p].stored = next[p];
+        sk->parts[p].ready = true;
+    }
+    free(next);
+    return ok;
+}
+
+/* Seeks every assigned partition back to its stored offset: after a batch was dropped,
+ * its messages must be read again. */
+static void rewind_assigned(source_kafka *sk)
+{
+    rd_kafka_topic_partition_list_t *l = assigned_at_stored(sk);
+    rd_kafka_error_t *err;
+
+    if (l->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return;
+    }
+    err = rd_kafka_seek_partitions(sk->rk, l, 10000);
+    if (err) {
+        log_error("could not seek to the stored offsets: %s", rd_kafka_error_string(err));
+        rd_kafka_error_destroy(err);
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        if (l->elems[i].err)
+            log_error("could not seek partition %" PRId32 " to %" PRId64 ": %s",
+                      l->elems[i].partition, l->elems[i].offset, rd_kafka_err2str(l->elems[i].err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void drop_batch(source_kafka *sk, const char *why)
+{
+    if (!sink_batch_empty(&sk->batch))
+        log_info("dropping the batch in flight (%zu messages): %s", sk->batch.nmessages, why);
+    sink_batch_reset(&sk->batch);
+}
+
+static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, bool cooperative)
+{
+    rd_kafka_error_t *err = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int32_t max = 0;
+
+    for (int i = 0; i < parts->cnt; i++)
+        max = parts->elems[i].partition + 1 > max ? parts->elems[i].partition + 1 : max;
+    if (!parts_grow(sk, max)) {
+        log_error("out of memory");
+        sig_stop = 1;
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++)
+        sk->parts[parts->elems[i].partition].assigned = true;
+    if (!load_offsets(sk)) {
+        /* stopping before the database came back: take nothing from these */
+        for (int i = 0; i < parts->cnt; i++)
+            sk->parts[parts->elems[i].partition].ready = false;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        const kafka_part *kp = &sk->parts[parts->elems[i].partition];
+        parts->elems[i].offset = kp->stored >= 0        ? kp->stored
+                                 : sk->cfg.start_latest ? RD_KAFKA_OFFSET_END
+                                                        : RD_KAFKA_OFFSET_BEGINNING;
+        log_info("assigned partition %" PRId32 " of \"%s\" at offset %s%" PRId64,
+                 parts->elems[i].partition, sk->cfg.topic,
+                 kp->stored >= 0 ? "" : (sk->cfg.start_latest ? "end " : "beginning "),
+                 kp->stored >= 0 ? kp->stored : 0);
+    }
+    if (cooperative)
+        err = rd_kafka_incremental_assign(sk->rk, parts);
+    else
+        rerr = rd_kafka_assign(sk->rk, parts);
+    if (err || rerr) {
+        log_error("could not assign partitions: %s",
+                  err ? rd_kafka_error_string(err) : rd_kafka_err2str(rerr));
+        rd_kafka_error_destroy(err);
+    }
+    if (sk->paused)
+        rd_kafka_pause_partitions(sk->rk, parts);
+    metrics_lag_clear(sk->m);
+}
+
+static void on_revoke(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, bool cooperative)
+{
+    bool had_batch = !sink_batch_empty(&sk->batch);
+    rd_kafka_error_t *err = NULL;
+
+    drop_batch(sk, "partitions revoked");
+    for (int i = 0; i < parts->cnt; i++) {
+        if (parts->elems[i].partition < sk->nparts)
+            sk->parts[parts->elems[i].partition].assigned = false;
+    }
+    if (cooperative) {
+        err = rd_kafka_incremental_unassign(sk->rk, parts);
+        if (had_batch)
+            rewind_assigned(sk); /* the kept partitions' share of the batch is gone too */
+    } else {
+        for (int32_t p = 0; p < sk->nparts; p++)
+            sk->parts[p].assigned = false;
+        rd_kafka_assign(sk->rk, NULL);
+    }
+    if (err) {
+        log_error("could not unassign partitions: %s", rd_kafka_error_string(err));
+        rd_kafka_error_destroy(err);
+    }
+    metrics_lag_clear(sk->m);
+}
+
+static void kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    source_kafka *sk = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(sk, parts, cooperative);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        on_revoke(sk, parts, cooperative);
+    } else {
+        log_error("rebalance failed: %s", rd_kafka_err2str(err));
+        drop_batch(sk, "rebalance failed");
+        for (int32_t p = 0; p < sk->nparts; p++)
+            sk->parts[p].assigned = false;
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static bool conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, bool secret)
+{
+    char errstr[512];
+
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        log_error("invalid kafka property \"%s\"%s%s: %s", name, secret ? "" : " = ",
+                  secret ? "" : value, errstr);
+        return false;
+    }
+    return true;
+}
+
+static bool kafka_secret_name(const char *name)
+{
+    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token");
+}
+
+static rd_kafka_conf_t *build_conf(source_kafka *sk)
+{
+    const source_kafka_config *c = &sk->cfg;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    bool ok = conf_set(conf, "bootstrap.servers", c->brokers, false) &&
+              conf_set(conf, "group.id", c->group, false) &&
+              conf_set(conf, "enable.auto.commit", "false", false) &&
+              conf_set(conf, "enable.auto.offset.store", "false", false) &&
+              conf_set(conf, "auto.offset.reset", c->start_latest ? "latest" : "earliest", false) &&
+              /* bounded prefetch keeps the daemon's memory small; -X can raise it */
+              conf_set(conf, "queued.max.messages.kbytes", "16384", false) &&
+              conf_set(conf, "client.id", "tally-ingest", false);
+
+    if (ok && c->auth == KAFKA_AUTH_CONNECTION_STRING)
+        ok = conf_set(conf, "security.protocol", "SASL_SSL", false) &&
+             conf_set(conf, "sasl.mechanisms", "PLAIN", false) &&
+             conf_set(conf, "sasl.username", "$ConnectionString", false) &&
+             conf_set(conf, "sasl.password", c->password ? c->password : "", true);
+    if (ok && c->auth == KAFKA_AUTH_OAUTH) {
+        log_error("auth=oauth is not available in this build (ingest/oauth.h is missing)");
+        ok = false;
+    }
+    for (int i = 0; ok && i < c->nkafka; i++)
+        ok = conf_set(conf, c->kafka[i].name, c->kafka[i].value,
+                      kafka_secret_name(c->kafka[i].name));
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, sk);
+    rd_kafka_conf_set_log_cb(conf, kafka_log);
+    rd_kafka_conf_set_error_cb(conf, kafka_error);
+    rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance);
+    return conf;
+}
+
+source_kafka *source_kafka_new(const source_kafka_config *conf_in, sink_pg *sink, ingest_metrics *m)
+{
+    char errstr[512];
+    source_kafka *sk = calloc(1, sizeof(*sk));
+    rd_kafka_conf_t *conf;
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_resp_err_t err;
+
+    if (!sk)
+        return NULL;
+    sk->cfg = *conf_in;
+    sk->sink = sink;
+    sk->m = m;
+    sk->monitor_ready = conf_in->format == PARSE_AUTO || conf_in->format == PARSE_MONITOR;
+    sink_batch_init(&sk->batch);
+    conf = build_conf(sk);
+    if (!conf)
+        goto fail;
+    sk->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!sk->rk) {
+        log_error("could not create the kafka consumer: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    conf = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(sk->rk);
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, conf_in->topic, RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(sk->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        log_error("could not subscribe to \"%s\": %s", conf_in->topic, rd_kafka_err2str(err));
+        goto fail;
+    }
+    log_info("consuming \"%s\" from %s as group \"%s\"", conf_in->topic, conf_in->brokers,
+             conf_in->group);
+    return sk;
+fail:
+    source_kafka_free(sk);
+    return NULL;
+}
+
+/* Adds one message to the batch. */
+static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
+{
+    char key[300], source[300];
+    int32_t p = msg->partition;
+
+    if (msg->err) {
+        if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_warn("consumer error: %s", rd_kafka_message_errstr(msg));
+        return;
+    }
+    brokers_up(sk);
+    if (p < 0 || p >= sk->nparts || !sk->parts[p].assigned || !sk->parts[p].ready)
+        return; /* not ours (any more): the owner reads it from the stored offset */
+    if (sink_batch_empty(&sk->batch))
+        sk->batch_started_ms = now_ms();
+    snprintf(key, sizeof(key), "kafka:%s:%" PRId32 ":%" PRId64, sk->cfg.topic, p, msg->offset);
+    snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, sk->cfg.topic, p, msg->offset);
+    sink_batch_message(&sk->batch, key, source);
+    parse_message(msg->payload ? msg->payload : "", msg->len, sk->cfg.format, sink_batch_emit,
+                  &sk->batch);
+    if (!sink_batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset)) {
+        log_error("out of memory");
+        sig_stop = 1;
+    }
+}
+
+static void poll_once(source_kafka *sk, int timeout_ms)
+{
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(sk->rk, timeout_ms);
+
+    if (msg) {
+        take_message(sk, msg);
+        rd_kafka_message_destroy(msg);
+    }
+}
+
+static void pause_all(source_kafka *sk, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+
+    if (rd_kafka_assignment(sk->rk, &l) == RD_KAFKA_RESP_ERR_NO_ERROR && l) {
+        if (pause)
+            rd_kafka_pause_partitions(sk->rk, l);
+        else
+            rd_kafka_resume_partitions(sk->rk, l);
+    }
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    sk->paused = pause;
+}
+
+static void update_lag(source_kafka *sk)
+{
+    for (int32_t p = 0; sk->m && p < sk->nparts; p++) {
+        int64_t lo, hi;
+        if (!sk->parts[p].assigned || !sk->parts[p].ready)
+            continue;
+        if (rd_kafka_get_watermark_offsets(sk->rk, sk->cfg.topic, p, &lo, &hi) || hi < 0)
+            continue;
+        metrics_lag(sk->m, sk->cfg.topic, p,
+                    hi - (sk->parts[p].stored >= 0 ? sk->parts[p].stored : lo));
+    }
+}
+
+static void committed(source_kafka *sk, const sink_result *r, double seconds)
+{
+    for (int i = 0; i < sk->batch.noffsets; i++) {
+        int32_t p = sk->batch.offsets[i].partition;
+        if (p < sk->nparts)
+            sk->parts[p].stored = sk->batch.offsets[i].next;
+    }
+    metrics_batch(sk->m, &sk->batch, r, seconds);
+    metrics_db_up(sk->m, true);
+    log_debug("committed %zu messages: %" PRIu64 " inserted, %" PRIu64 " duplicates, %zu rejected",
+              sk->batch.nmessages, r->inserted, r->duplicates, sk->batch.nrejects);
+    if (sk->batch.nllm || sk->batch.ngateway)
+        sk->monitor_ready = true;
+    sink_batch_reset(&sk->batch);
+    update_lag(sk);
+}
+
+/*
+ * Commits the batch, retrying with backoff while Postgres is away: the partitions are
+ * paused meanwhile (the batch is kept; whatever still arrives joins it), and polling
+ * goes on so that a rebalance can still take the partitions, which drops the batch.
+ * When stopping, gives up after KAFKA_STOP_RETRY_MS. Returns false if the batch was
+ * not written.
+ */
+static bool flush(source_kafka *sk)
+{
+    long backoff = 100;
+    int64_t started = now_ms();
+
+    while (!sink_batch_empty(&sk->batch)) {
+        sink_result r;
+        int64_t t0 = now_ms();
+        sink_status st = sink_pg_commit(sk->sink, &sk->batch, &r);
+
+        if (st == SINK_OK) {
+            committed(sk, &r, (double)(now_ms() - t0) / 1000.0);
+            break;
+        }
+        if (st == SINK_CONFLICT) {
+            sink_batch_reset(&sk->batch);
+            load_offsets(sk);
+            rewind_assigned(sk);
+            break;
+        }
+        metrics_db_up(sk->m, false);
+        if (!sk->paused) {
+            log_warn("postgres unavailable: pausing consumption, batch of %zu messages kept",
+                     sk->batch.nmessages);
+            pause_all(sk, true);
+        }
+        if (sig_stop && now_ms() - started > KAFKA_STOP_RETRY_MS) {
+            log_error("could not commit the last batch before stopping: it will be read again");
+            return false;
+        }
+        for (int64_t until = now_ms() + backoff; now_ms() < until;)
+            poll_once(sk, KAFKA_POLL_MS);
+        backoff = backoff * 2 > KAFKA_BACKOFF_MAX_MS ? KAFKA_BACKOFF_MAX_MS : backoff * 2;
+        if (!sink_pg_ok(sk->sink)) {
+            volatile sig_atomic_t never = 0;
+            sink_pg_reconnect(sk->sink, 1, sig_stop ? &never : &sig_stop);
+        }
+    }
+    if (sk->paused) {
+        log_info("postgres back: resuming consumption");
+        pause_all(sk, false);
+    }
+    return true;
+}
+
+static void tick(source_kafka *sk)
+{
+    sink_result r;
+
+    update_lag(sk);
+    if (!sk->monitor_ready || sk->paused)
+        return;
+    if (sink_pg_monitor_tick(sk->sink, &r) == SINK_OK)
+        metrics_tick(sk->m, &r);
+}
+
+int source_kafka_run(source_kafka *sk)
+{
+    int64_t last_tick = now_ms();
+    int rc = 0;
+
+    while (!sig_stop) {
+        int timeout = KAFKA_POLL_MS;
+        bool full;
+
+        if (!sink_batch_empty(&sk->batch)) {
+            int64_t left = sk->batch_started_ms + sk->cfg.batch_linger_ms - now_ms();
+            timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
+        }
+        poll_once(sk, timeout);
+        full = sk->batch.nmessages >= (size_t)sk->cfg.batch_size ||
+               sk->batch.nrecords >= (size_t)sk->cfg.batch_size;
+        if (!sink_batch_empty(&sk->batch) &&
+            (full || now_ms() - sk->batch_started_ms >= sk->cfg.batch_linger_ms))
+            flush(sk);
+        if (now_ms() - last_tick >= KAFKA_TICK_MS) {
+            tick(sk);
+            last_tick = now_ms();
+        }
+    }
+    log_info("stopping: committing the batch in flight");
+    if (!flush(sk))
+        rc = 1;
+    return rc;
+}
+
+void source_kafka_free(source_kafka *sk)
+{
+    if (!sk)
+        return;
+    if (sk->rk) {
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(sk->rk);
+        if (err)
+            log_warn("could not leave the consumer group cleanly: %s", rd_kafka_err2str(err));
+        else
+            log_info("left consumer group \"%s\"", sk->cfg.group);
+        rd_kafka_destroy(sk->rk);
+    }
+    sink_batch_cleanup(&sk->batch);
+    free(sk->parts);
+    free(sk);
+}

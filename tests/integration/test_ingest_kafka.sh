@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# tally-ingest from Kafka, exactly once: 20,000 messages over 4 partitions with 10 %
+# re-deliveries and 1 % malformed lines, produced while the daemon consumes. Afterwards
+# usage_events holds exactly the distinct valid events, both rollups equal the raw sums,
+# ingest_rejects holds exactly the malformed lines with their reasons, the stored
+# offsets are the broker's high watermarks, /metrics counted it all, and SIGTERM exits 0.
+source "$(dirname "$0")/../lib.sh"
+need_env
+source "$SRC/tests/integration/ingest_lib.sh"
+new_db
+mb_start "$TMP/mb" "$BIN/tests/mockbroker" --brokers 3 --partitions 4 --topic usage
+python3 "$SRC/tests/integration/gen_events.py" --events 20000 --dup-pct 10 --bad-pct 1 \
+    --seed 20 --keyed --out "$TMP/events" --expect "$TMP/expect"
+
+mport=$(free_port)
+"$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic usage --group it-kafka --batch-size 500 "${KAFKA_FAST[@]}" \
+    --metrics-listen "127.0.0.1:$mport" 2>"$TMP/ingest.log" &
+ipid=$!
+TEST_PIDS+=($ipid)
+
+t0=$(date +%s%N)
+kcat -P -b "$MB_BOOTSTRAP" -t usage -K$'\t' <"$TMP/events"
+assert_eq 20000 "$(end_offsets usage 4 | awk -F'\t' '{n += $2} END {print n}')" "20,000 messages produced"
+wait_for 80 offsets_caught_up it-kafka usage 4
+t1=$(date +%s%N)
+echo "# ingested 20,000 messages in $(((t1 - t0) / 1000000)) ms ($((20000 * 1000000000 / (t1 - t0))) msg/s)"
+assert_eq "$(end_offsets usage 4)" "$(stored_offsets it-kafka usage)" "stored offsets are the high watermarks"
+assert_stored "$TMP/expect"
+
+metrics=$(curl -sf "http://127.0.0.1:$mport/metrics")
+assert_eq "$(cat "$TMP/expect/distinct")" "$(sed -n 's/^tally_ingest_inserted_events_total //p' <<<"$metrics")" "metrics: inserted"
+assert_eq 20000 "$(sed -n 's/^tally_ingest_consumed_messages_total //p' <<<"$metrics")" "metrics: consumed"
+assert_eq "$(sed -n 's/^missing timestamp\t//p' "$TMP/expect/rejects.tsv")" \
+    "$(sed -n 's/^tally_ingest_rejected_total{reason="missing timestamp"} //p' <<<"$metrics")" "metrics: rejected by reason"
+assert_eq 1 "$(sed -n 's/^tally_ingest_database_up //p' <<<"$metrics")" "metrics: database up"
+assert_match 'tally_ingest_partition_lag_messages\{topic="usage",partition="3"\} 0' "$metrics" "metrics: lag per partition"
+assert_match 'tally_ingest_commit_seconds_count [1-9]' "$metrics" "metrics: commit latency histogram"
+
+kill -TERM $ipid
+wait $ipid
+assert_eq 0 $? "SIGTERM: exit 0"
+assert_match 'stopping' "$(cat "$TMP/ingest.log")" "SIGTERM: the batch in flight is committed"
+assert_eq "" "$(grep 'level=error' "$TMP/ingest.log")" "no errors logged"
+
+# a second daemon in the same group starts from the stored offsets: nothing new
+"$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic usage --group it-kafka --metrics-listen "" "${KAFKA_FAST[@]}" \
+    2>"$TMP/ingest2.log" &
+ipid=$!
+TEST_PIDS+=($ipid)
+wait_for 30 grep -q 'assigned partition 3' "$TMP/ingest2.log"
+sleep 1
+kill -TERM $ipid
+wait $ipid
+assert_eq 0 $? "restart: SIGTERM exits 0"
+assert_match "assigned partition 0 of .{1,2}usage.{1,2} at offset $(end_offsets usage 4 | head -1 | cut -f2)\"" \
+    "$(cat "$TMP/ingest2.log")" "restart: seeks to the stored offset"
+assert_stored "$TMP/expect"
+
+# bad configuration is a usage error naming the key
+"$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic usage --batch-size 0 2>"$TMP/err"
+assert_eq 2 $? "bad batch_size: exit 2"
+assert_match '"batch_size"' "$(cat "$TMP/err")" "bad batch_size: key named"
+"$ING" --db "$DB" --topic usage 2>"$TMP/err"
+assert_eq 2 $? "no brokers: exit 2"
+"$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic usage -X no.such.property=1 --metrics-listen "" 2>"$TMP/err"
+assert_eq 2 $? "unknown kafka property: exit 2"
+finish
