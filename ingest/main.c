@@ -5,6 +5,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "metrics.h"
+#include "oauth.h"
 #include "parse.h"
 #include "sig.h"
 #include "sink_pg.h"
@@ -80,9 +81,22 @@ static int run_kafka(const cfg *c, sink_pg *sink, ingest_metrics *m, parse_forma
         .kafka = c->kafka,
         .nkafka = c->nkafka,
     };
+    oauth_config oc = {
+        .mode = (oauth_mode)oauth_mode_from_name(cfg_str(c, "oauth_mode")),
+        .tenant_id = cfg_str(c, "oauth_tenant_id"),
+        .client_id = cfg_str(c, "oauth_client_id"),
+        .client_secret = cfg_str(c, "oauth_client_secret"),
+        .federated_token_file = cfg_str(c, "oauth_federated_token_file"),
+        .token_endpoint = cfg_str(c, "oauth_token_endpoint"),
+        .scope = cfg_str(c, "oauth_scope"),
+        .brokers = kc.brokers,
+    };
     source_kafka *sk;
     int rc;
 
+    kc.oauth = &oc;
+    if (kc.auth == KAFKA_AUTH_OAUTH && !oauth_global_init())
+        return CFG_EXIT_RUNTIME;
     if (!metrics_serve(m, cfg_str(c, "metrics_listen")))
         return CFG_EXIT_RUNTIME;
     sk = source_kafka_new(&kc, sink, m);

@@ -312,8 +312,11 @@ static rd_kafka_conf_t *build_conf(source_kafka *sk)
              conf_set(conf, "sasl.username", "$ConnectionString", false) &&
              conf_set(conf, "sasl.password", c->password ? c->password : "", true);
     if (ok && c->auth == KAFKA_AUTH_OAUTH) {
-        log_error("auth=oauth is not available in this build (ingest/oauth.h is missing)");
-        ok = false;
+        char err[512];
+        ok = oauth_config_check(c->oauth, err, sizeof(err)) &&
+             oauth_attach(conf, c->oauth, err, sizeof(err));
+        if (!ok)
+            log_error("invalid oauth configuration: %s", err);
     }
     for (int i = 0; ok && i < c->nkafka; i++)
         ok = conf_set(conf, c->kafka[i].name, c->kafka[i].value,

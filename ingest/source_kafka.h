@@ -13,6 +13,7 @@
 
 #include "cfg.h"
 #include "metrics.h"
+#include "oauth.h"
 #include "parse.h"
 #include "sink_pg.h"
 
@@ -31,9 +32,9 @@ typedef struct source_kafka_config {
     int batch_linger_ms;
     parse_format format;
     kafka_auth auth;
-    const char *password; /* the Event Hubs connection string (auth=connection-string) */
-    const void *oauth;    /* an oauth_config (auth=oauth) */
-    const cfg_kv *kafka;  /* librdkafka properties passed through, applied last */
+    const char *password;      /* the Event Hubs connection string (auth=connection-string) */
+    const oauth_config *oauth; /* auth=oauth */
+    const cfg_kv *kafka;       /* librdkafka properties passed through, applied last */
     int nkafka;
 } source_kafka_config;
 
