@@ -270,9 +270,20 @@ BEGIN
 END
 $$;
 
--- Usage and cost per period × developer × model × deployment × long-context × priced,
--- with the rates applied: the engine under every report. Rates are NULL where more than
--- one applied within the row (a price change inside a local period).
+-- A timestamptz as an SQL literal that reads back the same under any DateStyle/TimeZone.
+CREATE FUNCTION tally_ts_sql(t timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN t IS NULL THEN 'NULL::timestamptz'
+                ELSE quote_literal(to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) || '::timestamptz' END
+$$;
+
+-- The engine under every report: signed, priced rollup rows. Each row is one rollup row
+-- read by one piece of the plan (tally_cost_pieces), with its model resolved, its sign
+-- applied to every count and cost (a piece subtracted from a whole month counts
+-- negative), its rates (rate_*: long-context ones on long-context rows; base_*: the
+-- standard ones) and the price range used (effective_from; NULL when unpriced). Keys
+-- repeat: callers GROUP BY what they report and drop groups whose requests sum to 0.
+-- Aggregating once, in the caller, is what keeps a month's chargeback cheap.
 CREATE FUNCTION tally_usage_priced_detail(p_book integer, p_from timestamptz, p_to timestamptz,
                                           p_tz text, p_grain text)
 RETURNS TABLE (period_start timestamptz, developer_oid text, model text, deployment text,
@@ -285,78 +296,80 @@ RETURNS TABLE (period_start timestamptz, developer_oid text, model text, deploym
                rate_input numeric, rate_output numeric, rate_cache_write_5m numeric,
                rate_cache_write_1h numeric, rate_cache_read numeric,
                base_input numeric, base_output numeric, base_cache_write_5m numeric,
-               base_cache_write_1h numeric, base_cache_read numeric)
-LANGUAGE sql STABLE AS $$
-WITH pc AS MATERIALIZED (
-    SELECT * FROM tally_cost_pieces(p_book, p_from, p_to, p_tz, p_grain)
-), raw AS (
-    SELECT pc.period_start, pc.at, pc.sign AS s, r.developer_oid, r.model, r.deployment, r.long_context,
-           r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_5m_tokens,
-           r.cache_write_1h_tokens, r.cache_write_unsplit_tokens
-      FROM pc JOIN usage_rollup_month r
-        ON pc.kind = 'm' AND r.month >= (pc.lo AT TIME ZONE 'UTC')::date AND r.month < (pc.hi AT TIME ZONE 'UTC')::date
-    UNION ALL
-    SELECT pc.period_start, pc.at, pc.sign, r.developer_oid, r.model, r.deployment, r.long_context,
-           r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_5m_tokens,
-           r.cache_write_1h_tokens, r.cache_write_unsplit_tokens
-      FROM pc JOIN usage_rollup_day r
-        ON pc.kind = 'd' AND r.day >= (pc.lo AT TIME ZONE 'UTC')::date AND r.day < (pc.hi AT TIME ZONE 'UTC')::date
-    UNION ALL
-    SELECT pc.period_start, pc.at, pc.sign, r.developer_oid, r.model, r.deployment, r.long_context,
-           r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_5m_tokens,
-           r.cache_write_1h_tokens, r.cache_write_unsplit_tokens
-      FROM pc JOIN usage_rollup_15m r
-        ON pc.kind = 'q' AND r.bucket >= pc.lo AND r.bucket < pc.hi
-), agg AS (
-    SELECT period_start, at, developer_oid, model, deployment, long_context,
-           sum(s * requests) AS requests, sum(s * input_tokens) AS input_tokens,
-           sum(s * output_tokens) AS output_tokens, sum(s * cache_read_tokens) AS cache_read_tokens,
-           sum(s * cache_write_5m_tokens) AS cw5m, sum(s * cache_write_1h_tokens) AS cw1h,
-           sum(s * cache_write_unsplit_tokens) AS cwun
-      FROM raw
-     GROUP BY period_start, at, developer_oid, model, deployment, long_context
-    HAVING sum(s * requests) <> 0
-), priced AS (
-    SELECT a.*, coalesce(al.model, m.resolved) AS canon, p.book_id IS NOT NULL AS ok,
-           p.input AS b_in, p.output AS b_out, p.cache_write_5m AS b_w5, p.cache_write_1h AS b_w1,
-           p.cache_read AS b_rd, x.*
-      FROM agg a
-      CROSS JOIN LATERAL (
-          SELECT coalesce(nullif(a.model, ''),
-                          (SELECT dep.model FROM deployments dep
-                            WHERE dep.name = a.deployment AND a.at >= dep.valid_from AND a.at < dep.valid_to),
-                          '') AS resolved) m
-      LEFT JOIN price_aliases al ON al.book_id = p_book AND al.alias = m.resolved
-      LEFT JOIN prices p ON p.book_id = p_book AND p.model = coalesce(al.model, m.resolved)
-           AND a.at >= p.effective_from AND a.at < p.effective_to
+               base_cache_write_1h numeric, base_cache_read numeric, effective_from timestamptz)
+LANGUAGE plpgsql STABLE
+-- JIT would compile for tens of milliseconds and save nothing on rollup-sized inputs.
+SET jit = off SET work_mem = '64MB'
+AS $$
+DECLARE
+    pc record;
+    raw text := '';
+BEGIN
+    -- One branch per rollup piece, with its bounds as constants, so that the planner
+    -- sees how many rows each reads (a join against the piece list would be planned
+    -- for the worst case, and plan hash tables and sorts for it).
+    FOR pc IN SELECT * FROM tally_cost_pieces(p_book, p_from, p_to, p_tz, p_grain) LOOP
+        raw := raw || CASE WHEN raw = '' THEN '' ELSE ' UNION ALL ' END
+            || format('SELECT %s AS period_start, %s AS at, %s AS s, developer_oid, model, deployment,'
+                      ' long_context, requests, input_tokens, output_tokens, cache_read_tokens,'
+                      ' cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens FROM ',
+                      tally_ts_sql(pc.period_start), tally_ts_sql(pc.at), pc.sign)
+            || CASE pc.kind
+               WHEN 'm' THEN format('usage_rollup_month WHERE month >= %L::date AND month < %L::date',
+                                    to_char(pc.lo AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                                    to_char(pc.hi AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
+               WHEN 'd' THEN format('usage_rollup_day WHERE day >= %L::date AND day < %L::date',
+                                    to_char(pc.lo AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                                    to_char(pc.hi AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
+               ELSE format('usage_rollup_15m WHERE bucket >= %s AND bucket < %s',
+                           tally_ts_sql(pc.lo), tally_ts_sql(pc.hi)) END;
+    END LOOP;
+    IF raw = '' THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE 'WITH raw AS (' || raw || $q$), rates AS MATERIALIZED (
+    -- per price range and long-context flag: the rates per million tokens and per token
+    SELECT p.model, p.effective_from, p.effective_to, l.flag, p.input AS b_in, p.output AS b_out,
+           p.cache_write_5m AS b_w5, p.cache_write_1h AS b_w1, p.cache_read AS b_rd, x.*,
+           x.r_in * 0.000001 AS t_r_in, x.r_out * 0.000001 AS t_r_out, x.r_w5 * 0.000001 AS t_r_w5,
+           x.r_w1 * 0.000001 AS t_r_w1, x.r_rd * 0.000001 AS t_r_rd
+      FROM prices p
+      CROSS JOIN (VALUES (false), (true)) l(flag)
       CROSS JOIN LATERAL (
           SELECT CASE WHEN lc THEN p.lc_input ELSE p.input END AS r_in,
                  CASE WHEN lc THEN p.lc_output ELSE p.output END AS r_out,
                  CASE WHEN lc THEN p.lc_cache_write_5m ELSE p.cache_write_5m END AS r_w5,
                  CASE WHEN lc THEN p.lc_cache_write_1h ELSE p.cache_write_1h END AS r_w1,
                  CASE WHEN lc THEN p.lc_cache_read ELSE p.cache_read END AS r_rd
-            FROM (SELECT a.long_context AND p.lc_threshold IS NOT NULL AS lc) l) x
+            FROM (SELECT l.flag AND p.lc_threshold IS NOT NULL AS lc) f) x
+     WHERE p.book_id = $1
+), res AS (
+    SELECT a.period_start, a.developer_oid, coalesce(al.model, m.resolved) AS canon, a.deployment,
+           a.long_context, x.effective_from IS NOT NULL AS ok, a.s * a.requests AS requests,
+           a.s * a.input_tokens AS t_in, a.s * a.output_tokens AS t_out,
+           a.s * a.cache_read_tokens AS t_rd, a.s * a.cache_write_5m_tokens AS t_w5,
+           a.s * a.cache_write_1h_tokens AS t_w1, a.s * a.cache_write_unsplit_tokens AS t_un, x.*
+      FROM raw a
+      CROSS JOIN LATERAL (
+          SELECT coalesce(nullif(a.model, ''),
+                          (SELECT dep.model FROM deployments dep
+                            WHERE dep.name = a.deployment AND a.at >= dep.valid_from AND a.at < dep.valid_to),
+                          '') AS resolved) m
+      LEFT JOIN price_aliases al ON al.book_id = $1 AND al.alias = m.resolved
+      LEFT JOIN rates x ON x.model = coalesce(al.model, m.resolved) AND x.flag = a.long_context
+           AND a.at >= x.effective_from AND a.at < x.effective_to
+), costed AS (
+    SELECT res.*, t_in * t_r_in AS c_in, t_out * t_r_out AS c_out, t_w5 * t_r_w5 AS c_w5,
+           t_w1 * t_r_w1 AS c_w1, t_un * t_r_w5 AS c_un, t_rd * t_r_rd AS c_rd
+      FROM res
 )
-SELECT period_start, developer_oid, canon, deployment, long_context, ok,
-       sum(requests)::bigint, sum(input_tokens)::bigint, sum(cw5m)::bigint, sum(cw1h)::bigint,
-       sum(cwun)::bigint, sum(cache_read_tokens)::bigint, sum(output_tokens)::bigint,
-       sum(input_tokens * r_in * 0.000001), sum(output_tokens * r_out * 0.000001),
-       sum(cw5m * r_w5 * 0.000001), sum(cw1h * r_w1 * 0.000001), sum(cwun * r_w5 * 0.000001),
-       sum(cache_read_tokens * r_rd * 0.000001),
-       sum((input_tokens * r_in + output_tokens * r_out + (cw5m + cwun) * r_w5 + cw1h * r_w1
-            + cache_read_tokens * r_rd) * 0.000001),
-       CASE WHEN min(r_in) = max(r_in) THEN min(r_in) END,
-       CASE WHEN min(r_out) = max(r_out) THEN min(r_out) END,
-       CASE WHEN min(r_w5) = max(r_w5) THEN min(r_w5) END,
-       CASE WHEN min(r_w1) = max(r_w1) THEN min(r_w1) END,
-       CASE WHEN min(r_rd) = max(r_rd) THEN min(r_rd) END,
-       CASE WHEN min(b_in) = max(b_in) THEN min(b_in) END,
-       CASE WHEN min(b_out) = max(b_out) THEN min(b_out) END,
-       CASE WHEN min(b_w5) = max(b_w5) THEN min(b_w5) END,
-       CASE WHEN min(b_w1) = max(b_w1) THEN min(b_w1) END,
-       CASE WHEN min(b_rd) = max(b_rd) THEN min(b_rd) END
-  FROM priced
- GROUP BY period_start, developer_oid, canon, deployment, long_context, ok
+SELECT period_start, developer_oid, canon, deployment, long_context, ok, requests,
+       t_in, t_w5, t_w1, t_un, t_rd, t_out, c_in, c_out, c_w5, c_w1, c_un, c_rd,
+       c_in + c_out + c_w5 + c_w1 + c_un + c_rd, r_in, r_out, r_w5, r_w1, r_rd,
+       b_in, b_out, b_w5, b_w1, b_rd, effective_from
+  FROM costed
+$q$ USING p_book;
+END
 $$;
 
 -- Usage and cost per local period × developer × model × deployment × priced.
@@ -383,6 +396,7 @@ SELECT period_start, developer_oid, model, deployment,
        sum(cost_cache_read_usd)
   FROM tally_usage_priced_detail(p_book, p_from, p_to, p_tz, p_grain)
  GROUP BY period_start, developer_oid, model, deployment, priced
+HAVING sum(requests) <> 0
 $$;
 
 -- Exact decimal text: no exponent, trailing zeros trimmed, NULL stays NULL.
@@ -406,15 +420,18 @@ BEGIN
 END
 $$;
 
--- The labels of a developer for a period: the row valid at its start, else the first row
--- starting inside it (someone who joined mid-month).
-CREATE FUNCTION tally_developer_at(p_oid text, p_start timestamptz, p_end timestamptz)
-RETURNS TABLE (upn text, display_name text, team text, cost_center text)
+-- The labels of every developer for a period: the row valid at its start, else the first
+-- row starting inside it (someone who joined mid-month); upn falls back to the one last
+-- seen in events. One row per oid, for a hash join.
+CREATE FUNCTION tally_developers_in(p_start timestamptz, p_end timestamptz)
+RETURNS TABLE (oid text, upn text, display_name text, team text, cost_center text)
 LANGUAGE sql STABLE AS $$
-    SELECT upn, display_name, team, cost_center FROM developers
-     WHERE oid = p_oid AND valid_to > p_start AND valid_from < p_end
-     ORDER BY valid_from <= p_start DESC, valid_from
-     LIMIT 1
+    SELECT coalesce(d.oid, l.oid), coalesce(d.upn, l.upn, ''), coalesce(d.display_name, ''),
+           coalesce(d.team, ''), coalesce(d.cost_center, '')
+      FROM (SELECT DISTINCT ON (oid) oid, upn, display_name, team, cost_center FROM developers
+             WHERE valid_to > p_start AND valid_from < p_end
+             ORDER BY oid, valid_from <= p_start DESC, valid_from) d
+      FULL JOIN developer_labels l ON l.oid = d.oid
 $$;
 
 -- The monthly chargeback (DESIGN §11): one row per developer × model (× priced: usage a
@@ -436,27 +453,26 @@ g AS (
            sum(u.cache_write_5m_tokens + u.cache_write_unsplit_tokens)::bigint AS cw5m,
            sum(u.cache_write_1h_tokens)::bigint AS cw1h, sum(u.cache_read_tokens)::bigint AS rd,
            sum(u.output_tokens)::bigint AS output_tokens, sum(u.cost_usd) AS cost,
-           CASE WHEN count(*) = count(u.base_input) AND min(u.base_input) = max(u.base_input) THEN min(u.base_input) END AS p_in,
-           CASE WHEN count(*) = count(u.base_output) AND min(u.base_output) = max(u.base_output) THEN min(u.base_output) END AS p_out,
-           CASE WHEN count(*) = count(u.base_cache_write_5m) AND min(u.base_cache_write_5m) = max(u.base_cache_write_5m) THEN min(u.base_cache_write_5m) END AS p_w5,
-           CASE WHEN count(*) = count(u.base_cache_write_1h) AND min(u.base_cache_write_1h) = max(u.base_cache_write_1h) THEN min(u.base_cache_write_1h) END AS p_w1,
-           CASE WHEN count(*) = count(u.base_cache_read) AND min(u.base_cache_read) = max(u.base_cache_read) THEN min(u.base_cache_read) END AS p_rd,
+           min(u.effective_from) AS pf_min, max(u.effective_from) AS pf_max,
            coalesce(sum(u.requests) FILTER (WHERE u.long_context), 0)::bigint AS lc_requests,
            sum(u.cache_write_unsplit_tokens)::bigint AS cwun
       FROM r, tally_usage_priced_detail(p_book, r.m_start, r.m_end, p_tz, 'none') u
      GROUP BY u.developer_oid, u.model, u.priced
+    HAVING sum(u.requests) <> 0
 )
-SELECT p_month, p_tz, g.developer_oid, coalesce(d.upn, l.upn, ''), coalesce(d.team, ''),
+SELECT p_month, p_tz, g.developer_oid, coalesce(d.upn, ''), coalesce(d.team, ''),
        coalesce(d.cost_center, ''), g.model, g.requests, g.input_tokens, g.cw5m, g.cw1h, g.rd,
        g.output_tokens, tally_money_text(g.cost), g.priced, b.name, b.sha256,
-       tally_money_text(g.p_in), tally_money_text(g.p_out), tally_money_text(g.p_w5),
-       tally_money_text(g.p_w1), tally_money_text(g.p_rd), g.lc_requests, g.cwun,
+       tally_money_text(p.input), tally_money_text(p.output), tally_money_text(p.cache_write_5m),
+       tally_money_text(p.cache_write_1h), tally_money_text(p.cache_read), g.lc_requests, g.cwun,
        coalesce(d.display_name, '')
   FROM g
   CROSS JOIN r
-  LEFT JOIN LATERAL tally_developer_at(g.developer_oid, r.m_start, r.m_end) d ON true
-  LEFT JOIN developer_labels l ON l.oid = g.developer_oid
+  LEFT JOIN tally_developers_in(r.m_start, r.m_end) d ON d.oid = g.developer_oid
   LEFT JOIN price_books b ON b.id = p_book
+  -- unit prices: the standard rates when one price range applied to the whole row
+  LEFT JOIN prices p ON p.book_id = p_book AND p.model = g.model AND p.effective_from = g.pf_min
+       AND g.pf_min = g.pf_max
  ORDER BY 4, 3, 7, 15 DESC
 $$;
 
@@ -489,14 +505,16 @@ u AS (
            sum(u.cost_input_usd) AS c_in, sum(u.cost_output_usd) AS c_out,
            sum(u.cost_cache_write_5m_usd) AS c_w5, sum(u.cost_cache_write_1h_usd) AS c_w1,
            sum(u.cost_cache_write_unsplit_usd) AS c_un, sum(u.cost_cache_read_usd) AS c_rd,
-           CASE WHEN count(*) = count(u.rate_input) AND min(u.rate_input) = max(u.rate_input) THEN min(u.rate_input) END AS r_in,
-           CASE WHEN count(*) = count(u.rate_output) AND min(u.rate_output) = max(u.rate_output) THEN min(u.rate_output) END AS r_out,
-           CASE WHEN count(*) = count(u.rate_cache_write_5m) AND min(u.rate_cache_write_5m) = max(u.rate_cache_write_5m) THEN min(u.rate_cache_write_5m) END AS r_w5,
-           CASE WHEN count(*) = count(u.rate_cache_write_1h) AND min(u.rate_cache_write_1h) = max(u.rate_cache_write_1h) THEN min(u.rate_cache_write_1h) END AS r_w1,
-           CASE WHEN count(*) = count(u.rate_cache_read) AND min(u.rate_cache_read) = max(u.rate_cache_read) THEN min(u.rate_cache_read) END AS r_rd
+           -- the rates applied, when one price range covered the whole row
+           CASE WHEN min(u.effective_from) = max(u.effective_from) THEN min(u.rate_input) END AS r_in,
+           CASE WHEN min(u.effective_from) = max(u.effective_from) THEN min(u.rate_output) END AS r_out,
+           CASE WHEN min(u.effective_from) = max(u.effective_from) THEN min(u.rate_cache_write_5m) END AS r_w5,
+           CASE WHEN min(u.effective_from) = max(u.effective_from) THEN min(u.rate_cache_write_1h) END AS r_w1,
+           CASE WHEN min(u.effective_from) = max(u.effective_from) THEN min(u.rate_cache_read) END AS r_rd
       FROM r, tally_usage_priced_detail(p_book, r.m_start, r.m_end, p_tz, 'day') u
      WHERE u.priced
      GROUP BY u.period_start, u.developer_oid, u.model, u.long_context
+    HAVING sum(u.requests) <> 0
 ), c AS (
     SELECT u.*, k.ord, k.class, k.qty, k.cost, k.rate
       FROM u
@@ -527,15 +545,14 @@ SELECT tally_money_text(c.cost), 'tokentally', 'tokentally', 'USD',
        b.name || ':' || c.model || '/' || c.class || CASE WHEN c.long_context THEN '/long-context' ELSE '' END,
        nullif(d.team, ''), nullif(d.team, ''),
        jsonb_build_object('team', coalesce(d.team, ''), 'cost_center', coalesce(d.cost_center, ''),
-                          'developer_upn', coalesce(d.upn, l.upn, ''))::text,
-       c.developer_oid, coalesce(d.upn, l.upn, ''), coalesce(d.team, ''), coalesce(d.cost_center, ''),
+                          'developer_upn', coalesce(d.upn, ''))::text,
+       c.developer_oid, coalesce(d.upn, ''), coalesce(d.team, ''), coalesce(d.cost_center, ''),
        c.class, CASE WHEN c.long_context THEN 'true' ELSE 'false' END, b.name, b.sha256
   FROM c
   CROSS JOIN r
-  LEFT JOIN LATERAL tally_developer_at(c.developer_oid, r.m_start, r.m_end) d ON true
-  LEFT JOIN developer_labels l ON l.oid = c.developer_oid
+  LEFT JOIN tally_developers_in(r.m_start, r.m_end) d ON d.oid = c.developer_oid
   LEFT JOIN price_books b ON b.id = p_book
- ORDER BY c.period_start, coalesce(d.upn, l.upn, ''), c.developer_oid, c.model, c.long_context, c.ord
+ ORDER BY c.period_start, coalesce(d.upn, ''), c.developer_oid, c.model, c.long_context, c.ord
 $$;
 
 -- Usage the newest book cannot price (unknown model, or no price at its time), with its
