@@ -56,7 +56,8 @@ static const ctl_command CTL_COMMANDS[] = {
     {"tokens create", ctl_tokens_create,
      "tokens create --role finance|lead|developer|platform [--team T] [--developer OID]\n"
      "           --name N          prints the token once"},
-    {"tokens list", ctl_tokens_list, "tokens list                  API tokens (never their values)"},
+    {"tokens list", ctl_tokens_list,
+     "tokens list                  API tokens (never their values)"},
     {"tokens revoke", ctl_tokens_revoke, "tokens revoke NAME           revoke an API token"},
 };
 
