@@ -1014,6 +1014,7 @@ static bool pending_add(sim *s, const sbuf *src, int64_t delay)
         return false;
     p = &s->pending[s->npending];
     p->line.len = 0;
+    p->line.oom = false;
     sb_mem(&p->line, src->p, src->len);
     if (p->line.oom)
         return false;
@@ -1223,6 +1224,12 @@ void sim_free(sim *s)
     free(s->totals);
     free(s->sorted);
     free(s);
+}
+
+const char *sim_error(const sim *s)
+{
+    /* a pending copy that found no memory was dropped and not counted */
+    return s->line.oom || s->side.oom ? "out of memory" : NULL;
 }
 
 const sim_stats *sim_get_stats(const sim *s)

@@ -80,6 +80,9 @@ void sim_free(sim *s);
  */
 bool sim_next(sim *s, const char **line, size_t *len);
 
+/* Why sim_next returned false early ("out of memory"), or NULL at the true end. */
+const char *sim_error(const sim *s);
+
 /* Counts so far; final after sim_next returned false. */
 const sim_stats *sim_get_stats(const sim *s);
 

@@ -102,6 +102,10 @@ int ctl_simulate(const cfg *c)
             goto out;
         }
     }
+    if (sim_error(s)) {
+        log_error("could not simulate: %s", sim_error(s));
+        goto out;
+    }
     if (fflush(stdout) != 0) {
         log_error("could not write to standard output: %s", strerror(errno));
         goto out;
