@@ -40,6 +40,13 @@ int ctl_developers_import(const cfg *c);
 int ctl_tokens_create(const cfg *c);
 int ctl_tokens_list(const cfg *c);
 int ctl_tokens_revoke(const cfg *c);
+int ctl_quotas_list(const cfg *c);
+int ctl_quotas_create(const cfg *c);
+int ctl_quotas_delete(const cfg *c);
+int ctl_quotas_status(const cfg *c);
+int ctl_quotas_evaluate(const cfg *c);
+int ctl_alerts_deliver(const cfg *c);
+int ctl_alerts_list(const cfg *c);
 int ctl_simulate(const cfg *c);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "alert.h"
 #include "ctl.h"
 #include "log.h"
 
@@ -29,6 +30,9 @@ static const cfg_spec CTL_SPEC[] = {
     {"team", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: team of a lead token"},
     {"developer", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: oid of a developer token"},
     {"name", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: name of the token"},
+    {"now", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
+     "quotas evaluate|status: as of this instant instead of now"},
+    ALERT_CFG_SPEC,
 };
 
 typedef struct ctl_command {
@@ -59,6 +63,21 @@ static const ctl_command CTL_COMMANDS[] = {
     {"tokens list", ctl_tokens_list,
      "tokens list                  API tokens (never their values)"},
     {"tokens revoke", ctl_tokens_revoke, "tokens revoke NAME           revoke an API token"},
+    {"quotas list", ctl_quotas_list,
+     "quotas list                  quotas and their targets' kinds"},
+    {"quotas create", ctl_quotas_create,
+     "quotas create name=N scope=developer|team|everyone [subject=S] metric=cost_usd|tokens\n"
+     "           period=day|week|month [tz=ZONE] limit=DECIMAL [thresholds=50,80,100]\n"
+     "           [forecast=true] [target=KIND,URL[,env:NAME|file:PATH]]…"},
+    {"quotas delete", ctl_quotas_delete,
+     "quotas delete ID|NAME        delete a quota and its alerts"},
+    {"quotas status", ctl_quotas_status,
+     "quotas status [--now TS]     usage in the current periods"},
+    {"quotas evaluate", ctl_quotas_evaluate,
+     "quotas evaluate [--now TS]   fire the thresholds crossed (once per period)"},
+    {"alerts deliver", ctl_alerts_deliver, "alerts deliver               send the alerts due now"},
+    {"alerts list", ctl_alerts_list,
+     "alerts list                  fired alerts and delivery state"},
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
