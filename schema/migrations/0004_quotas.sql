@@ -68,6 +68,7 @@ END
 $$;
 
 -- A quota's usage in the period containing p_at.
+-- Decimals come without trailing zeros (trim_scale), like every amount the reports print.
 --   used      cost in USD (priced usage, newest price book) or tokens (every class)
 --   ratio     used / limit, rounded to 6 decimals (thresholds are compared exactly:
 --             used × 100 ≥ limit × threshold)
@@ -113,15 +114,16 @@ BEGIN
                    AND d.valid_from < ((u.period_start AT TIME ZONE q.tz) + interval '1 day') AT TIME ZONE q.tz
                    AND d.valid_to > u.period_start));
 
-    ratio := round(used / limit_value, 6);
+    ratio := trim_scale(round(used / limit_value, 6));
     len_s := extract(epoch FROM period_end - period_start);
     elapsed_s := extract(epoch FROM p_at - period_start);
     IF elapsed_s * 10 >= len_s AND elapsed_s <= len_s THEN
-        forecast := round(used * len_s / elapsed_s, 6);
+        forecast := trim_scale(round(used * len_s / elapsed_s, 6));
         forecast_over := used < limit_value AND used * len_s >= limit_value * elapsed_s;
     ELSE
         forecast_over := false;
     END IF;
+    used := trim_scale(used);
     RETURN NEXT;
 END
 $$;
