@@ -420,6 +420,17 @@ BEGIN
 END
 $$;
 
+-- The labels of one developer for a period: the row valid at its start, else the first row
+-- starting inside it (someone who joined mid-month). For per-row lookups (tally-report).
+CREATE FUNCTION tally_developer_at(p_oid text, p_start timestamptz, p_end timestamptz)
+RETURNS TABLE (upn text, display_name text, team text, cost_center text)
+LANGUAGE sql STABLE AS $$
+    SELECT upn, display_name, team, cost_center FROM developers
+     WHERE oid = p_oid AND valid_to > p_start AND valid_from < p_end
+     ORDER BY valid_from <= p_start DESC, valid_from
+     LIMIT 1
+$$;
+
 -- The labels of every developer for a period: the row valid at its start, else the first
 -- row starting inside it (someone who joined mid-month); upn falls back to the one last
 -- seen in events. One row per oid, for a hash join.
