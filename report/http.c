@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -122,6 +123,26 @@ out:
     pthread_mutex_unlock(&s->tz_mu);
 }
 
+/*
+ * False when the server closed an idle connection meanwhile (restart,
+ * pg_terminate_backend): it sends a FATAL message, then EOF, which libpq only notices
+ * when it reads. Nothing is pending on a healthy idle connection, so this costs a poll.
+ */
+static bool http_conn_alive(PGconn *conn)
+{
+    for (int i = 0; i < 3; i++) {
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+
+        if (PQstatus(conn) != CONNECTION_OK || pfd.fd < 0)
+            return false;
+        if (poll(&pfd, 1, 0) <= 0)
+            return true;
+        if (!PQconsumeInput(conn))
+            return false;
+    }
+    return PQstatus(conn) == CONNECTION_OK;
+}
+
 /* Returns a slot index, -1 when every connection stayed busy, -2 when connecting failed. */
 static int http_pool_acquire(http_server *s)
 {
@@ -150,7 +171,7 @@ static int http_pool_acquire(http_server *s)
         prom_counter_add(s->m_pool_timeouts, NULL, 1);
         return -1;
     }
-    if (p->conns[slot] && PQstatus(p->conns[slot]) != CONNECTION_OK) {
+    if (p->conns[slot] && !http_conn_alive(p->conns[slot])) {
         PQfinish(p->conns[slot]);
         p->conns[slot] = NULL;
     }
@@ -1071,8 +1092,9 @@ http_server *http_server_start(const http_config *cfg, prom_registry *reg)
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
-        flags, port, NULL, NULL, http_access, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        flags, port, NULL, NULL, http_access, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->request_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
         MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, s, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
