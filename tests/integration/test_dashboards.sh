@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The Grafana dashboards (dashboards/grafana/*.json) against a seeded month: every panel's and
+# every variable's SQL, with Grafana's macros and variables expanded as Grafana expands them
+# (tests/integration/grafana_sql.py), runs as a login in the read-only role tally_reader and
+# returns the expected columns and non-empty rows; a range without data gives nothing; per-
+# team, per-developer and per-model results add up to All; and the dashboards' cost equals
+# the cost engine's (tally_usage_priced) for the month. Plus the JSON checks.
+source "$(dirname "$0")/../lib.sh"
+need_env
+CTL=$BIN/report/tallyctl
+ING=$BIN/ingest/tally-ingest
+HELPER=$SRC/tests/integration/grafana_sql.py
+
+out=$(python3 "$HELPER" --db "" --dashboards "$SRC/dashboards/grafana" --src "$SRC" --json-only 2>&1)
+rc=$?
+echo "$out" | grep -E '^(FAIL|ok)' | grep -c '^ok' | sed 's/^/json checks passed: /'
+echo "$out" | grep '^FAIL' || true
+assert_eq 0 "$rc" "JSON checks of the dashboards and provisioning"
+
+new_db
+READER="g_${TEST_DB}"
+reader_cleanup() {
+    local rc=$?
+    psql "$TALLY_TEST_PG dbname=postgres" -qAtc "DROP ROLE IF EXISTS \"$READER\"" >/dev/null 2>&1
+    (exit $rc)
+    test_cleanup
+}
+trap reader_cleanup EXIT
+
+# ---- a seeded month: October 2026, 6 developers in 3 teams, through the real tools
+"$CTL" simulate --developers 6 --teams 3 --days 31 --start 2026-10-01 --seed 11 \
+    --developers-csv "$TMP/developers.csv" >"$TMP/events.jsonl" 2>"$TMP/sim.err"
+assert_eq 0 $? "tallyctl simulate wrote a month of traffic"
+# one request of a model no price book knows: it must show up as unpriced, never as $0
+cat >>"$TMP/events.jsonl" <<'EOF'
+{"schema":"tally.usage/1","requestId":"dash-unpriced-1","timestamp":"2026-10-15T10:00:00Z","userOid":"dash-unpriced-dev","userUpn":"new.hire@contoso.example","sessionId":"dash-s1","deploymentName":"claude-next","model":"claude-next-1","statusCode":200,"usage":{"input_tokens":1000,"output_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}
+EOF
+"$ING" --db "$DB" --from-file "$TMP/events.jsonl" >"$TMP/ingest.out" 2>&1
+assert_eq 0 $? "tally-ingest --from-file loaded it"
+"$CTL" --db "$DB" developers import "$TMP/developers.csv" >/dev/null 2>"$TMP/import.err"
+assert_eq 0 $? "tallyctl developers import"
+book=$(ls "$SRC"/schema/prices/*.json | head -1)
+"$CTL" --db "$DB" prices load "$book" >/dev/null 2>"$TMP/prices.err"
+assert_eq 0 $? "tallyctl prices load $(basename "$book")"
+events=$(sql "SELECT count(*) FROM usage_events")
+assert_match '^[0-9]{4,}$' "$events" "events ingested ($events)"
+assert_eq t "$(sql "SELECT count(*) > 0 FROM ingest_rejects")" "the simulator's malformed lines were rejected"
+
+# what Kafka ingestion, the quota admin and the evaluator would have written
+team1=$(sed -n '2p' "$TMP/developers.csv" | cut -d, -f4)
+dev1=$(sed -n '2p' "$TMP/developers.csv" | cut -d, -f1)
+sql "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset) VALUES
+       ('tally-ingest', 'apim-usage', 0, 1234), ('tally-ingest', 'apim-usage', 1, 987);
+     INSERT INTO quotas (name, scope, subject, metric, period, tz, limit_value) VALUES
+       ('budget-$team1', 'team', '$team1', 'cost_usd', 'month', 'Europe/Berlin', 5000),
+       ('dev1-tokens', 'developer', '$dev1', 'tokens', 'day', 'UTC', 1000000);
+     INSERT INTO alert_log (quota_id, period_start, threshold, used, limit_value)
+       SELECT id, '2026-10-01T00:00:00+02', '50', 2600, 5000 FROM quotas WHERE name = 'budget-$team1'" >/dev/null
+
+# the read-only login Grafana would use
+psql "$TALLY_TEST_PG dbname=postgres" -qAtc "CREATE ROLE \"$READER\" LOGIN IN ROLE tally_reader" >/dev/null
+RDB="$TALLY_TEST_PG dbname=$TEST_DB user=$READER"
+err=$(psql "$RDB" -XqAtc "SELECT count(*) FROM public.usage_events" 2>&1)
+assert_match "permission denied" "$err" "the reader cannot read the tables, only the reporting views"
+
+# the cost engine's total for the month, and the unpriced requests, as the superuser
+engine=$(sql "SELECT sum(cost_usd) FROM tally_usage_priced(tally_book(NULL), '2026-10-01T00:00:00Z',
+                                                           '2026-11-01T00:00:00Z', 'UTC', 'none')")
+assert_match '^[0-9]+\.[0-9]+$' "$engine" "the cost engine prices the month ($engine USD)"
+unpriced=$(sql "SELECT sum(requests) FROM tally_unpriced('2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z')")
+assert_eq 1 "$unpriced" "the cost engine finds the one unpriced request"
+
+now_plus=$(date -u -d '+5 min' +%Y-%m-%dT%H:%M:%SZ)
+start=$SECONDS
+python3 "$HELPER" --db "$RDB" --dashboards "$SRC/dashboards/grafana" --src "$SRC" \
+    --range "tally-team=2026-10-01T00:00:00Z,2026-10-31T23:59:59.999Z" \
+    --range "tally-finance=2026-10-01T00:00:00Z,2026-10-31T23:59:59.999Z" \
+    --range "tally-platform=2026-10-01T00:00:00Z,$now_plus" \
+    --expect-total "tally-team/Cost in range=$engine" \
+    --expect-total "tally-finance/Cost=$engine" >"$TMP/sql.out" 2>&1
+rc=$?
+echo "SQL checks: $(grep -c '^ok' "$TMP/sql.out") passed in $((SECONDS - start)) s"
+grep '^FAIL' "$TMP/sql.out" | head -40
+tail -1 "$TMP/sql.out"
+assert_eq 0 "$rc" "every dashboard query, expanded as Grafana does, passes its checks as the read-only role"
+finish
