@@ -1098,8 +1098,7 @@ http_server *http_server_start(const http_config *cfg, prom_registry *reg)
         (unsigned)cfg->request_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
         MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, s, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
-        s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_END);
+        s, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->daemon) {
         log_error("could not listen on %s", cfg->listen);

@@ -10,7 +10,7 @@ report_start() {
     "$BIN/report/tally-report" --db "$DB" --listen "127.0.0.1:$port" "$@" >>"$REPORT_LOG" 2>&1 &
     REPORT_PID=$!
     TEST_PIDS+=("$REPORT_PID")
-    wait_for 10 curl -sf "$URL/healthz" || { echo "tally-report did not start:"; cat "$REPORT_LOG"; exit 1; }
+    wait_for 10 curl -s -o /dev/null "$URL/healthz" || { echo "tally-report did not start:"; cat "$REPORT_LOG"; exit 1; }
 }
 
 # report_token ROLE NAME [--team T | --developer OID]: prints a new API token
@@ -52,3 +52,14 @@ seed_rollups() {
 
 # json EXPR: evaluates a Python expression over the JSON body in $TMP/body (bound to j)
 json() { python3 -c "import json,sys; j=json.load(open('$TMP/body')); print($1)"; }
+
+# seed_fixture: the fixture month 2026-03 of tests/fixtures/reports (book fixture-a,
+# four developers in teams red and blue, one deployment mapping, ten events).
+seed_fixture() {
+    local f=$SRC/tests/fixtures/reports
+    "$BIN/report/tallyctl" --db "$DB" prices load "$f/book-a.json" >/dev/null
+    "$BIN/report/tallyctl" --db "$DB" developers import "$f/developers.csv" >/dev/null
+    "$BIN/report/tallyctl" --db "$DB" deployments set sonnet claude-sonnet-4-6 --from 2026-01-01 >/dev/null
+    sql "$(cat "$f/events.sql")"
+    seed_rollups
+}

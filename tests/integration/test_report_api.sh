@@ -9,11 +9,7 @@ source "$(dirname "$0")/report_lib.sh"
 new_db
 CTL=$BIN/report/tallyctl
 F=$SRC/tests/fixtures/reports
-"$CTL" --db "$DB" prices load "$F/book-a.json" >/dev/null
-"$CTL" --db "$DB" developers import "$F/developers.csv" >/dev/null
-"$CTL" --db "$DB" deployments set sonnet claude-sonnet-4-6 --from 2026-01-01 >/dev/null
-sql "$(cat "$F/events.sql")"
-seed_rollups
+seed_fixture
 report_start
 FIN=$(report_token finance fin)
 
