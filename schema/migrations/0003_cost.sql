@@ -474,17 +474,22 @@ g AS (
 SELECT p_month, p_tz, g.developer_oid, coalesce(d.upn, ''), coalesce(d.team, ''),
        coalesce(d.cost_center, ''), g.model, g.requests, g.input_tokens, g.cw5m, g.cw1h, g.rd,
        g.output_tokens, tally_money_text(g.cost), g.priced, b.name, b.sha256,
-       tally_money_text(p.input), tally_money_text(p.output), tally_money_text(p.cache_write_5m),
-       tally_money_text(p.cache_write_1h), tally_money_text(p.cache_read), g.lc_requests, g.cwun,
+       p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read, g.lc_requests, g.cwun,
        coalesce(d.display_name, '')
   FROM g
   CROSS JOIN r
   LEFT JOIN tally_developers_in(r.m_start, r.m_end) d ON d.oid = g.developer_oid
   LEFT JOIN price_books b ON b.id = p_book
-  -- unit prices: the standard rates when one price range applied to the whole row
-  LEFT JOIN prices p ON p.book_id = p_book AND p.model = g.model AND p.effective_from = g.pf_min
-       AND g.pf_min = g.pf_max
- ORDER BY 4, 3, 7, 15 DESC
+  -- unit prices: the standard rates when one price range applied to the whole row (as
+  -- text once per range, not once per row)
+  LEFT JOIN (SELECT model, effective_from, tally_money_text(input) AS input,
+                    tally_money_text(output) AS output, tally_money_text(cache_write_5m) AS cache_write_5m,
+                    tally_money_text(cache_write_1h) AS cache_write_1h,
+                    tally_money_text(cache_read) AS cache_read
+               FROM prices WHERE book_id = p_book) p
+       ON p.model = g.model AND p.effective_from = g.pf_min AND g.pf_min = g.pf_max
+ -- bytewise: the same order on every server whatever its locale, and a cheap sort
+ ORDER BY coalesce(d.upn, '') COLLATE "C", g.developer_oid COLLATE "C", g.model COLLATE "C", g.priced DESC
 $$;
 
 -- FinOps FOCUS 1.2 rows: one per local day × developer × model × token class (× long
@@ -563,7 +568,8 @@ SELECT tally_money_text(c.cost), 'tokentally', 'tokentally', 'USD',
   CROSS JOIN r
   LEFT JOIN tally_developers_in(r.m_start, r.m_end) d ON d.oid = c.developer_oid
   LEFT JOIN price_books b ON b.id = p_book
- ORDER BY c.period_start, coalesce(d.upn, ''), c.developer_oid, c.model, c.long_context, c.ord
+ ORDER BY c.period_start, coalesce(d.upn, '') COLLATE "C", c.developer_oid COLLATE "C",
+          c.model COLLATE "C", c.long_context, c.ord
 $$;
 
 -- Usage the newest book cannot price (unknown model, or no price at its time), with its
