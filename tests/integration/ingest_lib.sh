@@ -62,3 +62,18 @@ assert_stored() {
 # The mock broker's group coordinator waits for the members' session and rebalance
 # timeouts before a new member gets partitions: keep them short in tests.
 KAFKA_FAST=(-X session.timeout.ms=6000 -X max.poll.interval.ms=10000 -X heartbeat.interval.ms=500)
+
+# start_ingest LOG TOPIC GROUP [ARGS…]: runs a daemon in the background; sets INGEST_PID
+start_ingest() {
+    local log=$1 topic=$2 group=$3
+    shift 3
+    "$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic "$topic" --group "$group" \
+        --metrics-listen "" "${KAFKA_FAST[@]}" "$@" 2>>"$log" &
+    INGEST_PID=$!
+    TEST_PIDS+=($INGEST_PID)
+}
+
+# produce_lines FILE FROM COUNT TOPIC: lines FROM..FROM+COUNT-1 of a keyed file
+produce_lines() {
+    tail -n +"$2" "$1" | head -n "$3" | kcat -P -b "$MB_BOOTSTRAP" -t "$4" -K$'\t'
+}
