@@ -50,8 +50,12 @@ seed_rollups() {
            FROM usage_rollup_15m GROUP BY 1, 2, 3, 4, 5;" >/dev/null
 }
 
+# Debian's python3 directly: a version-manager shim on PATH can take seconds per start
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+
 # json EXPR: evaluates a Python expression over the JSON body in $TMP/body (bound to j)
-json() { python3 -c "import json,sys; j=json.load(open('$TMP/body')); print($1)"; }
+json() { "$PY" -c "import json,sys; j=json.load(open('$TMP/body')); print($1)"; }
 
 # seed_fixture: the fixture month 2026-03 of tests/fixtures/reports (book fixture-a,
 # four developers in teams red and blue, one deployment mapping, ten events).

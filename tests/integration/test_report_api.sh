@@ -30,7 +30,7 @@ GET "/v1/reports/monthly?month=2026-03" "$FIN" -H 'Accept: text/csv' >"$TMP/m1b.
 assert_eq "$(sha256sum <"$TMP/m1.csv")" "$(sha256sum <"$TMP/m1b.csv")" "Accept: text/csv gives the same CSV"
 
 # CSV sum = JSON total, exactly
-csv_sum() { python3 - "$1" <<'PY'
+csv_sum() { "$PY" - "$1" <<'PY'
 import csv, sys
 from decimal import Decimal
 rows = list(csv.DictReader(open(sys.argv[1], newline='', encoding='utf-8')))
@@ -83,7 +83,7 @@ for col in BilledCost BillingAccountId BillingCurrency BillingPeriodStart Billin
            ChargePeriodStart ChargePeriodEnd EffectiveCost ListCost ServiceName ProviderName x_DeveloperOid; do
     assert_match "(^|,)$col(,|$)" "$hdr" "FOCUS column $col"
 done
-focus_sum=$(python3 - "$TMP/f.csv" <<'PY'
+focus_sum=$("$PY" - "$TMP/f.csv" <<'PY'
 import csv, sys
 from decimal import Decimal
 s = sum(Decimal(r['BilledCost']) for r in csv.DictReader(open(sys.argv[1], newline='')))
