@@ -8,8 +8,9 @@
 # starts tally-ingest, and produces EVENTS simulated requests (tallyctl simulate's
 # generator, 1 % re-deliveries, 0.5 % malformed) round-robin over the partitions while the
 # daemon consumes, each partition at most WINDOW_KB (2 MiB) ahead of the offset the daemon
-# stored for it (the mock keeps ~5 MiB per partition and drops the oldest beyond that). Then it checks that every distinct valid event was stored exactly once
-# with the generator's exact totals (correctness, asserted), and prints:
+# stored for it (the mock keeps ~5 MiB per partition and drops the oldest beyond that).
+# Then it checks that every distinct valid event was stored exactly once with the
+# generator's exact totals (correctness, asserted), and prints:
 #   - ingest throughput: distinct events stored per second, first message to last offset
 #   - the plain-COPY ceiling: \copy of the very same rows into a table like usage_events
 #     with the same primary key index but no partitions, no rollups, no conflict
@@ -65,8 +66,9 @@ mb_start "$WORK/mb" "$BUILD/tests/mockbroker" --brokers 3 --partitions "$PARTITI
 opts=()
 [ -n "${BATCH_SIZE:-}" ] && opts+=(--batch-size "$BATCH_SIZE")
 [ -n "${LINGER_MS:-}" ] && opts+=(--batch-linger-ms "$LINGER_MS")
+MPORT=$(free_port)
 "$BUILD/ingest/tally-ingest" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic bench --group bench \
-    --metrics-listen "" "${opts[@]}" 2>"$WORK/ingest.log" &
+    --metrics-listen "127.0.0.1:$MPORT" "${opts[@]}" 2>"$WORK/ingest.log" &
 IPID=$!
 wait_for 60 grep -q 'assigned partition' "$WORK/ingest.log" ||
     die "the daemon was not assigned its partitions: $(tail -5 "$WORK/ingest.log")"
@@ -79,6 +81,8 @@ out=$("$WORK/bench_produce" --brokers "$MB_BOOTSTRAP" --topic bench --db "$DB" -
 echo "   $out"
 val() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" <<<"$out"; }
 hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$IPID/status")
+metrics=$(curl -sf "http://127.0.0.1:$MPORT/metrics")
+metric() { awk -v m="$1" '$1 == m {printf "%.0f", $2 * ('"${2:-1}"')}' <<<"$metrics"; }
 kill -TERM "$IPID"
 wait "$IPID"
 rc=$?
@@ -124,5 +128,8 @@ echo "plain COPY ceiling:      $stored rows into an unpartitioned table with the
     "in $copy_ms ms = $copy_rate rows/s"
 echo "ratio:                   $((ingest_rate * 100 / copy_rate)) % of the COPY ceiling (goal >= 50 %)"
 echo "daemon peak RSS (VmHWM): $((hwm_kb / 1024)) MiB (goal <= 64 MB)"
+batches=$(metric tally_ingest_commit_seconds_count)
+echo "batches:                 $batches committed, $(($(val messages) / (batches > 0 ? batches : 1))) messages" \
+    "on average, $(metric tally_ingest_commit_seconds_sum 1000) ms of $elapsed ms in batch transactions"
 echo "producer waited on the consumer for $(val throttled_ms) ms; batch_size=${BATCH_SIZE:-default}" \
     "linger=${LINGER_MS:-default} partitions=$PARTITIONS format=$FORMAT"
