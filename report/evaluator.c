@@ -109,9 +109,13 @@ static void evaluator_gauges(PGresult *u, const evaluator_metrics *m)
         prom_gauge_set(m->forecast_ratio, labels, strtod(PQgetvalue(u, 0, 13), NULL));
 }
 
-/* Evaluates one quota in its own transaction; false on a database error. */
+/*
+ * Evaluates one quota in its own transaction; false on a database error. On success
+ * *usage receives its usage row (for the gauges; the caller PQclear()s it, NULL when the
+ * quota is gone).
+ */
 static bool evaluator_quota(PGconn *conn, const char *quota_id, const char *at,
-                            const evaluator_metrics *m, evaluator_counts *c)
+                            const evaluator_metrics *m, evaluator_counts *c, PGresult **usage)
 {
     const char *params[2] = {quota_id, at};
     PGresult *u = NULL;
@@ -136,9 +140,9 @@ static bool evaluator_quota(PGconn *conn, const char *quota_id, const char *at,
         goto out;
     if (!db_commit(conn))
         goto out;
-    if (m)
-        evaluator_gauges(u, m);
     ok = true;
+    *usage = u;
+    u = NULL;
 out:
     if (!ok)
         db_rollback(conn);
@@ -150,6 +154,8 @@ bool evaluator_run_once(PGconn *conn, const char *at, const evaluator_metrics *m
                         evaluator_counts *c)
 {
     const char *params[1] = {at};
+    PGresult **usage;
+    int n;
     PGresult *ids = db_query(conn, "list quotas",
                              "SELECT id::text, coalesce($1::timestamptz, now())::text"
                              "  FROM quotas ORDER BY id",
@@ -160,13 +166,15 @@ bool evaluator_run_once(PGconn *conn, const char *at, const evaluator_metrics *m
     /* every quota is evaluated at the same instant, also when at is NULL */
     if (PQntuples(ids) > 0)
         at = PQgetvalue(ids, 0, 1);
-    if (m && m->used_ratio)
-        prom_metric_clear(m->used_ratio);
-    if (m && m->forecast_ratio)
-        prom_metric_clear(m->forecast_ratio);
-    for (int i = 0; i < PQntuples(ids); i++) {
+    n = PQntuples(ids);
+    usage = calloc((size_t)n + 1, sizeof(*usage));
+    if (!usage) {
+        PQclear(ids);
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
         c->quotas++;
-        if (!evaluator_quota(conn, PQgetvalue(ids, i, 0), at, m, c)) {
+        if (!evaluator_quota(conn, PQgetvalue(ids, i, 0), at, m, c, &usage[i])) {
             c->errors++;
             if (m && m->errors)
                 prom_counter_add(m->errors, NULL, 1);
@@ -174,6 +182,17 @@ bool evaluator_run_once(PGconn *conn, const char *at, const evaluator_metrics *m
                 break;
         }
     }
+    /* replaced at once, so a scrape never sees half of the quotas; deleted ones go */
+    if (m && m->used_ratio)
+        prom_metric_clear(m->used_ratio);
+    if (m && m->forecast_ratio)
+        prom_metric_clear(m->forecast_ratio);
+    for (int i = 0; i < n; i++) {
+        if (m && usage[i])
+            evaluator_gauges(usage[i], m);
+        PQclear(usage[i]);
+    }
+    free(usage);
     PQclear(ids);
     return db_ok(conn);
 }

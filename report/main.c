@@ -4,7 +4,9 @@
  */
 #include <stdio.h>
 
+#include "alert.h"
 #include "cfg.h"
+#include "evaluator.h"
 #include "http.h"
 #include "log.h"
 #include "prom.h"
@@ -28,7 +30,8 @@ static const cfg_spec REPORT_SPEC[] = {
     {"list_routes", CFG_BOOL, "false", 0, 0, NULL, CFG_PUBLIC,
      "print the routes served (METHOD PATH) and exit"},
     {"log_level", CFG_STR, "info", 0, 0, "error|warn|info|debug", CFG_PUBLIC, "log level"},
-    /* quota evaluator keys go here */
+    EVALUATOR_CFG_SPEC,
+    ALERT_CFG_SPEC,
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -39,6 +42,9 @@ int main(int argc, char **argv)
     http_config hc;
     http_server *srv = NULL;
     prom_registry *reg = NULL;
+    evaluator *ev = NULL;
+    evaluator_metrics em;
+    alert_opts ao;
     int rc = cfg_load(&c, "tally-report", REPORT_SPEC, N(REPORT_SPEC), argc, argv);
 
     if (rc != CFG_EXIT_OK)
@@ -57,6 +63,10 @@ int main(int argc, char **argv)
         goto out;
     }
     sig_install();
+    if (!alert_global_init()) {
+        rc = CFG_EXIT_RUNTIME;
+        goto out;
+    }
     reg = prom_registry_new();
     hc.listen = cfg_str(&c, "listen");
     hc.db = cfg_str(&c, "db");
@@ -69,14 +79,23 @@ int main(int argc, char **argv)
         rc = CFG_EXIT_RUNTIME;
         goto out;
     }
-    /* the quota evaluator starts here */
+    alert_opts_from_cfg(&c, &ao);
+    evaluator_metrics_init(&em, reg);
+    ev = evaluator_start(hc.db, (int)cfg_int(&c, "quota_interval_s"), &ao, &em);
+    if (!ev) {
+        http_server_stop(srv, 0);
+        rc = CFG_EXIT_RUNTIME;
+        goto out;
+    }
     while (!sig_stop)
         sig_sleep_ms(1000);
     log_info("stopping: finishing in-flight requests");
+    evaluator_stop(ev);
     http_server_stop(srv, (int)cfg_int(&c, "shutdown_grace_s") * 1000);
     log_info("stopped");
     rc = CFG_EXIT_OK;
 out:
+    alert_global_cleanup();
     prom_registry_free(reg);
     cfg_cleanup(&c);
     return rc;

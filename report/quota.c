@@ -247,7 +247,7 @@ static bool quota_json_limit(const json_t *v, char **out, quota_error *err)
     } else if (json_is_real(v)) {
         double d = json_real_value(v);
         int prec;
-        for (prec = 1; prec <= 15; prec++) {
+        for (prec = 0; prec <= 15; prec++) {
             snprintf(buf, sizeof(buf), "%.*f", prec, d);
             if (strtod(buf, NULL) == d)
                 break;
@@ -601,56 +601,91 @@ json_t *quota_status_list(PGconn *conn, const quota_scope *scope, const char *at
 
 json_t *quota_alerts(PGconn *conn, long id, int limit)
 {
-    static const char
-        sql
-            [] = "SELECT coalesce(json_agg(x.j ORDER BY x.fired_at DESC, x.id DESC), '[]')::text "
-                 "FROM ("
-                 " SELECT a.id, a.fired_at, json_build_object("
-                 "   'id', a.id, 'threshold', a.threshold,"
-                 "   'period_start', " SQL_UTC(
-                     "a.period_start") ","
-                                       "   'period_end', " SQL_UTC(
-                                           "a.period_end") ","
-                                                           "   'used', a.used::text, 'limit', "
-                                                           "a.limit_value::text, 'ratio', "
-                                                           "a.ratio::text,"
-                                                           "   'forecast', a.forecast::text, "
-                                                           "'fired_at', " SQL_UTC(
-                                                               "a.fired_at") ","
-                                                                             "   'deliveries', "
-                                                                             "(SELECT "
-                                                                             "coalesce(json_agg("
-                                                                             "json_build_object("
-                                                                             "        'id', o.id, "
-                                                                             "'target', "
-                                                                             "o.target_index, "
-                                                                             "'kind', o.kind, "
-                                                                             "'state', o.state,"
-                                                                             "        'attempts', "
-                                                                             "o.attempts, "
-                                                                             "'next_attempt_at',"
-                                                                             " " SQL_UTC(
-                                                                                 "o.next_attempt_"
-                                                                                 "at") ","
-                                                                                       "        "
-                                                                                       "'last_"
-                                                                                       "status', "
-                                                                                       "o.last_"
-                                                                                       "status, "
-                                                                                       "'last_"
-                                                                                       "error', "
-                                                                                       "o.last_"
-                                                                                       "error,"
-                                                                                       "        "
-                                                                                       "'delivered_"
-                                                                                       "at',"
-                                                                                       " " SQL_UTC(
+    static const char sql[] =
+        "SELECT coalesce(json_agg(x.j ORDER BY x.fired_at DESC, x.id DESC), '[]')::text "
+        "FROM ("
+        " SELECT a.id, a.fired_at, json_build_object("
+        "   'id', a.id, 'threshold', a.threshold,"
+        "   'period_start', " SQL_UTC(
+            "a.period_start") ","
+                              "   'period_end', " SQL_UTC(
+                                  "a.period_end") ","
+                                                  "   'used', a.used::text, 'limit', "
+                                                  "a.limit_value::text, 'ratio', "
+                                                  "a.ratio::text,"
+                                                  "   'forecast', a.forecast::text, "
+                                                  "'fired_at', " SQL_UTC(
+                                                      "a.fired_at") ","
+                                                                    "   'deliveries', "
+                                                                    "(SELECT "
+                                                                    "coalesce(json_agg("
+                                                                    "json_build_object("
+                                                                    "        'id', o.id, "
+                                                                    "'target', "
+                                                                    "o.target_index, "
+                                                                    "'kind', o.kind, "
+                                                                    "'state', o.state,"
+                                                                    "        'attempts', "
+                                                                    "o.attempts, "
+                                                                    "'next_attempt_at',"
+                                                                    " " SQL_UTC(
+                                                                        "o.next_attempt_"
+                                                                        "at") ","
+                                                                              "        "
+                                                                              "'last_"
+                                                                              "status', "
+                                                                              "o.last_"
+                                                                              "status, "
+                                                                              "'last_"
+                                                                              "error', "
+                                                                              "o.last_"
+                                                                              "error,"
+                                                                              "        "
+                                                                              "'delivered_"
+                                                                              "at',"
+                                                                              " " SQL_UTC(
+                                                                                  "o."
+                                                                                  "deliver"
+                                                                                  "ed_at") ") "
+                                                                                           "ORDER "
+                                                                                           "BY "
                                                                                            "o."
-                                                                                           "deliver"
-                                                                                           "ed_at") ") ORDER BY o.target_index), '[]')"
-                                                                                                    "      FROM alert_outbox o WHERE o.alert_id = a.id)) AS j"
-                                                                                                    "  FROM alert_log a WHERE a.quota_id = $1::integer"
-                                                                                                    "  ORDER BY a.fired_at DESC, a.id DESC LIMIT $2::integer) x";
+                                                                                           "target_"
+                                                                                           "index),"
+                                                                                           " '[]')"
+                                                                                           "      "
+                                                                                           "FROM "
+                                                                                           "alert_"
+                                                                                           "outbox "
+                                                                                           "o "
+                                                                                           "WHERE "
+                                                                                           "o."
+                                                                                           "alert_"
+                                                                                           "id = "
+                                                                                           "a.id)) "
+                                                                                           "AS j"
+                                                                                           "  FROM "
+                                                                                           "alert_"
+                                                                                           "log a "
+                                                                                           "WHERE "
+                                                                                           "a."
+                                                                                           "quota_"
+                                                                                           "id = "
+                                                                                           "$1::"
+                                                                                           "integer"
+                                                                                           "  "
+                                                                                           "ORDER "
+                                                                                           "BY "
+                                                                                           "a."
+                                                                                           "fired_"
+                                                                                           "at "
+                                                                                           "DESC, "
+                                                                                           "a.id "
+                                                                                           "DESC "
+                                                                                           "LIMIT "
+                                                                                           "$2::"
+                                                                                           "integer"
+                                                                                           ") x";
     char idbuf[24], limbuf[24];
     const char *params[2] = {idbuf, limbuf};
     bool null;

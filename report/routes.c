@@ -30,6 +30,10 @@ const http_route HTTP_ROUTES[] = {
     {HTTP_GET, "/v1/prices", FINANCE, QP_PRICE_BOOK | QP_FORMAT, route_prices, "price books"},
     {HTTP_GET, "/v1/developers", AUTH_PLATFORM, QP_FORMAT, route_developers, "developers"},
     {HTTP_GET, "/v1/deployments", AUTH_PLATFORM, QP_FORMAT, route_deployments, "deployments"},
+    {HTTP_GET | HTTP_POST, "/v1/quotas", AUTH_PLATFORM, 0, route_quotas, "quotas: list, create"},
+    {HTTP_GET, "/v1/quotas/status", AUTH_ANY_ROLE, 0, route_quotas_status, "quota use now"},
+    {HTTP_GET | HTTP_PUT | HTTP_DELETE, "/v1/quotas/{id}", AUTH_PLATFORM, 0, route_quota,
+     "a quota with its alerts: read, replace, delete"},
 };
 
 const int HTTP_ROUTES_COUNT = (int)(sizeof(HTTP_ROUTES) / sizeof(HTTP_ROUTES[0]));

@@ -24,6 +24,9 @@ void route_usage_unpriced(http_req *req);
 void route_prices(http_req *req);
 void route_developers(http_req *req);
 void route_deployments(http_req *req);
+void route_quotas(http_req *req);
+void route_quota(http_req *req);
+void route_quotas_status(http_req *req);
 
 /* A price book chosen by price_book= (or the newest); loaded = false when none exists. */
 typedef struct route_book {
