@@ -30,7 +30,9 @@
 #include "log.h"
 
 #define HTTP_BODY_MAX (64 * 1024)
-#define HTTP_MEMORY_LIMIT (64 * 1024) /* request line + headers per connection */
+/* request line + headers per connection: room for query strings far past QUERY_MAX_LEN,
+   so they get our 414 problem (past this, libmicrohttpd answers 414/431 itself) */
+#define HTTP_MEMORY_LIMIT (256 * 1024)
 #define HTTP_STREAM_BLOCK (32 * 1024)
 #define HTTP_POOL_WAIT_MS 5000
 #define HTTP_GRACE_POLL_MS 50

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Hostile input against tally-report: bad dates, unknown group_by, injection strings in
+# every parameter, a 100 KB query string, invalid UTF-8 and percent-encoding, NUL bytes,
+# odd methods and paths, a slow client. Every answer is a 4xx problem (or a timeout),
+# never a 5xx or a crash, and the server still serves afterwards.
+source "$(dirname "$0")/../lib.sh"
+need_env
+source "$(dirname "$0")/report_lib.sh"
+new_db
+seed_fixture
+report_start --request-timeout-s 2
+FIN=$(report_token finance fin)
+PLAT=$(report_token platform plat)
+nprices=$(sql "SELECT count(*) FROM prices")
+
+# expect STATUS PARAM PATH: a problem+json with that status naming that parameter
+expect() {
+    GET "$3" "$FIN" >/dev/null
+    local ctype param
+    ctype=$(sed -n 's/^Content-Type: \([^;\r]*\).*/\1/p' "$TMP/h")
+    param=$(json "j.get('parameter', '')" 2>/dev/null)
+    assert_eq "$1 application/problem+json $2" "$STATUS $ctype $param" "$3"
+}
+expect 400 from "/v1/costs?from=2026-02-30"
+expect 400 to "/v1/costs?to=2026-13-01"
+expect 400 from "/v1/costs?from=2026-03-01T10:07:00Z"   # off the rollups' 15-minute grid
+expect 400 to "/v1/costs?from=2026-03-02&to=2026-03-01"
+expect 400 from "/v1/costs?from=1e9"
+expect 400 month "/v1/reports/monthly?month=2026-13"
+expect 400 month "/v1/reports/monthly?month=2026-3"
+expect 400 month "/v1/reports/monthly"
+expect 400 group_by "/v1/costs?group_by=developer,salary"
+expect 400 group_by "/v1/costs?group_by=developer,developer"
+expect 400 format "/v1/costs?format=xlsx"
+expect 400 tz "/v1/costs?tz=Europe%2FAtlantis"
+expect 400 tz "/v1/costs?tz=UTC%2B5"
+expect 400 foo "/v1/costs?foo=bar"
+expect 400 team "/v1/costs?team=a&team=b"
+expect 400 month "/v1/costs?month=2026-03"
+expect 400 team "/v1/costs?team=%ff%fe"
+expect 400 team "/v1/costs?team=%c0%af"
+expect 400 team "/v1/costs?team=%zz"
+expect 400 team "/v1/costs?team=abc%"
+expect 400 team "/v1/costs?team=a%00b"
+expect 400 team "/v1/costs?team=a%0d%0aSet-Cookie:x"
+expect 400 price_book "/v1/costs?price_book=nope"
+
+# injection strings in every parameter: validated ones are refused, free-text filters
+# are bound values that match nothing
+INJ=("' OR '1'='1" "1; DROP TABLE prices;--" "\"); SELECT pg_sleep(10);--" "%' UNION SELECT token_sha256 FROM api_tokens--")
+enc() { "$PY" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+for v in "${INJ[@]}"; do
+    e=$(enc "$v")
+    for p in from to tz group_by format price_book; do
+        expect 400 "$p" "/v1/costs?$p=$e"
+    done
+    expect 400 month "/v1/reports/monthly?month=$e"
+    for p in developer team model deployment; do
+        GET "/v1/costs?from=2026-03-01&to=2026-04-01&$p=$e" "$FIN" >/dev/null
+        assert_eq "200 0" "$STATUS $(json "len(j['rows'])")" "/v1/costs?$p=$v matches nothing"
+    done
+done
+assert_eq "$nprices" "$(sql "SELECT count(*) FROM prices")" "prices untouched"
+
+# sizes
+long=$(head -c 100000 /dev/zero | tr '\0' a)
+expect 414 "" "/v1/costs?team=$long"
+expect 400 team "/v1/costs?team=$(head -c 300 /dev/zero | tr '\0' a)"
+printf 'X-Big: %s\r\n' "$(head -c 300000 /dev/zero | tr '\0' a)" >"$TMP/bighdr"
+GET /healthz "" -H "@$TMP/bighdr" >/dev/null
+assert_eq 431 "$STATUS" "a 300 KB header: 431 (from libmicrohttpd)"
+
+# methods and paths
+GET /v1/costs "$FIN" -X POST -d 'x=1' >/dev/null
+assert_eq 405 "$STATUS" "POST /v1/costs: 405"
+assert_match 'Allow: GET' "$(cat "$TMP/h")" "405 says Allow: GET"
+for m in PUT DELETE PATCH OPTIONS; do
+    GET /v1/costs "$FIN" -X "$m" >/dev/null
+    assert_eq 405 "$STATUS" "$m /v1/costs: 405"
+done
+GET /v1/costs "$FIN" -I >/dev/null
+assert_eq 405 "$STATUS" "HEAD /v1/costs: 405"
+for p in /v1/costs/ /v1/../etc/passwd /V1/COSTS /v1/costs%00 /v2/costs /; do
+    GET "$p" "$FIN" --path-as-is >/dev/null
+    assert_eq 404 "$STATUS" "GET $p: 404"
+done
+GET "/v1/costs?from=2026-03-01&to=2026-04-01" "$FIN" -X POST -H 'Content-Type: application/json' \
+    --data-binary "@$TMP/body" >/dev/null
+assert_eq 405 "$STATUS" "a body on a GET route: 405"
+
+# raw bytes no client would send: unencoded 0xff, a NUL, a bare LF, garbage
+raw() { # raw BYTES: sends them, prints the status code of the answer (or "closed")
+    "$PY" - "$URL" "$1" <<'PY'
+import socket, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port), timeout=10)
+s.sendall(sys.argv[2].encode('utf-8', 'surrogateescape').decode('unicode_escape').encode('latin-1'))
+data = b''
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+except socket.timeout:
+    pass
+line = data.split(b'\r\n', 1)[0].split(b' ')
+print(line[1].decode() if len(line) > 1 else 'closed')
+PY
+}
+for r in 'GET /v1/costs?team=\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' \
+         'GET /v1/costs?team=a\x00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' \
+         'GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n' \
+         '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' \
+         'GET /v1/costs HTTP/9.9\r\nHost: x\r\n\r\n' \
+         'BREW /coffee HTCPCP/1.0\r\n\r\n'; do
+    st=$(raw "$r")
+    # 505 is the one 5xx allowed: libmicrohttpd's answer to an unknown HTTP version
+    assert_match '^(4[0-9][0-9]|200|505|closed)$' "$st" "raw request ${r:0:30}…: $st"
+done
+
+# a slow client: the headers byte by byte, then a stall; the server times it out
+slow=$("$PY" - "$URL" <<'PY'
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port), timeout=15)
+t0 = time.time()
+for c in b'GET /v1/costs HTTP/1.1\r\nHost: x\r\nX-Slow: 1':
+    s.send(bytes([c]))
+    time.sleep(0.01)
+data = b''
+try:
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        data += b
+except (socket.timeout, ConnectionResetError):
+    print('no timeout')
+    sys.exit()
+line = data.split(b'\r\n', 1)[0].split(b' ')
+print('closed' if len(line) < 2 else line[1].decode(), int(time.time() - t0 < 12))
+PY
+)
+assert_match '^(closed|408|4[0-9][0-9]) 1$' "$slow" "a stalled slow client is cut off by the 2 s timeout"
+
+# the server is alive and never answered 5xx
+GET /healthz >/dev/null
+assert_eq 200 "$STATUS" "still serving after the abuse"
+kill -0 "$REPORT_PID"
+assert_eq 0 $? "the process is alive"
+GET "/v1/reports/monthly?month=2026-03&format=csv" "$FIN" >"$TMP/m.csv"
+assert_eq "$(sha256sum <"$SRC/tests/fixtures/reports/monthly-2026-03-utc.csv")" "$(sha256sum <"$TMP/m.csv")" \
+    "reports unchanged after the abuse"
+GET /metrics >"$TMP/metrics"
+assert_eq "" "$(grep -E 'tally_http_requests_total\{.*status="5' "$TMP/metrics")" "no 5xx in /metrics"
+finish
