@@ -31,7 +31,7 @@ static const cfg_spec CTL_SPEC[] = {
     {"developer", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: oid of a developer token"},
     {"name", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: name of the token"},
     {"now", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
-     "quotas evaluate|status: as of this instant instead of now"},
+     "quotas evaluate, quotas status: as of this instant instead of now"},
     ALERT_CFG_SPEC,
 };
 
