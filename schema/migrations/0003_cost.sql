@@ -284,8 +284,10 @@ $$;
 -- standard ones) and the price range used (effective_from; NULL when unpriced). Keys
 -- repeat: callers GROUP BY what they report and drop groups whose requests sum to 0.
 -- Aggregating once, in the caller, is what keeps a month's chargeback cheap.
+-- p_developer (optional) reads only that developer's rollup rows (their key's second
+-- column), for a developer's own costs and per-developer quotas.
 CREATE FUNCTION tally_usage_priced_detail(p_book integer, p_from timestamptz, p_to timestamptz,
-                                          p_tz text, p_grain text)
+                                          p_tz text, p_grain text, p_developer text DEFAULT NULL)
 RETURNS TABLE (period_start timestamptz, developer_oid text, model text, deployment text,
                long_context boolean, priced boolean, requests bigint,
                input_tokens bigint, cache_write_5m_tokens bigint, cache_write_1h_tokens bigint,
@@ -322,7 +324,9 @@ BEGIN
                                     to_char(pc.lo AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
                                     to_char(pc.hi AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
                ELSE format('usage_rollup_15m WHERE bucket >= %s AND bucket < %s',
-                           tally_ts_sql(pc.lo), tally_ts_sql(pc.hi)) END;
+                           tally_ts_sql(pc.lo), tally_ts_sql(pc.hi)) END
+            -- one developer: the second column of every rollup's key
+            || CASE WHEN p_developer IS NULL THEN '' ELSE ' AND developer_oid = $2' END;
     END LOOP;
     IF raw = '' THEN
         RETURN;
@@ -368,7 +372,7 @@ SELECT period_start, developer_oid, canon, deployment, long_context, ok, request
        c_in + c_out + c_w5 + c_w1 + c_un + c_rd, r_in, r_out, r_w5, r_w1, r_rd,
        b_in, b_out, b_w5, b_w1, b_rd, effective_from
   FROM costed
-$q$ USING p_book;
+$q$ USING p_book, p_developer;
 END
 $$;
 
@@ -377,7 +381,7 @@ $$;
 -- cache_write_unsplit_tokens says how many of them were unsplit. cost_usd is NULL when
 -- priced is false.
 CREATE FUNCTION tally_usage_priced(p_book integer, p_from timestamptz, p_to timestamptz,
-                                   p_tz text, p_grain text)
+                                   p_tz text, p_grain text, p_developer text DEFAULT NULL)
 RETURNS TABLE (period_start timestamptz, developer_oid text, model text, deployment text,
                requests bigint, long_context_requests bigint, input_tokens bigint,
                cache_write_5m_tokens bigint, cache_write_1h_tokens bigint,
@@ -394,7 +398,7 @@ SELECT period_start, developer_oid, model, deployment,
        sum(cost_usd), sum(cost_input_usd), sum(cost_output_usd),
        sum(cost_cache_write_5m_usd + cost_cache_write_unsplit_usd), sum(cost_cache_write_1h_usd),
        sum(cost_cache_read_usd)
-  FROM tally_usage_priced_detail(p_book, p_from, p_to, p_tz, p_grain)
+  FROM tally_usage_priced_detail(p_book, p_from, p_to, p_tz, p_grain, p_developer)
  GROUP BY period_start, developer_oid, model, deployment, priced
 HAVING sum(requests) <> 0
 $$;

@@ -242,6 +242,17 @@ for z in UTC America/New_York Asia/Kolkata Asia/Kathmandu; do
         WHERE a.c <> b.c OR a.i <> b.i")" "$z: the month by month pieces equals the month by day pieces"
 done
 
+# --- one developer read through the key = the same rows filtered from everyone's
+for z in UTC Asia/Kathmandu; do
+    assert_eq "$(sql "SELECT period_start, model, requests, input_tokens, cost_usd FROM tally_usage_priced(tally_book(NULL),
+                      '2026-10-01T00:00Z', '2026-12-02T00:00Z', '$z', 'day') WHERE developer_oid = 'tz-ktm' ORDER BY 1, 2")" \
+        "$(sql "SELECT period_start, model, requests, input_tokens, cost_usd FROM tally_usage_priced(tally_book(NULL),
+                '2026-10-01T00:00Z', '2026-12-02T00:00Z', '$z', 'day', 'tz-ktm') ORDER BY 1, 2")" \
+        "$z: p_developer gives that developer's rows exactly"
+done
+assert_eq "2" "$(sql "SELECT count(*) FROM tally_usage_priced(tally_book(NULL), '2026-10-01T00:00Z', '2026-12-02T00:00Z', 'UTC', 'day', 'tz-ktm')")" \
+    "p_developer: its two UTC days with usage (Oct 31 and Nov 30)"
+
 # --- FOCUS 1.2: one row per day × developer × model × class; amounts exact
 assert_eq "1.25|1.25|1000000|1|1.25|cache_write_unsplit|2026-11-13T00:00:00Z|2026-11-14T00:00:00Z" \
     "$(sql "SELECT \"BilledCost\", \"ListUnitPrice\", \"ConsumedQuantity\", \"PricingQuantity\", \"EffectiveCost\", \"x_TokenClass\",
