@@ -656,6 +656,7 @@ static bool ensure_months(sink_pg *s, const sink_batch *b)
         char ts[32];
         const char *params[1] = {ts};
         bool known = false;
+        PGresult *res;
 
         for (int k = 0; k < s->nensured; k++)
             known = known || s->ensured[k] == b->months[i];
@@ -663,9 +664,21 @@ static bool ensure_months(sink_pg *s, const sink_batch *b)
             continue;
         snprintf(ts, sizeof(ts), "%04d-%02d-01 00:00:00+00", b->months[i] / 12,
                  b->months[i] % 12 + 1);
-        if (!db_exec(s->conn, "create the month's partition", "SELECT tally_ensure_month($1)", 1,
-                     params))
-            return false;
+        res =
+            PQexecParams(s->conn, "SELECT tally_ensure_month($1)", 1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            /* Two consumers creating one month at once: the loser fails with "already
+             * exists" (the function's advisory lock does not refresh its catalog view).
+             * The partition is there then, and the default partition would take the
+             * rows anyway: only a lost connection fails the batch. */
+            log_warn("could not create the partition of month %.7s: %s", ts,
+                     PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res) : db_error(s->conn));
+            PQclear(res);
+            if (!db_ok(s->conn))
+                return false;
+            continue;
+        }
+        PQclear(res);
         if (s->nensured < SINK_ENSURED_MAX)
             s->ensured[s->nensured++] = b->months[i];
     }
