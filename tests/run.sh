@@ -45,11 +45,25 @@ echo "   postgres: $TALLY_TEST_PG  brokers: $TALLY_TEST_BROKERS"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
-echo "== ctest build/"
-ctest --test-dir build --output-on-failure --timeout 900 "$@" || status=1
-if [ "${TALLY_SKIP_ASAN:-}" != 1 ]; then
-    echo "== ctest build-asan/ (unit, integration)"
-    ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration' "$@" || status=1
+CT=(ctest --output-on-failure --timeout 900)
+if [ $# -gt 0 ]; then # the caller chose the tests
+    echo "== ctest build/ $*"
+    "${CT[@]}" --test-dir build "$@" || status=1
+    if [ "${TALLY_SKIP_ASAN:-}" != 1 ]; then
+        echo "== ctest build-asan/ $*"
+        "${CT[@]}" --test-dir build-asan "$@" || status=1
+    fi
+else
+    # every test has its own database and, where it needs one, its own broker, so they run
+    # two at a time; fault tests restart the shared PostgreSQL and run alone, last
+    echo "== ctest build/ (unit, integration)"
+    "${CT[@]}" --test-dir build -j2 -LE fault || status=1
+    echo "== ctest build/ (fault)"
+    "${CT[@]}" --test-dir build -L fault || status=1
+    if [ "${TALLY_SKIP_ASAN:-}" != 1 ]; then
+        echo "== ctest build-asan/ (unit, integration)"
+        "${CT[@]}" --test-dir build-asan -j2 -L 'unit|integration' || status=1
+    fi
 fi
 if [ "${TALLY_SKIP_FUZZ:-}" != 1 ] && [ $# -eq 0 ]; then
     echo "== fuzzing (tests/fuzz/run.sh)"
