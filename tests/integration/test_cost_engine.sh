@@ -26,35 +26,25 @@ CSV
 "$CTL" --db "$DB" developers import "$TMP/devs.csv" >/dev/null
 sql "INSERT INTO developer_labels VALUES ('dev-3', 'three@example.com', now())"
 
+# roll TABLE KEY-EXPRESSION KEY-COLUMN: the upsert of one rollup for a batch's events
+roll() {
+    echo "INSERT INTO $1 AS r
+SELECT $2, developer_oid, model, deployment, long_context, count(*), sum(input_tokens),
+       sum(output_tokens), sum(cache_read_tokens), sum(cache_write_5m_tokens), sum(cache_write_1h_tokens),
+       sum(cache_write_unsplit_tokens), count(*) FILTER (WHERE cache_write_unknown), 0, 0
+  FROM usage_events WHERE request_id LIKE p_batch || ':%' GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT ($3, developer_oid, model, deployment, long_context) DO UPDATE SET
+  requests = r.requests + excluded.requests, input_tokens = r.input_tokens + excluded.input_tokens,
+  output_tokens = r.output_tokens + excluded.output_tokens,
+  cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,
+  cache_write_5m_tokens = r.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
+  cache_write_1h_tokens = r.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+  cache_write_unsplit_tokens = r.cache_write_unsplit_tokens + excluded.cache_write_unsplit_tokens,
+  cache_unknown_requests = r.cache_unknown_requests + excluded.cache_unknown_requests;"
+}
 sql "CREATE FUNCTION test_roll(p_batch text) RETURNS void LANGUAGE sql AS \$\$
-INSERT INTO usage_rollup_15m AS r
-SELECT date_bin('15 minutes', event_time, timestamptz '2000-01-01 00:00+00'), developer_oid, model, deployment,
-       long_context, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
-       sum(cache_write_5m_tokens), sum(cache_write_1h_tokens), sum(cache_write_unsplit_tokens),
-       count(*) FILTER (WHERE cache_write_unknown), 0, 0
-  FROM usage_events WHERE request_id LIKE p_batch || ':%' GROUP BY 1, 2, 3, 4, 5
-ON CONFLICT (bucket, developer_oid, model, deployment, long_context) DO UPDATE SET
-  requests = r.requests + excluded.requests, input_tokens = r.input_tokens + excluded.input_tokens,
-  output_tokens = r.output_tokens + excluded.output_tokens,
-  cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,
-  cache_write_5m_tokens = r.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
-  cache_write_1h_tokens = r.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
-  cache_write_unsplit_tokens = r.cache_write_unsplit_tokens + excluded.cache_write_unsplit_tokens,
-  cache_unknown_requests = r.cache_unknown_requests + excluded.cache_unknown_requests;
-INSERT INTO usage_rollup_day AS r
-SELECT (event_time AT TIME ZONE 'UTC')::date, developer_oid, model, deployment,
-       long_context, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
-       sum(cache_write_5m_tokens), sum(cache_write_1h_tokens), sum(cache_write_unsplit_tokens),
-       count(*) FILTER (WHERE cache_write_unknown), 0, 0
-  FROM usage_events WHERE request_id LIKE p_batch || ':%' GROUP BY 1, 2, 3, 4, 5
-ON CONFLICT (day, developer_oid, model, deployment, long_context) DO UPDATE SET
-  requests = r.requests + excluded.requests, input_tokens = r.input_tokens + excluded.input_tokens,
-  output_tokens = r.output_tokens + excluded.output_tokens,
-  cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,
-  cache_write_5m_tokens = r.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
-  cache_write_1h_tokens = r.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
-  cache_write_unsplit_tokens = r.cache_write_unsplit_tokens + excluded.cache_write_unsplit_tokens,
-  cache_unknown_requests = r.cache_unknown_requests + excluded.cache_unknown_requests;
+$(roll usage_rollup_15m "date_bin('15 minutes', event_time, timestamptz '2000-01-01 00:00+00')" bucket)
+$(roll usage_rollup_day "(event_time AT TIME ZONE 'UTC')::date" day)
 \$\$"
 
 EVENTS=()
@@ -141,24 +131,16 @@ sql "SELECT test_roll('b2')" >/dev/null
 # dev-2 sonnet 4.5 row: 3.42 + 0.315 = 3.735, 3 requests
 
 # The monthly rollup equals the sum of the daily one, row for row.
-assert_eq 0 "$(sql "SELECT count(*) FROM (
-    (SELECT date_trunc('month', day)::date, developer_oid, model, deployment, long_context, sum(requests),
-            sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_5m_tokens),
-            sum(cache_write_1h_tokens), sum(cache_write_unsplit_tokens)
-       FROM usage_rollup_day GROUP BY 1, 2, 3, 4, 5
-     EXCEPT
-     SELECT month, developer_oid, model, deployment, long_context, requests, input_tokens, output_tokens,
-            cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens
-       FROM usage_rollup_month)
-    UNION ALL
-    (SELECT month, developer_oid, model, deployment, long_context, requests, input_tokens, output_tokens,
-            cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens
-       FROM usage_rollup_month
-     EXCEPT
-     SELECT date_trunc('month', day)::date, developer_oid, model, deployment, long_context, sum(requests),
-            sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_5m_tokens),
-            sum(cache_write_1h_tokens), sum(cache_write_unsplit_tokens)
-       FROM usage_rollup_day GROUP BY 1, 2, 3, 4, 5)) x")" "monthly rollup = sum of daily rollup"
+assert_eq 0 "$(sql "WITH d AS (
+    SELECT date_trunc('month', day)::date, developer_oid, model, deployment, long_context, sum(requests),
+           sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_5m_tokens),
+           sum(cache_write_1h_tokens), sum(cache_write_unsplit_tokens)
+      FROM usage_rollup_day GROUP BY 1, 2, 3, 4, 5
+), m AS (
+    SELECT month, developer_oid, model, deployment, long_context, requests, input_tokens, output_tokens,
+           cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens
+      FROM usage_rollup_month)
+SELECT count(*) FROM ((TABLE d EXCEPT TABLE m) UNION ALL (TABLE m EXCEPT TABLE d)) x")" "monthly rollup = sum of daily rollup"
 
 monthly() { # monthly BOOKEXPR MONTH TZ [WHERE]: the report as psql -A lines
     sql "SELECT r.* FROM tally_report_monthly($1, '$2', '$3') r ${4:-}"
