@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# The quick start: the whole product on one machine, with embedded stand-ins for Azure.
+#
+#   ./deploy/quickstart.sh                    run, print the finance CSV and the URLs, wait
+#   ./deploy/quickstart.sh --non-interactive  the same, then stop everything and exit
+#
+# On a fresh Debian 12 machine as root it installs what is missing (tests/deps.sh), builds
+# (build/), starts a throwaway PostgreSQL 15 and a Kafka-protocol broker (librdkafka's mock
+# cluster, standing in for Event Hubs) on free loopback ports, migrates, loads the shipped
+# price book, imports a few teams of simulated developers, produces a month of simulated
+# Claude Code traffic to the broker with kcat, runs tally-ingest and tally-report, waits
+# until every event is in Postgres, creates a finance token, prints the first rows of last
+# month's chargeback CSV and the URLs to try. Ctrl-C (or SIGTERM) stops everything it
+# started and removes its files.
+#
+# Environment (all optional):
+#   QUICKSTART_EXIT=1          as --non-interactive
+#   QUICKSTART_DIR=DIR         where the database, logs and CSV go (default: a new /tmp dir)
+#   QUICKSTART_KEEP=1          keep QUICKSTART_DIR when stopping
+#   QUICKSTART_BUILD_DIR=DIR   binaries (default build/); QUICKSTART_SKIP_BUILD=1 to use as is
+#   QUICKSTART_DEVELOPERS=N    simulated developers (default 12), QUICKSTART_TEAMS=N (default 3)
+#   QUICKSTART_MONTH=YYYY-MM   the simulated month (default: last month, UTC)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+EXIT_AFTER=${QUICKSTART_EXIT:-0}
+for arg in "$@"; do
+    case $arg in
+    --non-interactive) EXIT_AFTER=1 ;;
+    -h | --help)
+        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "quickstart: unknown argument \"$arg\" (try --help)" >&2
+        exit 2
+        ;;
+    esac
+done
+DEVELOPERS=${QUICKSTART_DEVELOPERS:-12}
+TEAMS=${QUICKSTART_TEAMS:-3}
+MONTH=${QUICKSTART_MONTH:-$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)}
+[[ $MONTH =~ ^[0-9]{4}-(0[1-9]|1[0-2])$ ]] || { echo "quickstart: QUICKSTART_MONTH must be YYYY-MM" >&2; exit 2; }
+DAYS=$(date -u -d "$MONTH-01 +1 month -1 day" +%d)
+BUILD=${QUICKSTART_BUILD_DIR:-$ROOT/build}
+TOPIC=apim-usage
+
+step() { echo "== $*"; }
+
+# ---- 1. what is missing, and the build
+source tests/deps.sh
+deps_install
+if [ "${QUICKSTART_SKIP_BUILD:-0}" != 1 ]; then
+    step "building $BUILD"
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BUILD" -j "$(nproc)" >/dev/null
+fi
+CTL=$BUILD/report/tallyctl
+for b in "$CTL" "$BUILD/ingest/tally-ingest" "$BUILD/report/tally-report" "$BUILD/tests/mockbroker"; do
+    [ -x "$b" ] || { echo "quickstart: $b is missing: build first (or unset QUICKSTART_SKIP_BUILD)" >&2; exit 1; }
+done
+
+# ---- 2. everything started is stopped on the way out, whatever the way
+source tests/lib.sh
+if [ -n "${QUICKSTART_DIR:-}" ]; then
+    DIR=$QUICKSTART_DIR
+    rm -rf "$DIR/pg" "$DIR/mb" # a kept run's database: this one starts afresh
+    mkdir -p "$DIR"
+else
+    DIR=$(mktemp -d /tmp/tokentally-quickstart.XXXXXX)
+fi
+chmod 755 "$DIR" # the postgres user runs the server in here
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$DIR"; then
+    echo "quickstart: the postgres user cannot enter $DIR (a parent directory is private): choose another QUICKSTART_DIR" >&2
+    exit 1
+fi
+PIDS=()  # the daemons, in start order
+NAMES=()
+MB_PID=
+STOPPING=0
+stop_all() {
+    local rc=$? st
+    [ $STOPPING = 1 ] && return
+    STOPPING=1
+    trap '' INT TERM
+    echo
+    step "stopping"
+    # the daemons first, last started first: on SIGTERM each finishes what it has in
+    # flight, commits, and exits 0
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[i]}" 2>/dev/null || true
+        for _ in $(seq 1 150); do kill -0 "${PIDS[i]}" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "${PIDS[i]}" 2>/dev/null || true
+        st=0
+        wait "${PIDS[i]}" 2>/dev/null || st=$?
+        if [ $st != 0 ]; then
+            echo "   ${NAMES[i]} exited with status $st (see $DIR/${NAMES[i]}.log)"
+            [ $rc = 0 ] && rc=1
+        fi
+    done
+    if [ -n "$MB_PID" ]; then
+        exec {MB_FD}>&- # EOF on its command FIFO: the broker quits
+        for _ in $(seq 1 50); do kill -0 "$MB_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$MB_PID" 2>/dev/null || true
+        wait "$MB_PID" 2>/dev/null || true
+    fi
+    if [ -n "${TALLY_TEST_PGDATA:-}" ] && [ -d "$TALLY_TEST_PGDATA" ]; then
+        as_postgres $PG_BIN/pg_ctl -D "$TALLY_TEST_PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    if [ "${QUICKSTART_KEEP:-0}" = 1 ]; then
+        echo "   kept $DIR"
+    else
+        rm -rf "$DIR"
+    fi
+    echo "   stopped"
+    exit $rc
+}
+start_daemon() { # start_daemon NAME COMMAND…: in its own session, so Ctrl-C reaches only us
+    local name=$1
+    shift
+    setsid "$@" 2>"$DIR/$name.log" &
+    PIDS+=($!)
+    NAMES+=("$name")
+}
+trap stop_all EXIT
+trap 'exit 0' INT TERM
+
+# ---- 3. PostgreSQL and the broker, on free loopback ports
+step "starting PostgreSQL 15 in $DIR/pg"
+pg_start "$DIR/pg"
+psql "$TALLY_TEST_PG dbname=postgres" -qAtc "CREATE DATABASE tokentally" >/dev/null
+DB="$TALLY_TEST_PG dbname=tokentally"
+export TALLY_DB=$DB
+
+step "starting the Kafka-protocol broker (topic $TOPIC)"
+mb_start "$DIR/mb" setsid "$BUILD/tests/mockbroker" --brokers 1 --partitions 16 --topic "$TOPIC"
+MB_PID=$MB_PID_STARTED
+
+# ---- 4. schema, prices, developers
+step "migrating, loading the price book"
+"$CTL" migrate 2>/dev/null
+for book in schema/prices/*.json; do
+    "$CTL" prices load "$book" 2>/dev/null
+done
+
+step "simulating $MONTH: $DEVELOPERS developers in $TEAMS teams"
+"$CTL" simulate --developers "$DEVELOPERS" --teams "$TEAMS" --days "$DAYS" --start "$MONTH-01" \
+    --seed 42 --developers-csv "$DIR/developers.csv" >"$DIR/events.jsonl" 2>"$DIR/simulate.log"
+EVENTS=$(sed -n 's/.* events=\([0-9]*\).*/\1/p' "$DIR/simulate.log")
+MALFORMED=$(sed -n 's/.* malformed=\([0-9]*\).*/\1/p' "$DIR/simulate.log")
+echo "   $(wc -l <"$DIR/events.jsonl") messages: $EVENTS requests, some delivered twice, $MALFORMED malformed"
+"$CTL" developers import "$DIR/developers.csv" | sed 's/^/   /'
+
+# ---- 5. the daemons, and the traffic through the broker (each in its own session, so that
+# Ctrl-C reaches only this script, which then stops them in order)
+INGEST_METRICS=127.0.0.1:$(free_port)
+start_daemon tally-ingest "$BUILD/ingest/tally-ingest" --brokers "$MB_BOOTSTRAP" --topic "$TOPIC" \
+    --group tally-ingest --metrics-listen "$INGEST_METRICS"
+
+step "producing the month to $TOPIC with kcat while tally-ingest consumes"
+# In slices: the mock broker drops the oldest messages of a partition beyond ~5 MiB, so each
+# slice waits until tally-ingest has committed the offsets of everything produced so far.
+consumed() { psql "$DB" -XqAtc "SELECT coalesce(sum(next_offset), 0) FROM ingest_offsets WHERE topic = '$TOPIC'"; }
+total=$(wc -l <"$DIR/events.jsonl")
+split -l 8000 -d -a 4 "$DIR/events.jsonl" "$DIR/slice."
+produced=0
+for slice in "$DIR"/slice.*; do
+    kcat -P -b "$MB_BOOTSTRAP" -t "$TOPIC" -l "$slice" 2>>"$DIR/kcat.log"
+    produced=$((produced + $(wc -l <"$slice")))
+    rm -f "$slice"
+    caught_up() { [ "$(consumed)" -ge "$produced" ]; }
+    if ! wait_for 120 caught_up; then
+        echo "quickstart: tally-ingest is not consuming ($(consumed) of $produced messages): see $DIR/tally-ingest.log" >&2
+        exit 1
+    fi
+    [ -t 1 ] && printf '\r   %d of %d messages ingested' "$produced" "$total"
+done
+[ -t 1 ] && echo
+count() { psql "$DB" -XqAtc "SELECT (SELECT count(*) FROM usage_events) || ' ' || (SELECT count(*) FROM ingest_rejects)"; }
+if [ "$(count)" != "$EVENTS $MALFORMED" ]; then
+    echo "quickstart: expected $EVENTS events and $MALFORMED rejects, PostgreSQL has $(count): see $DIR/tally-ingest.log" >&2
+    exit 1
+fi
+echo "   $EVENTS events and $MALFORMED rejects in PostgreSQL, each exactly once"
+
+REPORT=127.0.0.1:$(free_port)
+start_daemon tally-report "$BUILD/report/tally-report" --listen "$REPORT"
+if ! wait_for 30 curl -sf "http://$REPORT/healthz"; then
+    echo "quickstart: tally-report did not start: see $DIR/tally-report.log" >&2
+    exit 1
+fi
+
+# ---- 6. what finance gets
+TOKEN=$("$CTL" tokens create --role finance --name "quickstart-finance-$$" 2>/dev/null)
+CSV_URL="http://$REPORT/v1/reports/monthly?month=$MONTH&format=csv"
+curl -sf -H "Authorization: Bearer $TOKEN" "$CSV_URL" -o "$DIR/chargeback-$MONTH.csv"
+curl -sf -H "Authorization: Bearer $TOKEN" "http://$REPORT/v1/reports/monthly?month=$MONTH" \
+    -o "$DIR/chargeback-$MONTH.json"
+step "the chargeback CSV of $MONTH (first rows of $(($(wc -l <"$DIR/chargeback-$MONTH.csv") - 1)); all of it in $DIR/chargeback-$MONTH.csv)"
+head -n 6 "$DIR/chargeback-$MONTH.csv" | tr -d '\r'
+
+NEXT_MONTH=$(date -u -d "$MONTH-01 +1 month" +%Y-%m-%d)
+AUTH="-H 'Authorization: Bearer $TOKEN'"
+cat <<EOF
+
+== try (the finance token is $TOKEN)
+# the chargeback, in UTC and in another zone; costs by team and model; FinOps FOCUS 1.2
+curl $AUTH '$CSV_URL'
+curl $AUTH 'http://$REPORT/v1/reports/monthly?month=$MONTH&tz=Asia/Kolkata'
+curl $AUTH 'http://$REPORT/v1/costs?from=$MONTH-01&to=$NEXT_MONTH&group_by=team,model'
+curl $AUTH 'http://$REPORT/v1/exports/focus?month=$MONTH'
+# usage no price covers, the prices in use
+curl $AUTH 'http://$REPORT/v1/usage/unpriced?from=$MONTH-01&to=$NEXT_MONTH'
+curl $AUTH 'http://$REPORT/v1/prices'
+# Prometheus metrics of tally-report and tally-ingest
+curl 'http://$REPORT/metrics'
+curl 'http://$INGEST_METRICS/metrics'
+# the database (the reporting views are what the Grafana dashboards in dashboards/ read)
+psql '$DB'
+# more tokens, e.g. a team lead's
+TALLY_DB='$DB' $CTL tokens create --role lead --team <team> --name <name>
+# logs: $DIR/*.log
+EOF
+
+if [ "$EXIT_AFTER" = 1 ]; then
+    exit 0
+fi
+echo
+echo "running; Ctrl-C stops everything"
+while :; do
+    for p in "${PIDS[@]}"; do
+        if ! kill -0 "$p" 2>/dev/null; then
+            echo "quickstart: a process stopped unexpectedly (pid $p): see $DIR/*.log" >&2
+            exit 1
+        fi
+    done
+    sleep 1 &
+    wait $! || true
+done

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# deploy/quickstart.sh end to end, on its own PostgreSQL, broker and ports (never the shared
+# test cluster): non-interactively, it must print the chargeback CSV (the header of DESIGN
+# §11, a row for every simulated team, exact decimal costs summing to the JSON total) and stop
+# everything; interactively, every URL it prints must answer 200 and SIGTERM must stop it
+# cleanly (exit 0, ports closed, files removed).
+source "$(dirname "$0")/../lib.sh"
+need_env
+QS=$SRC/deploy/quickstart.sh
+MONTH=2026-10
+REQUIRED="month,tz,developer_oid,developer_upn,team,cost_center,model,requests,input_tokens,cache_write_5m_tokens,cache_write_1h_tokens,cache_read_tokens,output_tokens,cost_usd,priced,price_book,price_book_sha256"
+
+closed() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ports_of() { # the loopback ports a quick start output names
+    grep -oE '(127\.0\.0\.1:|port=)[0-9]+' "$1" | grep -oE '[0-9]+$' | sort -u
+}
+
+chmod 755 "$TMP" # the quick start's PostgreSQL runs as the postgres user in here
+
+# ---- non-interactive
+DIR=$TMP/qs1
+start=$SECONDS
+QUICKSTART_SKIP_BUILD=1 QUICKSTART_BUILD_DIR=$BIN QUICKSTART_KEEP=1 QUICKSTART_DIR=$DIR \
+    QUICKSTART_DEVELOPERS=4 QUICKSTART_TEAMS=3 QUICKSTART_MONTH=$MONTH \
+    timeout 300 bash "$QS" --non-interactive </dev/null >"$TMP/qs1.out" 2>&1
+rc=$?
+echo "quick start ran in $((SECONDS - start)) s"
+assert_eq 0 "$rc" "quickstart.sh --non-interactive exits 0"
+[ $rc = 0 ] || tail -30 "$TMP/qs1.out"
+assert_match "events and [0-9]+ rejects in PostgreSQL, each exactly once" "$(cat "$TMP/qs1.out")" \
+    "every simulated event reached PostgreSQL through the broker"
+assert_eq "" "$(grep 'exited with status' "$TMP/qs1.out")" "both daemons stopped with status 0"
+assert_eq 1 "$(grep -c '^   stopped$' "$TMP/qs1.out")" "it stopped everything"
+csv=$DIR/chargeback-$MONTH.csv
+header=$(head -1 "$csv" | tr -d '\r')
+assert_eq "$REQUIRED" "$(echo "$header" | cut -d, -f1-17)" "the CSV header starts with exactly the columns of DESIGN §11"
+assert_eq 1 "$(grep -cxF "$header" "$TMP/qs1.out")" "the header line is printed"
+assert_eq "$(wc -l <"$csv")" "$(grep -c $'\r$' "$csv")" "every CSV line ends with CRLF"
+printed=$(grep -c "^$MONTH,UTC," "$TMP/qs1.out")
+assert_match '^[1-5]$' "$printed" "the first rows are printed ($printed)"
+left=""
+for port in $(ports_of "$TMP/qs1.out"); do closed "$port" || left+=" $port"; done
+assert_eq "" "$left" "PostgreSQL, tally-report and tally-ingest closed their ports"
+out=$(python3 - "$csv" "$DIR/chargeback-$MONTH.json" "$DIR/developers.csv" <<'EOF'
+import csv, json, re, sys
+from decimal import Decimal
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+js = json.load(open(sys.argv[2]))
+teams = {r["team"] for r in csv.DictReader(open(sys.argv[3], newline=""))}
+bad = [r["cost_usd"] for r in rows
+       if not (re.fullmatch(r"[0-9]+(\.[0-9]+)?", r["cost_usd"]) if r["priced"] == "true"
+               else r["cost_usd"] == "")]
+per_team = {t: sum(1 for r in rows if r["team"] == t) for t in sorted(teams)}
+total = sum((Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]), Decimal(0))
+print(len(rows), len(teams), min(per_team.values()), len(bad),
+      total == Decimal(js["totals"]["cost_usd"]), js["totals"]["cost_usd"],
+      sum(int(r["requests"]) for r in rows) == js["totals"]["requests"],
+      len(rows) == js["totals"]["rows"], sep="\n")
+EOF
+)
+mapfile -t r <<<"$out"
+assert_match '^[0-9]+$' "${r[0]}" "the CSV has ${r[0]} rows"
+assert_eq 3 "${r[1]}" "three simulated teams"
+assert_match '^[1-9][0-9]*$' "${r[2]}" "every team has at least one row (fewest: ${r[2]})"
+assert_eq 0 "${r[3]}" "cost_usd is an exact decimal on priced rows, empty on unpriced ones"
+assert_eq True "${r[4]}" "the sum of cost_usd equals the JSON total (${r[5]} USD) exactly"
+assert_eq True "${r[6]}" "the sum of requests equals the JSON total"
+assert_eq True "${r[7]}" "the JSON counts the same rows"
+
+# ---- interactive, stopped with SIGTERM
+DIR2=$TMP/qs2
+QUICKSTART_SKIP_BUILD=1 QUICKSTART_BUILD_DIR=$BIN QUICKSTART_DIR=$DIR2 QUICKSTART_DEVELOPERS=3 \
+    QUICKSTART_TEAMS=3 QUICKSTART_MONTH=$MONTH bash "$QS" </dev/null >"$TMP/qs2.out" 2>&1 &
+qpid=$!
+TEST_PIDS+=("$qpid")
+if wait_for 240 grep -q "Ctrl-C stops everything" "$TMP/qs2.out"; then
+    n=0 bad=""
+    while read -r line; do
+        code=$(eval "curl -s -o /dev/null -w '%{http_code}' ${line#curl }")
+        n=$((n + 1))
+        [ "$code" = 200 ] || bad+=" [$code] $line"
+    done < <(grep '^curl ' "$TMP/qs2.out")
+    assert_eq 8 "$n" "eight curl commands printed"
+    assert_eq "" "$bad" "every printed URL answers 200"
+    kill -TERM $qpid
+    wait $qpid
+    assert_eq 0 $? "SIGTERM: the quick start exits 0"
+    assert_eq "" "$(grep 'exited with status' "$TMP/qs2.out")" "SIGTERM: both daemons stopped with status 0"
+    left=""
+    for port in $(ports_of "$TMP/qs2.out"); do closed "$port" || left+=" $port"; done
+    assert_eq "" "$left" "SIGTERM: PostgreSQL, tally-report and tally-ingest closed their ports"
+    assert_eq no "$([ -e "$DIR2" ] && echo yes || echo no)" "SIGTERM: its files are removed"
+else
+    assert_eq ready "not ready" "the interactive quick start gets to its prompt"
+    tail -20 "$TMP/qs2.out"
+fi
+finish
