@@ -76,6 +76,7 @@ forecast_day="" limit_day=""
 for d in $(seq 1 26); do
     day=$(printf '2026-03-%02d' "$d")
     usage dev-f "$(sql "SELECT ('$day 12:00'::timestamp AT TIME ZONE 'America/New_York')")" 30000 10000
+    case $d in 6|7|8|9|1[0-9]|2[0-2]) continue ;; esac # nothing to see: fewer processes
     midnight=$(sql "SELECT (('$day'::date + 1)::timestamp AT TIME ZONE 'America/New_York')")
     out=$(evaluate "$midnight")
     if [ "$out" != "quotas 1 fired 0 queued 0 errors 0" ]; then
@@ -86,6 +87,8 @@ for d in $(seq 1 26); do
 done
 assert_eq "4 " "$forecast_day" "the forecast fires once, at the end of day 4 (the first allowed)"
 assert_eq "25 " "$limit_day" "the 100 % threshold fires once, on day 25"
+assert_eq "forecast 100" "$(sql "SELECT string_agg(threshold, ' ' ORDER BY id) FROM alert_log WHERE quota_id = $q2")" \
+    "and nothing else fired in the month (evaluated on days 1-5 and 23-26)"
 assert_eq "160000 1000000 1238333.333333" \
     "$(sql "SELECT used || ' ' || limit_value || ' ' || forecast FROM alert_log WHERE quota_id = $q2 AND threshold = 'forecast'")" \
     "the forecast alert records used 160,000 and the projection 160,000 × 743 h / 96 h"
@@ -117,7 +120,7 @@ receiver_start "$TMP/rcv"
 qc=$(quota name=concurrent scope=developer subject=dev-c metric=cost_usd period=month limit=10 \
      thresholds=10,20,30,40,50,60,70,80,90,100 target=webhook,http://127.0.0.1:$RCV_PORT/hook)
 dollars dev-c 2026-05-03T10:00Z 10
-for round in 1 2 3; do
+for round in 1 2; do
     pids=()
     for i in 1 2 3 4; do
         evaluate 2026-05-04T00:00Z >>"$TMP/eval.out" 2>&1 &
@@ -125,7 +128,7 @@ for round in 1 2 3; do
     done
     wait "${pids[@]}"
 done
-assert_eq 10 "$(awk '{s += $4} END {print s}' "$TMP/eval.out")" "12 evaluators in 3 rounds of 4 concurrent: 10 thresholds fired in all"
+assert_eq 10 "$(awk '{s += $4} END {print s}' "$TMP/eval.out")" "8 evaluators in 2 rounds of 4 concurrent: 10 thresholds fired in all"
 pids=()
 for i in 1 2 3; do
     "$CTL" --db "$DB" --log-level warn alerts deliver >>"$TMP/deliver.out" 2>&1 &
