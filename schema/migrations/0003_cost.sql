@@ -304,34 +304,62 @@ LANGUAGE plpgsql STABLE
 SET jit = off SET work_mem = '64MB'
 AS $$
 DECLARE
+    pcs record;
     pc record;
     raw text := '';
+    dev text := CASE WHEN p_developer IS NULL THEN '' ELSE ' AND r.developer_oid = $2' END;
 BEGIN
-    -- One branch per rollup piece, with its bounds as constants, so that the planner
-    -- sees how many rows each reads (a join against the piece list would be planned
-    -- for the worst case, and plan hash tables and sorts for it).
-    FOR pc IN SELECT * FROM tally_cost_pieces(p_book, p_from, p_to, p_tz, p_grain) LOOP
-        raw := raw || CASE WHEN raw = '' THEN '' ELSE ' UNION ALL ' END
-            || format('SELECT %s AS period_start, %s AS at, %s AS s, developer_oid, model, deployment,'
-                      ' long_context, requests, input_tokens, output_tokens, cache_read_tokens,'
-                      ' cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens FROM ',
-                      tally_ts_sql(pc.period_start), tally_ts_sql(pc.at), pc.sign)
-            || CASE pc.kind
-               WHEN 'm' THEN format('usage_rollup_month WHERE month >= %L::date AND month < %L::date',
-                                    to_char(pc.lo AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
-                                    to_char(pc.hi AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
-               WHEN 'd' THEN format('usage_rollup_day WHERE day >= %L::date AND day < %L::date',
-                                    to_char(pc.lo AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
-                                    to_char(pc.hi AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
-               ELSE format('usage_rollup_15m WHERE bucket >= %s AND bucket < %s',
-                           tally_ts_sql(pc.lo), tally_ts_sql(pc.hi)) END
-            -- one developer: the second column of every rollup's key
-            || CASE WHEN p_developer IS NULL THEN '' ELSE ' AND developer_oid = $2' END;
-    END LOOP;
-    IF raw = '' THEN
+    SELECT array_agg(x.kind) AS kind, array_agg(x.lo) AS lo, array_agg(x.hi) AS hi,
+           array_agg(x.sign) AS sign, array_agg(x.period_start) AS period_start, array_agg(x.at) AS at
+      INTO pcs FROM tally_cost_pieces(p_book, p_from, p_to, p_tz, p_grain) x;
+    IF pcs.kind IS NULL THEN
         RETURN;
     END IF;
-    RETURN QUERY EXECUTE 'WITH raw AS (' || raw || $q$), rates AS MATERIALIZED (
+    IF cardinality(pcs.kind) <= 24 THEN
+        -- One branch per rollup piece, its bounds as constants, so that the planner sees
+        -- how many rows each reads (a join against the piece list is planned for the
+        -- worst case, with hash tables and sorts sized for it). A month's report has
+        -- one to five pieces.
+        FOR pc IN SELECT * FROM unnest(pcs.kind, pcs.lo, pcs.hi, pcs.sign, pcs.period_start, pcs.at)
+                                 AS x(kind, lo, hi, sign, period_start, at) LOOP
+            raw := raw || CASE WHEN raw = '' THEN '' ELSE ' UNION ALL ' END
+                || format('SELECT %s AS period_start, %s AS at, %s AS s, developer_oid, model,'
+                          ' deployment, long_context, requests, input_tokens, output_tokens,'
+                          ' cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,'
+                          ' cache_write_unsplit_tokens FROM ',
+                          tally_ts_sql(pc.period_start), tally_ts_sql(pc.at), pc.sign)
+                || CASE pc.kind
+                   WHEN 'm' THEN format('usage_rollup_month r WHERE month >= %L::date AND month < %L::date',
+                                        to_char(pc.lo AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                                        to_char(pc.hi AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
+                   WHEN 'd' THEN format('usage_rollup_day r WHERE day >= %L::date AND day < %L::date',
+                                        to_char(pc.lo AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                                        to_char(pc.hi AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
+                   ELSE format('usage_rollup_15m r WHERE bucket >= %s AND bucket < %s',
+                               tally_ts_sql(pc.lo), tally_ts_sql(pc.hi)) END
+                || dev; -- one developer: the second column of every rollup's key
+        END LOOP;
+    ELSE
+        -- Many pieces (days or months of a long range): planning a branch each would
+        -- cost more than it saves; join the rollups against the piece list instead.
+        raw := 'SELECT pc.period_start, pc.at, pc.sign AS s, r.developer_oid, r.model, r.deployment,'
+            || ' r.long_context, r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,'
+            || ' r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_write_unsplit_tokens'
+            || ' FROM pc JOIN usage_rollup_month r ON pc.kind = ''m'' AND r.month >= (pc.lo AT TIME ZONE ''UTC'')::date'
+            || ' AND r.month < (pc.hi AT TIME ZONE ''UTC'')::date' || dev
+            || ' UNION ALL SELECT pc.period_start, pc.at, pc.sign, r.developer_oid, r.model, r.deployment,'
+            || ' r.long_context, r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,'
+            || ' r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_write_unsplit_tokens'
+            || ' FROM pc JOIN usage_rollup_day r ON pc.kind = ''d'' AND r.day >= (pc.lo AT TIME ZONE ''UTC'')::date'
+            || ' AND r.day < (pc.hi AT TIME ZONE ''UTC'')::date' || dev
+            || ' UNION ALL SELECT pc.period_start, pc.at, pc.sign, r.developer_oid, r.model, r.deployment,'
+            || ' r.long_context, r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,'
+            || ' r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_write_unsplit_tokens'
+            || ' FROM pc JOIN usage_rollup_15m r ON pc.kind = ''q'' AND r.bucket >= pc.lo AND r.bucket < pc.hi' || dev;
+    END IF;
+    RETURN QUERY EXECUTE 'WITH pc AS MATERIALIZED (SELECT * FROM unnest($3::text[], $4::timestamptz[],'
+        || ' $5::timestamptz[], $6::integer[], $7::timestamptz[], $8::timestamptz[])'
+        || ' AS x(kind, lo, hi, sign, period_start, at)), raw AS (' || raw || $q$), rates AS MATERIALIZED (
     -- per price range and long-context flag: the rates per million tokens and per token
     SELECT p.model, p.effective_from, p.effective_to, l.flag, p.input AS b_in, p.output AS b_out,
            p.cache_write_5m AS b_w5, p.cache_write_1h AS b_w1, p.cache_read AS b_rd, x.*,
@@ -372,7 +400,7 @@ SELECT period_start, developer_oid, canon, deployment, long_context, ok, request
        c_in + c_out + c_w5 + c_w1 + c_un + c_rd, r_in, r_out, r_w5, r_w1, r_rd,
        b_in, b_out, b_w5, b_w1, b_rd, effective_from
   FROM costed
-$q$ USING p_book, p_developer;
+$q$ USING p_book, p_developer, pcs.kind, pcs.lo, pcs.hi, pcs.sign, pcs.period_start, pcs.at;
 END
 $$;
 
