@@ -299,8 +299,8 @@ void http_reply_json(http_req *req, int status, json_t *body)
 
     json_decref(body);
     if (!text) {
-        http_reply_text(req, 500, "application/problem+json",
-                        "{\"title\":\"Internal Server Error\",\"status\":500}", 45);
+        static const char oom[] = "{\"title\":\"Internal Server Error\",\"status\":500}";
+        http_reply_text(req, 500, "application/problem+json", oom, sizeof(oom) - 1);
         return;
     }
     http_reply_text(req, status, "application/json", text, strlen(text));

@@ -1,6 +1,8 @@
 /*
  * route_costs.c - GET /v1/costs: usage and cost over [from, to) in a zone, grouped by
- * an allow-listed set of dimensions, filtered, scoped to the caller's role in SQL.
+ * an allow-listed set of dimensions, filtered, scoped to the caller's role in SQL. A
+ * developer's team (for grouping, filters and a lead's scope) is the one its labels give
+ * for the range, as in the monthly report.
  * The statement is assembled only from the fixed fragments below; every value is bound.
  */
 #include <stdio.h>
@@ -39,8 +41,13 @@ static bool costs_sql(const query *q, char *sql, size_t len)
         n = strlen(group);
         snprintf(group + n, sizeof(group) - n, "%s, ", g->group);
     }
+    /* dl: each developer's labels for the range, as tally_developer_at picks them for a
+       report (the row valid at its start, else the first starting inside), read once */
     n = (size_t)snprintf(
         sql, len,
+        "WITH dl AS (SELECT DISTINCT ON (oid) oid, upn, team FROM developers "
+        "WHERE valid_to > $2::timestamptz AND valid_from < $3::timestamptz "
+        "ORDER BY oid, valid_from <= $2::timestamptz DESC, valid_from) "
         "SELECT %s"
         "sum(u.requests)::bigint AS requests, "
         "sum(u.long_context_requests)::bigint AS long_context_requests, "
@@ -52,8 +59,7 @@ static bool costs_sql(const query *q, char *sql, size_t len)
         "sum(u.output_tokens)::bigint AS output_tokens, "
         "u.priced AS priced, tally_money_text(sum(u.cost_usd)) AS cost_usd "
         "FROM tally_usage_priced($1::int, $2::timestamptz, $3::timestamptz, $4::text, $5::text) u "
-        "LEFT JOIN LATERAL tally_developer_at(u.developer_oid, "
-        "coalesce(u.period_start, $2::timestamptz), $3::timestamptz) d ON true "
+        "LEFT JOIN dl d ON d.oid = u.developer_oid "
         "LEFT JOIN developer_labels l ON l.oid = u.developer_oid "
         "WHERE ($6::text IS NULL OR coalesce(d.team, '') = $6::text) "
         "AND ($7::text IS NULL OR u.developer_oid = $7::text) "

@@ -6,11 +6,14 @@
 # Prints figures, asserts nothing. Not run by ctest.
 #
 # The rollups the report reads are generated directly: each developer × model is active
-# in B quarter-hours of March 2026 (8 working hours from its own start hour) with r
+# in B quarter-hours of October 2026 (8 working hours from its own start hour) with r
 # requests each, B·r·8000 = the month's events (1M: 125 × 1; 10M: 313 × 4). The 1M month
-# also gets its raw usage_events rows (BENCH_RAW=0 skips them).
+# also gets its raw usage_events rows (BENCH_RAW=0 skips them). October 2026: no price
+# of the shipped book changes inside it (a month holding a price change, such as March
+# 2026, is read from daily rollups instead of one monthly read, and is far slower).
 #
-# usage: tests/bench/report_bench.sh BUILD_DIR [RUNS]   (uses TALLY_TEST_PG if set)
+# usage: tests/bench/report_bench.sh BUILD_DIR [RUNS]   (uses TALLY_TEST_PG if set;
+#        KEEP=1 keeps the databases tally_bench_report_*, ONLY=1000000 loads one month)
 set -euo pipefail
 BUILD=${1:?usage: report_bench.sh BUILD_DIR [RUNS]}
 RUNS=${2:-40}
@@ -43,7 +46,7 @@ SELECT d, m, (ARRAY['claude-sonnet-4-6', 'claude-sonnet-4-5', 'claude-opus-4-6',
 INSERT INTO usage_rollup_15m (bucket, developer_oid, model, deployment, long_context, requests,
        input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
        cache_write_unsplit_tokens)
-SELECT timestamptz '2026-03-01 00:00+00' + (k % 31) * interval '1 day'
+SELECT timestamptz '2026-10-01 00:00+00' + (k % 31) * interval '1 day'
            + (c.d % 16) * interval '1 hour' + (k / 31) * interval '15 minutes',
        'dev-' || c.d, c.model, 'foundry-' || c.m, false,
        $3, $3 * (2000 + (c.d * 7 + k) % 3000), $3 * (300 + (c.d + k) % 700),
@@ -60,8 +63,8 @@ SELECT (bucket AT TIME ZONE 'UTC')::date, developer_oid, model, deployment, long
 SQL
     if [ "$4" = 1 ]; then
         # one raw event per request, spread inside its quarter-hour, tokens summing to the rollup
-        psql "$1" -qX -v ON_ERROR_STOP=1 <<SQL
-SELECT tally_ensure_month('2026-03-15T00:00:00Z');
+        psql "$1" -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SELECT tally_ensure_month('2026-10-15T00:00:00Z');
 INSERT INTO usage_events (request_id, event_time, source_format, developer_oid, model, deployment,
        input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
        cache_write_unsplit_tokens)
@@ -97,6 +100,7 @@ PY
 declare -A P50 P99
 for spec in "1000000 125 1 ${BENCH_RAW:-1}" "10000000 313 4 0"; do
     read -r n buckets per raw <<<"$spec"
+    [ -n "${ONLY:-}" ] && [ "$ONLY" != "$n" ] && continue
     db="tally_bench_report_$n"
     psql "$TALLY_TEST_PG dbname=postgres" -qXc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     DB="$TALLY_TEST_PG dbname=$db"
@@ -117,15 +121,15 @@ for spec in "1000000 125 1 ${BENCH_RAW:-1}" "10000000 313 4 0"; do
     SERVER=$!
     for _ in $(seq 50); do curl -s -o /dev/null "$URL/healthz" && break; sleep 0.1; done
     TOKEN=$("$BUILD/report/tallyctl" --db "$DB" tokens create --role finance --name bench 2>/dev/null)
-    rows=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/reports/monthly?month=2026-03&format=csv" | wc -l)
+    rows=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/reports/monthly?month=2026-10&format=csv" | wc -l)
     echo "  monthly CSV: $((rows - 1)) rows (developer × model)"
     for tz in UTC Asia/Kolkata; do
-        read -r p50 p99 < <(latency "/v1/reports/monthly?month=2026-03&tz=${tz//\//%2F}&format=csv" "$TOKEN")
+        read -r p50 p99 < <(latency "/v1/reports/monthly?month=2026-10&tz=${tz//\//%2F}&format=csv" "$TOKEN")
         P50[$n$tz]=$p50
         P99[$n$tz]=$p99
         printf '  GET /v1/reports/monthly CSV  %-13s p50 %7.1f ms  p99 %7.1f ms  (%d runs)\n' "$tz" "$p50" "$p99" "$RUNS"
     done
-    costs="/v1/costs?from=2026-03-01&to=2026-04-01&tz=UTC&group_by=team,model"
+    costs="/v1/costs?from=2026-10-01&to=2026-11-01&tz=UTC&group_by=team,model"
     wrk -t2 -c8 -d10s --latency -H "Authorization: Bearer $TOKEN" "$URL$costs" >"$WORK/wrk" 2>&1 || true
     rps=$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk")
     wp99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk")
@@ -135,7 +139,7 @@ for spec in "1000000 125 1 ${BENCH_RAW:-1}" "10000000 313 4 0"; do
     kill "$SERVER"
     wait "$SERVER" 2>/dev/null || true
     SERVER=
-    psql "$TALLY_TEST_PG dbname=postgres" -qXc "DROP DATABASE $db"
+    [ -n "${KEEP:-}" ] || psql "$TALLY_TEST_PG dbname=postgres" -qXc "DROP DATABASE $db"
 done
 for tz in UTC Asia/Kolkata; do
     awk -v a="${P50[10000000$tz]}" -v b="${P50[1000000$tz]}" -v c="${P99[10000000$tz]}" -v z="$tz" \
