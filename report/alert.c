@@ -368,24 +368,16 @@ static char *alert_target_url(const char *kind, const char *url)
     return out;
 }
 
-#define ALERT_TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 static const char ALERT_CLAIM_SQL[] =
     "SELECT o.id, o.kind, o.url, o.secret_ref, o.attempts,"
     "       a.id, q.id, q.name, q.scope, q.subject, q.metric, q.period, q.tz, a.threshold,"
     "       a.used::text, a.limit_value::text, a.ratio::text, a.forecast::text,"
-    "       " ALERT_TS("a.period_start") ", " ALERT_TS(
-        "coalesce(a.period_end, a.fired_at)") ","
-                                              "       " ALERT_TS(
-                                                  "a.fired_at") "  FROM alert_outbox o JOIN "
-                                                                "alert_log a ON a.id = o.alert_id "
-                                                                "JOIN quotas q ON q.id = a.quota_id"
-                                                                " WHERE o.state = 'pending' AND "
-                                                                "o.next_attempt_at <= "
-                                                                "$1::timestamptz"
-                                                                " ORDER BY o.next_attempt_at, o.id "
-                                                                "LIMIT 1"
-                                                                "   FOR UPDATE OF o SKIP LOCKED";
+    "       tally_iso_utc(a.period_start), tally_iso_utc(coalesce(a.period_end, a.fired_at)),"
+    "       tally_iso_utc(a.fired_at)"
+    "  FROM alert_outbox o JOIN alert_log a ON a.id = o.alert_id JOIN quotas q ON q.id = a.quota_id"
+    " WHERE o.state = 'pending' AND o.next_attempt_at <= $1::timestamptz"
+    " ORDER BY o.next_attempt_at, o.id LIMIT 1"
+    "   FOR UPDATE OF o SKIP LOCKED";
 
 static const char ALERT_RESULT_SQL[] =
     "UPDATE alert_outbox SET state = $2, attempts = attempts + 1, last_status = $3::integer,"

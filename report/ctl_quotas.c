@@ -204,7 +204,7 @@ int ctl_quotas_status(const cfg *c)
 {
     return ctl_quotas_print(c, "quotas status [--now TIMESTAMP]", "read quota status",
                             "SELECT q.id, q.name, u.period_start, u.period_end, u.used,"
-                            "       u.limit_value AS limit, u.ratio, u.forecast"
+                            "       u.limit_value AS limit, u.ratio, u.forecast, u.unpriced_tokens"
                             "  FROM quotas q CROSS JOIN LATERAL"
                             "       tally_quota_usage(q.id, coalesce($1::timestamptz, now())) u"
                             " ORDER BY q.id",

@@ -17,9 +17,6 @@
 #define QUOTA_URL_MAX 2048
 #define QUOTA_SECRET_MAX 512
 
-/* An instant as ISO 8601 UTC with a Z, in SQL. */
-#define SQL_UTC(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 static const char *const QUOTA_SCOPES[] = {"developer", "team", "everyone", NULL};
 static const char *const QUOTA_METRICS[] = {"cost_usd", "tokens", NULL};
 static const char *const QUOTA_PERIODS[] = {"day", "week", "month", NULL};
@@ -502,7 +499,7 @@ static json_t *quota_json_query(PGconn *conn, const char *what, const char *sql,
     "json_build_object('id', q.id, 'name', q.name, 'scope', q.scope, 'subject', q.subject,"        \
     " 'metric', q.metric, 'period', q.period, 'tz', q.tz, 'limit', q.limit_value::text,"           \
     " 'thresholds', q.thresholds, 'forecast', q.forecast, 'targets', q.targets,"                   \
-    " 'created_at', " SQL_UTC("q.created_at") ", 'updated_at', " SQL_UTC("q.updated_at") ")"
+    " 'created_at', tally_iso_utc(q.created_at), 'updated_at', tally_iso_utc(q.updated_at))"
 
 json_t *quota_get(PGconn *conn, long id, quota_status *st)
 {
@@ -554,45 +551,29 @@ json_t *quota_status_list(PGconn *conn, const quota_scope *scope, const char *at
         "SELECT coalesce(json_agg(json_build_object("
         "   'id', q.id, 'name', q.name, 'scope', q.scope, 'subject', q.subject,"
         "   'metric', q.metric, 'period', q.period, 'tz', q.tz,"
-        "   'period_start', " SQL_UTC(
-            "u.period_start") ","
-                              "   'period_end', " SQL_UTC(
-                                  "u.period_end") ","
-                                                  "   'used', u.used::text, 'limit', "
-                                                  "u.limit_value::text, 'ratio', u.ratio::text,"
-                                                  "   'forecast', u.forecast::text, "
-                                                  "'forecast_enabled', q.forecast,"
-                                                  "   'thresholds', q.thresholds,"
-                                                  "   'fired', (SELECT "
-                                                  "coalesce(json_agg(a.threshold ORDER BY "
-                                                  "a.fired_at, a.id), '[]')"
-                                                  "               FROM alert_log a"
-                                                  "              WHERE a.quota_id = q.id AND "
-                                                  "a.period_start = u.period_start),"
-                                                  "   'deliveries', (SELECT json_build_object("
-                                                  "        'pending', count(*) FILTER (WHERE "
-                                                  "o.state = 'pending'),"
-                                                  "        'delivered', count(*) FILTER (WHERE "
-                                                  "o.state = 'delivered'),"
-                                                  "        'failed', count(*) FILTER (WHERE "
-                                                  "o.state = 'failed'))"
-                                                  "      FROM alert_outbox o JOIN alert_log a ON "
-                                                  "a.id = o.alert_id"
-                                                  "     WHERE a.quota_id = q.id AND a.period_start "
-                                                  "= u.period_start)"
-                                                  " ) ORDER BY q.id), '[]')::text"
-                                                  "  FROM quotas q"
-                                                  " CROSS JOIN LATERAL tally_quota_usage(q.id, "
-                                                  "coalesce($4::timestamptz, now())) u"
-                                                  " WHERE $1::boolean"
-                                                  "    OR (q.scope = 'developer' AND q.subject = "
-                                                  "$3)"
-                                                  "    OR (q.scope = 'team' AND q.subject = $2)"
-                                                  "    OR (q.scope = 'developer' AND EXISTS ("
-                                                  "          SELECT 1 FROM developers d WHERE "
-                                                  "d.oid = q.subject AND d.team = $2"
-                                                  "             AND d.valid_from <= now() AND "
-                                                  "now() < d.valid_to))";
+        "   'period_start', tally_iso_utc(u.period_start),"
+        "   'period_end', tally_iso_utc(u.period_end),"
+        "   'used', u.used::text, 'limit', u.limit_value::text, 'ratio', u.ratio::text,"
+        "   'forecast', u.forecast::text, 'forecast_enabled', q.forecast,"
+        "   'unpriced_tokens', u.unpriced_tokens, 'thresholds', q.thresholds,"
+        "   'fired', (SELECT coalesce(json_agg(a.threshold ORDER BY a.fired_at, a.id), '[]')"
+        "               FROM alert_log a"
+        "              WHERE a.quota_id = q.id AND a.period_start = u.period_start),"
+        "   'deliveries', (SELECT json_build_object("
+        "        'pending', count(*) FILTER (WHERE o.state = 'pending'),"
+        "        'delivered', count(*) FILTER (WHERE o.state = 'delivered'),"
+        "        'failed', count(*) FILTER (WHERE o.state = 'failed'))"
+        "      FROM alert_outbox o JOIN alert_log a ON a.id = o.alert_id"
+        "     WHERE a.quota_id = q.id AND a.period_start = u.period_start)"
+        " ) ORDER BY q.id), '[]')::text"
+        "  FROM quotas q"
+        " CROSS JOIN LATERAL tally_quota_usage(q.id, coalesce($4::timestamptz, now())) u"
+        " WHERE $1::boolean"
+        "    OR (q.scope = 'developer' AND q.subject = $3)"
+        "    OR (q.scope = 'team' AND q.subject = $2)"
+        "    OR (q.scope = 'developer' AND EXISTS ("
+        "          SELECT 1 FROM developers d WHERE d.oid = q.subject AND d.team = $2"
+        "             AND d.valid_from <= now() AND now() < d.valid_to))";
     const char *params[4] = {scope->all ? "true" : "false", scope->team, scope->developer, at};
     bool null;
 
@@ -602,90 +583,21 @@ json_t *quota_status_list(PGconn *conn, const quota_scope *scope, const char *at
 json_t *quota_alerts(PGconn *conn, long id, int limit)
 {
     static const char sql[] =
-        "SELECT coalesce(json_agg(x.j ORDER BY x.fired_at DESC, x.id DESC), '[]')::text "
-        "FROM ("
+        "SELECT coalesce(json_agg(x.j ORDER BY x.fired_at DESC, x.id DESC), '[]')::text FROM ("
         " SELECT a.id, a.fired_at, json_build_object("
         "   'id', a.id, 'threshold', a.threshold,"
-        "   'period_start', " SQL_UTC(
-            "a.period_start") ","
-                              "   'period_end', " SQL_UTC(
-                                  "a.period_end") ","
-                                                  "   'used', a.used::text, 'limit', "
-                                                  "a.limit_value::text, 'ratio', "
-                                                  "a.ratio::text,"
-                                                  "   'forecast', a.forecast::text, "
-                                                  "'fired_at', " SQL_UTC(
-                                                      "a.fired_at") ","
-                                                                    "   'deliveries', "
-                                                                    "(SELECT "
-                                                                    "coalesce(json_agg("
-                                                                    "json_build_object("
-                                                                    "        'id', o.id, "
-                                                                    "'target', "
-                                                                    "o.target_index, "
-                                                                    "'kind', o.kind, "
-                                                                    "'state', o.state,"
-                                                                    "        'attempts', "
-                                                                    "o.attempts, "
-                                                                    "'next_attempt_at',"
-                                                                    " " SQL_UTC(
-                                                                        "o.next_attempt_"
-                                                                        "at") ","
-                                                                              "        "
-                                                                              "'last_"
-                                                                              "status', "
-                                                                              "o.last_"
-                                                                              "status, "
-                                                                              "'last_"
-                                                                              "error', "
-                                                                              "o.last_"
-                                                                              "error,"
-                                                                              "        "
-                                                                              "'delivered_"
-                                                                              "at',"
-                                                                              " " SQL_UTC(
-                                                                                  "o."
-                                                                                  "deliver"
-                                                                                  "ed_at") ") "
-                                                                                           "ORDER "
-                                                                                           "BY "
-                                                                                           "o."
-                                                                                           "target_"
-                                                                                           "index),"
-                                                                                           " '[]')"
-                                                                                           "      "
-                                                                                           "FROM "
-                                                                                           "alert_"
-                                                                                           "outbox "
-                                                                                           "o "
-                                                                                           "WHERE "
-                                                                                           "o."
-                                                                                           "alert_"
-                                                                                           "id = "
-                                                                                           "a.id)) "
-                                                                                           "AS j"
-                                                                                           "  FROM "
-                                                                                           "alert_"
-                                                                                           "log a "
-                                                                                           "WHERE "
-                                                                                           "a."
-                                                                                           "quota_"
-                                                                                           "id = "
-                                                                                           "$1::"
-                                                                                           "integer"
-                                                                                           "  "
-                                                                                           "ORDER "
-                                                                                           "BY "
-                                                                                           "a."
-                                                                                           "fired_"
-                                                                                           "at "
-                                                                                           "DESC, "
-                                                                                           "a.id "
-                                                                                           "DESC "
-                                                                                           "LIMIT "
-                                                                                           "$2::"
-                                                                                           "integer"
-                                                                                           ") x";
+        "   'period_start', tally_iso_utc(a.period_start),"
+        "   'period_end', tally_iso_utc(a.period_end),"
+        "   'used', a.used::text, 'limit', a.limit_value::text, 'ratio', a.ratio::text,"
+        "   'forecast', a.forecast::text, 'fired_at', tally_iso_utc(a.fired_at),"
+        "   'deliveries', (SELECT coalesce(json_agg(json_build_object("
+        "        'id', o.id, 'target', o.target_index, 'kind', o.kind, 'state', o.state,"
+        "        'attempts', o.attempts, 'next_attempt_at', tally_iso_utc(o.next_attempt_at),"
+        "        'last_status', o.last_status, 'last_error', o.last_error,"
+        "        'delivered_at', tally_iso_utc(o.delivered_at)) ORDER BY o.target_index), '[]')"
+        "      FROM alert_outbox o WHERE o.alert_id = a.id)) AS j"
+        "  FROM alert_log a WHERE a.quota_id = $1::integer"
+        "  ORDER BY a.fired_at DESC, a.id DESC LIMIT $2::integer) x";
     char idbuf[24], limbuf[24];
     const char *params[2] = {idbuf, limbuf};
     bool null;

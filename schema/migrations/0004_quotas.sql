@@ -51,6 +51,12 @@ CREATE TABLE alert_outbox (
 );
 CREATE INDEX alert_outbox_due ON alert_outbox (next_attempt_at) WHERE state = 'pending';
 
+-- An instant as the API prints it: ISO 8601 in UTC with a Z, to the second.
+CREATE FUNCTION tally_iso_utc(t timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+$$;
+
 -- The period of kind ('day', 'week', 'month') containing p_at in zone p_tz: [start, end).
 CREATE FUNCTION tally_quota_period(p_period text, p_tz text, p_at timestamptz,
                                    OUT period_start timestamptz, OUT period_end timestamptz)
@@ -78,12 +84,15 @@ $$;
 --             projections swing too much to alert on) and after the period
 --   forecast_over  the unrounded projection reaches the limit (used × length ≥ limit ×
 --             elapsed) while used is still below it: what the forecast alert fires on
+--   unpriced_tokens  tokens of the scope in the period that the book cannot price: a cost
+--             quota does not count them (they have no cost), so they are shown beside it
 -- Scope: a developer (subject = oid); a team (subject = team): the usage of each developer
 -- on each day (in the quota's zone) on which a dated developers row naming the team is
 -- valid for at least part of that day; everyone.
 CREATE FUNCTION tally_quota_usage(p_quota integer, p_at timestamptz DEFAULT now())
 RETURNS TABLE (period_start timestamptz, period_end timestamptz, used numeric,
-               limit_value numeric, ratio numeric, forecast numeric, forecast_over boolean)
+               limit_value numeric, ratio numeric, forecast numeric, forecast_over boolean,
+               unpriced_tokens bigint)
 -- SECURITY DEFINER: reporting.quota_status calls it as tally_reader, which reads only views
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -99,12 +108,15 @@ BEGIN
       FROM tally_quota_period(q.period, q.tz, p_at) p;
     limit_value := q.limit_value;
 
+    -- the engine's 5m writes include the unsplit ones
     SELECT coalesce(sum(CASE WHEN q.metric = 'cost_usd'
                              THEN CASE WHEN u.priced THEN u.cost_usd ELSE 0 END
-                             -- the engine's 5m writes include the unsplit ones
                              ELSE u.input_tokens + u.output_tokens + u.cache_read_tokens
-                                  + u.cache_write_5m_tokens + u.cache_write_1h_tokens END), 0)
-      INTO used
+                                  + u.cache_write_5m_tokens + u.cache_write_1h_tokens END), 0),
+           coalesce(sum(u.input_tokens + u.output_tokens + u.cache_read_tokens
+                        + u.cache_write_5m_tokens + u.cache_write_1h_tokens)
+                        FILTER (WHERE NOT u.priced), 0)
+      INTO used, unpriced_tokens
       FROM tally_usage_priced(tally_book(NULL), period_start, period_end, q.tz, 'day') u
      WHERE q.scope = 'everyone'
         OR (q.scope = 'developer' AND u.developer_oid = q.subject)
@@ -131,7 +143,8 @@ $$;
 -- Quota use now, for Grafana (reads as tally_reader) and people with psql.
 CREATE VIEW reporting.quota_status AS
 SELECT q.id AS quota_id, q.name AS quota, q.scope, q.subject, q.metric, q.period, q.tz,
-       u.period_start, u.period_end, u.used, u.limit_value, u.ratio, u.forecast
+       u.period_start, u.period_end, u.used, u.limit_value, u.ratio, u.forecast,
+       u.unpriced_tokens
   FROM quotas q, LATERAL tally_quota_usage(q.id, now()) u;
 
 CREATE VIEW reporting.alert_log AS

@@ -115,6 +115,14 @@ assert_eq t "$(sql "SELECT used = 14 FROM tally_quota_usage($qe, '2026-04-25T00:
 assert_eq 14000000 "$(u "$qt")" "everyone in tokens: 14,000,000"
 sql "DELETE FROM quotas WHERE id IN ($qr, $qb, $qe, $qt)" >/dev/null
 
+# ---- unpriced usage has no cost: a cost quota shows it apart, never as $0 silently ----
+sql "UPDATE usage_rollup_15m SET model = 'mystery-model' WHERE developer_oid = 't3' AND bucket >= '2026-04-20';
+     UPDATE usage_rollup_day SET model = 'mystery-model' WHERE developer_oid = 't3' AND day >= '2026-04-20'" >/dev/null
+qu=$(quota name=t3-cost scope=developer subject=t3 metric=cost_usd period=month limit=100)
+assert_eq "4 4000000" "$(sql "SELECT used || ' ' || unpriced_tokens FROM tally_quota_usage($qu, '2026-04-25T00:00Z')")" \
+    "t3: \$4 priced, 4,000,000 tokens of an unknown model shown apart"
+sql "DELETE FROM quotas WHERE id = $qu" >/dev/null
+
 # ---- two evaluators at once: exactly one delivery per threshold ----
 receiver_start "$TMP/rcv"
 qc=$(quota name=concurrent scope=developer subject=dev-c metric=cost_usd period=month limit=10 \
