@@ -160,15 +160,35 @@ static json_t *alert_fact_pair(const char *name, const char *value)
 {
     json_t *o = json_object();
 
-    json_object_set_new(o, "name", json_string(name));
+    json_object_set_new(o, "title", json_string(name));
     json_object_set_new(o, "value", json_string(value ? value : "-"));
     return o;
 }
 
-/* Teams: the MessageCard that Office 365 connectors and Workflows webhooks accept. */
+static json_t *alert_text_block(const char *text, bool title, const char *color)
+{
+    json_t *b = json_object();
+
+    json_object_set_new(b, "type", json_string("TextBlock"));
+    json_object_set_new(b, "text", json_string(text));
+    json_object_set_new(b, "wrap", json_true());
+    if (title) {
+        json_object_set_new(b, "size", json_string("Medium"));
+        json_object_set_new(b, "weight", json_string("Bolder"));
+        json_object_set_new(b, "color", json_string(color));
+    }
+    return b;
+}
+
+/*
+ * Teams: an Adaptive Card in a "message" with one attachment, the payload both Teams
+ * Workflows webhooks and the older incoming-webhook connectors accept (MessageCard is
+ * connectors-only, and connectors are being retired).
+ */
 static json_t *alert_teams_json(const alert_fact *f, const char *summary)
 {
-    json_t *root = json_object(), *sections = json_array(), *sec = json_object();
+    json_t *root = json_object(), *atts = json_array(), *att = json_object();
+    json_t *card = json_object(), *body = json_array(), *factset = json_object();
     json_t *facts = json_array();
     char title[160];
     bool critical = !alert_is_forecast(f) && atoi(f->threshold) >= 100;
@@ -176,21 +196,28 @@ static json_t *alert_teams_json(const alert_fact *f, const char *summary)
     snprintf(title, sizeof(title), "Quota %.100s: %s%s", f->quota,
              alert_is_forecast(f) ? "forecast over the limit" : f->threshold,
              alert_is_forecast(f) ? "" : "% reached");
-    json_object_set_new(root, "@type", json_string("MessageCard"));
-    json_object_set_new(root, "@context", json_string("https://schema.org/extensions"));
-    json_object_set_new(root, "summary", json_string(title));
-    json_object_set_new(root, "themeColor", json_string(critical ? "D13438" : "FFB900"));
-    json_object_set_new(root, "title", json_string(title));
-    json_object_set_new(root, "text", json_string(summary));
+    json_array_append_new(body, alert_text_block(title, true, critical ? "Attention" : "Warning"));
+    json_array_append_new(body, alert_text_block(summary, false, NULL));
     json_array_append_new(facts, alert_fact_pair("Used", f->used));
     json_array_append_new(facts, alert_fact_pair("Limit", f->limit));
     json_array_append_new(facts, alert_fact_pair("Ratio", f->ratio));
     json_array_append_new(facts, alert_fact_pair("Forecast", f->forecast));
     json_array_append_new(facts, alert_fact_pair("Period start", f->period_start));
     json_array_append_new(facts, alert_fact_pair("Period end", f->period_end));
-    json_object_set_new(sec, "facts", facts);
-    json_array_append_new(sections, sec);
-    json_object_set_new(root, "sections", sections);
+    json_object_set_new(factset, "type", json_string("FactSet"));
+    json_object_set_new(factset, "facts", facts);
+    json_array_append_new(body, factset);
+    json_object_set_new(card, "$schema",
+                        json_string("http://adaptivecards.io/schemas/adaptive-card.json"));
+    json_object_set_new(card, "type", json_string("AdaptiveCard"));
+    json_object_set_new(card, "version", json_string("1.4"));
+    json_object_set_new(card, "body", body);
+    json_object_set_new(att, "contentType", json_string("application/vnd.microsoft.card.adaptive"));
+    json_object_set_new(att, "content", card);
+    json_array_append_new(atts, att);
+    json_object_set_new(root, "type", json_string("message"));
+    json_object_set_new(root, "summary", json_string(title));
+    json_object_set_new(root, "attachments", atts);
     return root;
 }
 
@@ -379,12 +406,13 @@ static const char ALERT_CLAIM_SQL[] =
     " ORDER BY o.next_attempt_at, o.id LIMIT 1"
     "   FOR UPDATE OF o SKIP LOCKED";
 
+/* the delay runs from the end of the attempt (clock_timestamp), not from its start */
 static const char ALERT_RESULT_SQL[] =
     "UPDATE alert_outbox SET state = $2, attempts = attempts + 1, last_status = $3::integer,"
     "       last_error = $4,"
-    "       next_attempt_at = CASE WHEN $2 = 'pending'"
-    "            THEN now() + $5::bigint * interval '1 millisecond' ELSE next_attempt_at END,"
-    "       delivered_at = CASE WHEN $2 = 'delivered' THEN now() END"
+    "       next_attempt_at = CASE WHEN $2 <> 'pending' THEN next_attempt_at"
+    "            ELSE clock_timestamp() + $5::bigint * interval '1 millisecond' END,"
+    "       delivered_at = CASE WHEN $2 = 'delivered' THEN clock_timestamp() END"
     " WHERE id = $1::bigint";
 
 static const char *alert_col(PGresult *res, int col)

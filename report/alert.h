@@ -1,7 +1,7 @@
 /*
  * alert.h - delivery of quota alerts from the alert_outbox table through libcurl: a
- * generic JSON webhook (optionally HMAC-SHA256 signed), Slack and Microsoft Teams
- * incoming webhooks, and the Prometheus Alertmanager v2 API.
+ * generic JSON webhook (optionally HMAC-SHA256 signed), Slack and Microsoft Teams (an
+ * Adaptive Card) incoming webhooks, and the Prometheus Alertmanager v2 API.
  *
  * Each due row is claimed with FOR UPDATE SKIP LOCKED in its own transaction, posted, and
  * marked delivered (2xx), retried later with exponential backoff (network errors, 408,

@@ -64,9 +64,9 @@ body() { python3 -c 'import json,sys; [print(json.loads(l)["body"]) for l in ope
 assert_match '^\{"text": "quota \\"chat\\" \(everyone, tokens per day in Europe/Berlin\): 100% threshold reached: 1000000 tokens used of 1000 tokens' \
     "$(body /slack | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"text": d["text"]}))')" "Slack: text"
 assert_eq "header section" "$(body /slack | python3 -c 'import json,sys; print(" ".join(b["type"] for b in json.load(sys.stdin)["blocks"]))')" "Slack: blocks"
-assert_eq "MessageCard D13438 Used=1000000" \
-    "$(body /teams | python3 -c 'import json,sys; d=json.load(sys.stdin); f=d["sections"][0]["facts"][0]; print(d["@type"], d["themeColor"], f["name"] + "=" + f["value"])')" \
-    "Teams: a MessageCard with facts"
+assert_eq "message AdaptiveCard Attention Used=1000000" \
+    "$(body /teams | python3 -c 'import json,sys; d=json.load(sys.stdin); c=d["attachments"][0]["content"]; f=c["body"][2]["facts"][0]; print(d["type"], c["type"], c["body"][0]["color"], f["title"] + "=" + f["value"])')" \
+    "Teams: an Adaptive Card with facts"
 assert_eq "delivered delivered" "$(sql "SELECT string_agg(state, ' ' ORDER BY target_index) FROM alert_outbox WHERE target_index < 2")" "Slack and Teams delivered"
 assert_match "^pending 1 [A-Za-z]" "$(sql "SELECT state || ' ' || attempts || ' ' || last_error FROM alert_outbox WHERE target_index = 2")" \
     "the dead receiver: pending, retried later, curl's error recorded"

@@ -259,8 +259,16 @@ static void test_payloads(void **state)
     json_decref(j);
 
     j = payload_json("teams", &FACT);
-    assert_string_equal(json_string_value(json_object_get(j, "@type")), "MessageCard");
-    assert_string_equal(json_string_value(json_object_get(j, "themeColor")), "FFB900");
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "message");
+    a = json_array_get(json_object_get(j, "attachments"), 0);
+    assert_string_equal(json_string_value(json_object_get(a, "contentType")),
+                        "application/vnd.microsoft.card.adaptive");
+    a = json_object_get(a, "content");
+    assert_string_equal(json_string_value(json_object_get(a, "type")), "AdaptiveCard");
+    a = json_array_get(json_object_get(a, "body"), 0);
+    assert_string_equal(json_string_value(json_object_get(a, "text")),
+                        "Quota team-platform: 80% reached");
+    assert_string_equal(json_string_value(json_object_get(a, "color")), "Warning");
     json_decref(j);
 
     j = payload_json("alertmanager", &FACT);
