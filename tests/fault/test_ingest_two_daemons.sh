@@ -18,7 +18,8 @@ start_ingest "$TMP/b.log" usage it-two --batch-size 200
 bpid=$INGEST_PID
 wait_for 60 grep -q 'assigned partition' "$TMP/b.log"
 produce_lines "$TMP/events" 1 10000 usage
-wait_for 60 test "$(sql 'SELECT count(*) FROM ingest_offsets')" -ge 8
+every_partition_stored() { [ "$(sql 'SELECT count(*) FROM ingest_offsets')" -ge 8 ]; }
+wait_for 60 every_partition_stored
 nb=$(grep -c 'msg="assigned partition' "$TMP/b.log")
 assert_eq yes "$([ "$nb" -ge 1 ] && [ "$nb" -le 7 ] && echo yes)" "both daemons share the partitions"
 produce_lines "$TMP/events" 10001 10000 usage &

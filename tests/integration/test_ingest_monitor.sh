@@ -8,7 +8,6 @@ need_env
 source "$SRC/tests/integration/ingest_lib.sh"
 new_db
 mb_start "$TMP/mb" "$BIN/tests/mockbroker" --brokers 1 --partitions 2 --topic mon
-WAIT=6
 
 # rec KIND CORRELATION_ID [SEQ|OID]: one record as Azure streams it (in a records envelope)
 rec() {
@@ -35,11 +34,10 @@ produce() { kcat -P -b "$MB_BOOTSTRAP" -t mon -K$'\t'; }
 events() { sql "SELECT request_id, developer_oid, input_tokens, output_tokens, cache_read_tokens
                 FROM usage_events ORDER BY request_id"; }
 pending() { echo "$(sql 'SELECT count(*) FROM ingest_monitor_llm') $(sql 'SELECT count(*) FROM ingest_monitor_gateway')"; }
+nothing_pending() { [ "$(pending)" = "0 0" ]; }
 
-"$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic mon --group it-mon --monitor-join-wait-s $WAIT \
-    --batch-linger-ms 100 --metrics-listen "" "${KAFKA_FAST[@]}" 2>"$TMP/ingest.log" &
-ipid=$!
-TEST_PIDS+=($ipid)
+# first with a wait far longer than the test, so that the joins cannot race the expiry
+start_ingest "$TMP/ingest.log" mon it-mon --monitor-join-wait-s 3600 --batch-linger-ms 100
 
 { rec llm c-llm-first; rec gateway c-gw-first dev-b; rec llm c-chunked 0
   rec llm c-no-caller; rec gateway c-no-llm dev-x; } | produce
@@ -56,22 +54,28 @@ c-llm-first|dev-a|100|20|3000" "$(events)" \
     "joined in either order; chunks once; no oid header: the APIM subscription"
 assert_eq "dev-a@contoso.example" "$(sql "SELECT developer_upn FROM usage_events WHERE request_id = 'c-llm-first'")" "upn from the logged header"
 
-wait_for $((WAIT + 20)) test "$(sql "SELECT count(*) FROM usage_events WHERE developer_oid = 'unattributed'")" = 1
+assert_eq "1 1" "$(pending)" "the unmatched halves still wait"
+
+# then with a wait of 1 s: what waited longer expires on the next tick
+kill -TERM $INGEST_PID
+wait $INGEST_PID
+assert_eq 0 $? "SIGTERM: exit 0"
+start_ingest "$TMP/ingest.log" mon it-mon --monitor-join-wait-s 1 --batch-linger-ms 100
+wait_for 60 nothing_pending
 assert_eq "c-no-caller|unattributed|100|20|3000" "$(sql "SELECT request_id, developer_oid, input_tokens,
     output_tokens, cache_read_tokens FROM usage_events WHERE developer_oid = 'unattributed'")" \
     "after monitor_join_wait_s the usage is stored as unattributed"
-wait_for 20 test "$(pending)" = "0 0"
 assert_eq "0 0" "$(pending)" "the caller record alone is dropped after the wait"
 
 # late deliveries after the join or the expiry change nothing
 { rec llm c-chunked 2; rec llm c-llm-first; rec gateway c-no-caller dev-z; } | produce
 wait_for 30 offsets_caught_up it-mon mon 2
-sleep $((WAIT / 2))
+wait_for 20 nothing_pending
 assert_eq "4|400|4" "$(sql 'SELECT count(*), sum(input_tokens), count(DISTINCT request_id) FROM usage_events')" "late chunks and duplicates count nothing"
 assert_eq "$(sql 'SELECT count(*), sum(input_tokens), sum(cache_read_tokens) FROM usage_events')" \
     "$(sql 'SELECT sum(requests), sum(input_tokens), sum(cache_read_tokens) FROM usage_rollup_15m')" "rollups equal raw rows"
 assert_eq "4" "$(sql 'SELECT sum(cache_unknown_requests) FROM usage_rollup_day')" "cache writes flagged unknown on this path"
-kill -TERM $ipid
-wait $ipid
+kill -TERM $INGEST_PID
+wait $INGEST_PID
 assert_eq 0 $? "SIGTERM: exit 0"
 finish
