@@ -1,0 +1,197 @@
+/* ingest/sink_pg.c, the part without a database: batches as COPY text, reject keys,
+ * reason labels, partition offsets and months. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sink_pg.h"
+
+static void emit_event(sink_batch *b, const char *request_id, int64_t time_us)
+{
+    parse_item item;
+
+    memset(&item, 0, sizeof(item));
+    item.kind = ITEM_EVENT;
+    item.ev.format = EVENT_FORMAT_USAGE;
+    snprintf(item.ev.request_id, sizeof(item.ev.request_id), "%s", request_id);
+    item.ev.event_time_us = time_us;
+    item.ev.is_stream = -1;
+    sink_batch_emit(b, &item);
+}
+
+static void emit_reject(sink_batch *b, const char *reason, const char *raw)
+{
+    parse_item item;
+
+    memset(&item, 0, sizeof(item));
+    item.kind = ITEM_REJECT;
+    snprintf(item.reason, sizeof(item.reason), "%s", reason);
+    item.raw = raw;
+    item.raw_len = strlen(raw);
+    sink_batch_emit(b, &item);
+}
+
+static char *copy_text(const sink_buf *buf)
+{
+    static char text[8192];
+
+    snprintf(text, sizeof(text), "%.*s", (int)buf->len, buf->data ? buf->data : "");
+    return text;
+}
+
+/* Every column of an event, in tally_stage's order, escaped for COPY text. */
+static void test_event_copy_text(void **state)
+{
+    sink_batch b;
+    parse_item item;
+    (void)state;
+
+    sink_batch_init(&b);
+    memset(&item, 0, sizeof(item));
+    item.kind = ITEM_EVENT;
+    item.ev.format = EVENT_FORMAT_USAGE;
+    snprintf(item.ev.request_id, sizeof(item.ev.request_id), "req\t1\\x\n");
+    item.ev.event_time_us = INT64_C(1790553600000001); /* 2026-09-28T00:00:00.000001Z */
+    snprintf(item.ev.user_upn, sizeof(item.ev.user_upn), "ana@contoso.example");
+    snprintf(item.ev.model, sizeof(item.ev.model), "claude-sonnet-4-6");
+    item.ev.status_code = 200;
+    item.ev.is_stream = 1;
+    item.ev.input_tokens = 42;
+    item.ev.output_tokens = 1873;
+    item.ev.cache_read_tokens = 88412;
+    item.ev.cache_write_5m_tokens = 6120;
+    item.ev.long_context = false;
+    sink_batch_emit(&b, &item);
+    assert_string_equal(
+        copy_text(&b.events),
+        "req\\t1\\\\x\\n\t2026-09-28 00:00:00.000001+00\t1\tunattributed\t"
+        "ana@contoso.example\t\\N\t\\N\t\\N\t\\N\t\tclaude-sonnet-4-6\t"
+        "\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t200\tt\t42\t1873\t88412\t6120\t0\t0\tf\t0\t0\tf\n");
+    assert_int_equal(b.nevents, 1);
+    assert_int_equal(b.nrecords, 1);
+    sink_batch_cleanup(&b);
+}
+
+/* Times before 1970 keep a positive fraction. */
+static void test_event_time_before_epoch(void **state)
+{
+    sink_batch b;
+    (void)state;
+
+    sink_batch_init(&b);
+    emit_event(&b, "r", -1);
+    assert_non_null(strstr(copy_text(&b.events), "\t1969-12-31 23:59:59.999999+00\t"));
+    assert_int_equal(b.nmonths, 1);
+    assert_int_equal(b.months[0], 1969 * 12 + 11);
+    sink_batch_cleanup(&b);
+}
+
+/* Rejects are keyed by their message, ":k" for the k-th after the first; raw bytes as
+ * hex bytea. */
+static void test_reject_keys(void **state)
+{
+    sink_batch b;
+    (void)state;
+
+    sink_batch_init(&b);
+    sink_batch_message(&b, "kafka:usage:3:17", "usage/3/17");
+    emit_reject(&b, "missing requestId", "{}");
+    emit_reject(&b, "missing requestId", "\n");
+    sink_batch_message(&b, "kafka:usage:3:18", "usage/3/18");
+    emit_reject(&b, "invalid timestamp \"x\"", "A");
+    assert_string_equal(copy_text(&b.rejects),
+                        "kafka:usage:3:17\tusage/3/17\tmissing requestId\t\\\\x7b7d\n"
+                        "kafka:usage:3:17:1\tusage/3/17\tmissing requestId\t\\\\x0a\n"
+                        "kafka:usage:3:18\tusage/3/18\tinvalid timestamp \"x\"\t\\\\x41\n");
+    assert_int_equal(b.nrejects, 3);
+    assert_int_equal(b.nmessages, 2);
+    sink_batch_cleanup(&b);
+}
+
+/* Metric labels: the reason up to its first quoted value, at most SINK_REASONS_MAX of
+ * them, the last one "other". */
+static void test_reason_labels(void **state)
+{
+    sink_batch b;
+    char reason[64];
+    (void)state;
+
+    sink_batch_init(&b);
+    emit_reject(&b, "invalid timestamp \"5/x\"", "");
+    emit_reject(&b, "invalid timestamp \"6/x\"", "");
+    emit_reject(&b, "negative token count in \"output_tokens\"", "");
+    assert_int_equal(b.nreasons, 2);
+    assert_string_equal(b.reasons[0].reason, "invalid timestamp");
+    assert_int_equal(b.reasons[0].count, 2);
+    assert_string_equal(b.reasons[1].reason, "negative token count in");
+    for (int i = 0; i < 40; i++) {
+        snprintf(reason, sizeof(reason), "reason %d", i);
+        emit_reject(&b, reason, "");
+    }
+    assert_int_equal(b.nreasons, SINK_REASONS_MAX);
+    assert_string_equal(b.reasons[SINK_REASONS_MAX - 1].reason, "other");
+    assert_int_equal(b.reasons[SINK_REASONS_MAX - 1].count, 40 - (SINK_REASONS_MAX - 3));
+    sink_batch_reset(&b);
+    emit_reject(&b, "missing model", "");
+    assert_int_equal(b.nreasons, 1);
+    assert_int_equal(b.reasons[0].count, 1);
+    sink_batch_cleanup(&b);
+}
+
+/* A partition keeps the stored offset it started from and moves its next offset. */
+static void test_offsets(void **state)
+{
+    sink_batch b;
+    (void)state;
+
+    sink_batch_init(&b);
+    assert_true(sink_batch_empty(&b));
+    assert_true(sink_batch_offset(&b, 2, 100, 100));
+    assert_true(sink_batch_offset(&b, 0, -1, 7));
+    assert_true(sink_batch_offset(&b, 2, 555, 101));
+    assert_int_equal(b.noffsets, 2);
+    assert_int_equal(b.offsets[0].partition, 2);
+    assert_int_equal(b.offsets[0].prev, 100);
+    assert_int_equal(b.offsets[0].next, 102);
+    assert_int_equal(b.offsets[1].prev, -1);
+    assert_int_equal(b.offsets[1].next, 8);
+    assert_false(sink_batch_empty(&b));
+    for (int p = 3; p < 40; p++)
+        assert_true(sink_batch_offset(&b, p, -1, 0));
+    assert_int_equal(b.noffsets, 39);
+    sink_batch_reset(&b);
+    assert_true(sink_batch_empty(&b));
+    sink_batch_cleanup(&b);
+}
+
+/* Each UTC month of the batch once. */
+static void test_months(void **state)
+{
+    sink_batch b;
+    (void)state;
+
+    sink_batch_init(&b);
+    emit_event(&b, "a", INT64_C(1790553600000000)); /* 2026-09-28 */
+    emit_event(&b, "b", INT64_C(1790812799999999)); /* 2026-09-30T23:59:59.999999Z */
+    emit_event(&b, "c", INT64_C(1790812800000000)); /* 2026-10-01 */
+    assert_int_equal(b.nmonths, 2);
+    assert_int_equal(b.months[0], 2026 * 12 + 8);
+    assert_int_equal(b.months[1], 2026 * 12 + 9);
+    sink_batch_cleanup(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_event_copy_text), cmocka_unit_test(test_event_time_before_epoch),
+        cmocka_unit_test(test_reject_keys),     cmocka_unit_test(test_reason_labels),
+        cmocka_unit_test(test_offsets),         cmocka_unit_test(test_months),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
