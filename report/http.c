@@ -76,7 +76,7 @@ struct http_req {
     http_method method;
     char path_arg[QUERY_VALUE_MAX + 1];
     bool has_path_arg;
-    bool started, replied, too_large;
+    bool started, replied, queued, too_large;
     int status;
     char *body;
     size_t body_len;
@@ -274,7 +274,9 @@ static void http_queue(http_req *req, int status, struct MHD_Response *resp, con
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     }
-    if (MHD_queue_response(req->mc, (unsigned)status, resp) != MHD_YES)
+    if (MHD_queue_response(req->mc, (unsigned)status, resp) == MHD_YES)
+        req->queued = true;
+    else
         log_warn("could not queue the response to %s", req->route ? req->route->path : "?");
     MHD_destroy_response(resp);
 }
@@ -637,11 +639,14 @@ void http_reply_rows(http_req *req, const http_rows *rows)
         goto out;
     }
     st = calloc(1, sizeof(*st));
+    if (st) {
+        st->srv = req->srv;
+        st->slot = -1;
+    }
     if (!st || !http_stream_columns(st, first)) {
         http_reply_problem(req, 500, NULL, "out of memory");
         goto out;
     }
-    st->srv = req->srv;
     st->conn = conn;
     st->slot = req->slot;
     req->slot = -1; /* the stream returns the connection when the response is freed */
@@ -927,13 +932,14 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *mc, const c
         return MHD_YES;
     }
     if (req->replied)
-        return MHD_YES;
+        return req->queued ? MHD_YES : MHD_NO;
     if (strlen(req->uri) - req->path_len > QUERY_MAX_LEN + 1)
         http_reply_problem(req, 414, NULL, "the query string is longer than %d bytes",
                            QUERY_MAX_LEN);
     else if (http_route_find(req))
         http_dispatch(req);
-    return MHD_YES;
+    /* nothing queued (out of memory): closing the connection is all that is left */
+    return req->queued ? MHD_YES : MHD_NO;
 }
 
 static void *http_uri_log(void *cls, const char *uri, struct MHD_Connection *mc)
