@@ -400,7 +400,7 @@ static const char ALERT_CLAIM_SQL[] =
     "       a.id, q.id, q.name, q.scope, q.subject, q.metric, q.period, q.tz, a.threshold,"
     "       a.used::text, a.limit_value::text, a.ratio::text, a.forecast::text,"
     "       tally_iso_utc(a.period_start), tally_iso_utc(coalesce(a.period_end, a.fired_at)),"
-    "       tally_iso_utc(a.fired_at)"
+    "       tally_iso_utc(a.fired_at), o.target_index"
     "  FROM alert_outbox o JOIN alert_log a ON a.id = o.alert_id JOIN quotas q ON q.id = a.quota_id"
     " WHERE o.state = 'pending' AND o.next_attempt_at <= $1::timestamptz"
     " ORDER BY o.next_attempt_at, o.id LIMIT 1"
@@ -517,19 +517,23 @@ static int alert_deliver_one(PGconn *conn, const alert_opts *o, const char *pass
     }
     if (!db_commit(conn))
         goto out;
+    /* the target by its position in the quota, the delivery by its outbox id: never the URL */
     if (strcmp(state, "delivered") == 0) {
         counts->delivered++;
-        log_info("delivered alert %s to target %s (%s) after %d attempt(s)", PQgetvalue(row, 0, 5),
-                 PQgetvalue(row, 0, 0), PQgetvalue(row, 0, 1), attempts);
+        log_info("delivered alert %s to target %s (%s, delivery %s) after %d attempt(s)",
+                 PQgetvalue(row, 0, 5), PQgetvalue(row, 0, 21), PQgetvalue(row, 0, 1),
+                 PQgetvalue(row, 0, 0), attempts);
     } else if (strcmp(state, "failed") == 0) {
         counts->failed++;
-        log_error("could not deliver alert %s to target %s (%s): %s; giving up",
-                  PQgetvalue(row, 0, 5), PQgetvalue(row, 0, 0), PQgetvalue(row, 0, 1), err);
+        log_error("could not deliver alert %s to target %s (%s, delivery %s): %s; giving up",
+                  PQgetvalue(row, 0, 5), PQgetvalue(row, 0, 21), PQgetvalue(row, 0, 1),
+                  PQgetvalue(row, 0, 0), err);
     } else {
         counts->retrying++;
-        log_warn("could not deliver alert %s to target %s (%s), attempt %d: %s; retrying in %s ms",
-                 PQgetvalue(row, 0, 5), PQgetvalue(row, 0, 0), PQgetvalue(row, 0, 1), attempts, err,
-                 delaybuf);
+        log_warn("could not deliver alert %s to target %s (%s, delivery %s), attempt %d: %s; "
+                 "retrying in %s ms",
+                 PQgetvalue(row, 0, 5), PQgetvalue(row, 0, 21), PQgetvalue(row, 0, 1),
+                 PQgetvalue(row, 0, 0), attempts, err, delaybuf);
     }
     if (o->deliveries) {
         const char *labels[2] = {PQgetvalue(row, 0, 1), state};

@@ -44,7 +44,8 @@ assert_eq "ok ok ok" "$gaps" "attempts back off: at least 0.2, 0.4 and 0.8 s apa
 assert_eq "delivered 4 200 true" "$(sql "SELECT state || ' ' || attempts || ' ' || last_status || ' ' || (last_error IS NULL AND delivered_at IS NOT NULL) FROM alert_outbox")" \
     "the outbox records the delivery, 4 attempts, status 200"
 assert_eq 0 "$(grep -c -e "$RCV_PORT" -e s3cr3t -e "$TALLY_TEST_HOOK_KEY" "$TMP/ctl.log")" "no URL and no key in the logs"
-assert_match 'delivered alert [0-9]+ to target [0-9]+ \(webhook\) after 4 attempt' "$(cat "$TMP/ctl.log")" "the log names the target by id and kind"
+assert_match 'delivered alert [0-9]+ to target 0 \(webhook, delivery [0-9]+\) after 4 attempt' "$(cat "$TMP/ctl.log")" \
+    "the log names the target by position and kind, the delivery by id"
 assert_eq 4 "$(wc -l <"$RCV_LOG")" "nothing more is sent afterwards"
 deliver >/dev/null
 assert_eq 4 "$(wc -l <"$RCV_LOG")" "not even when delivery runs again"
