@@ -157,25 +157,20 @@ static bool load_offsets(source_kafka *sk)
 }
 
 /* Seeks every assigned partition back to its stored offset: after a batch was dropped,
- * its messages must be read again. */
+ * its messages must be read again. The seek is asynchronous: librdkafka sets a version
+ * barrier before this returns, so no message fetched before it is delivered after it. */
 static void rewind_assigned(source_kafka *sk)
 {
     rd_kafka_topic_partition_list_t *l = assigned_at_stored(sk);
     rd_kafka_error_t *err;
 
-    if (l->cnt == 0) {
-        rd_kafka_topic_partition_list_destroy(l);
-        return;
-    }
-    err = rd_kafka_seek_partitions(sk->rk, l, 10000);
-    if (err) {
-        log_error("could not seek to the stored offsets: %s", rd_kafka_error_string(err));
-        rd_kafka_error_destroy(err);
-    }
-    for (int i = 0; i < l->cnt; i++) {
-        if (l->elems[i].err)
-            log_error("could not seek partition %" PRId32 " to %" PRId64 ": %s",
-                      l->elems[i].partition, l->elems[i].offset, rd_kafka_err2str(l->elems[i].err));
+    if (l->cnt > 0) {
+        err = rd_kafka_seek_partitions(sk->rk, l, 0);
+        if (err) {
+            log_error("could not seek to the stored offsets: %s", rd_kafka_error_string(err));
+            rd_kafka_error_destroy(err);
+            sig_stop = 1; /* going on could skip the dropped messages */
+        }
     }
     rd_kafka_topic_partition_list_destroy(l);
 }

@@ -36,10 +36,11 @@ assert_eq 1 "$(sed -n 's/^tally_ingest_database_up //p' <<<"$metrics")" "metrics
 assert_match 'tally_ingest_partition_lag_messages\{topic="usage",partition="3"\} 0' "$metrics" "metrics: lag per partition"
 assert_match 'tally_ingest_commit_seconds_count [1-9]' "$metrics" "metrics: commit latency histogram"
 
-# another consumer moved partition 0 behind this one's back: the next batch's
-# compare-and-set fails, the batch is dropped, and the daemon re-reads from the stored
-# offset; re-deliveries are absorbed by the event key and the rejects' source key
-sql "UPDATE ingest_offsets SET next_offset = 0 WHERE consumer_group = 'it-kafka' AND partition = 0"
+# another consumer moved every offset back to 0 behind this one's back (and the tables
+# were emptied): the next batch's compare-and-set fails, the batch is dropped, and the
+# daemon re-reads every partition from the stored offsets, so everything comes back
+sql "TRUNCATE usage_events, usage_rollup_15m, usage_rollup_day, ingest_rejects;
+     UPDATE ingest_offsets SET next_offset = 0 WHERE consumer_group = 'it-kafka'"
 grep -v -- '-bad-' "$TMP/events" | head -200 | kcat -P -b "$MB_BOOTSTRAP" -t usage -K$'\t'
 wait_for 60 offsets_caught_up it-kafka usage 4
 assert_match 'is no longer [0-9]+: another consumer owns it' "$(cat "$TMP/ingest.log")" "compare-and-set miss logged"
