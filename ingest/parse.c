@@ -14,6 +14,15 @@
 /* how much of a bad value a reason quotes */
 #define REASON_QUOTE_MAX 64
 
+/*
+ * Event times PostgreSQL and the sink can store: the sink writes years as four digits
+ * without an era, so a year 0 (or an offset reaching into it) would fail the COPY of
+ * the whole batch on every retry and stall ingestion. [1900-01-01, 10000-01-01) UTC,
+ * the years the report API and price books accept too.
+ */
+#define EVENT_TIME_MIN_US (INT64_C(-2208988800) * USEC_PER_SEC)
+#define EVENT_TIME_END_US (INT64_C(253402300800) * USEC_PER_SEC)
+
 void parse_set_reason(char *reason, const char *fmt, ...)
 {
     va_list ap;
@@ -303,11 +312,17 @@ bool parse_time(const json_t *v, int64_t *out_us, char *reason)
         parse_set_reason(reason, "invalid timestamp");
         return false;
     }
-    if (parse_timestamp(json_string_value(v), out_us))
-        return true;
     copy_truncated(quoted, sizeof(quoted), json_string_value(v), json_string_length(v));
-    parse_set_reason(reason, "invalid timestamp \"%s\"", quoted);
-    return false;
+    if (!parse_timestamp(json_string_value(v), out_us)) {
+        parse_set_reason(reason, "invalid timestamp \"%s\"", quoted);
+        return false;
+    }
+    if (*out_us < EVENT_TIME_MIN_US || *out_us >= EVENT_TIME_END_US) {
+        parse_set_reason(reason, "timestamp out of range \"%s\"", quoted);
+        *out_us = 0;
+        return false;
+    }
+    return true;
 }
 
 int64_t parse_days_from_civil(int64_t year, unsigned month, unsigned day)

@@ -78,7 +78,8 @@ bool parse_int(const json_t *v, const char *name, int min, int max, int dflt, in
 bool parse_bool(const json_t *v, const char *name, int *out, char *reason);
 
 /* A required timestamp: absent is "missing timestamp", a value that
- * parse_timestamp() does not accept is "invalid timestamp \"value\"". */
+ * parse_timestamp() does not accept is "invalid timestamp \"value\"", one outside
+ * [1900-01-01, 10000-01-01) UTC is "timestamp out of range \"value\"". */
 bool parse_time(const json_t *v, int64_t *out_us, char *reason);
 
 /*

@@ -354,6 +354,25 @@ static void test_time_reasons(void **state)
     assert_true(parse_time(v, &us, reason));
     assert_int_equal(us, INT64_C(1791969153000000));
     json_decref(v);
+    /* times the sink cannot store are rejects, not a batch that fails forever */
+    v = json_string("0000-06-01T00:00:00Z");
+    assert_false(parse_time(v, &us, reason));
+    assert_string_equal(reason, "timestamp out of range \"0000-06-01T00:00:00Z\"");
+    json_decref(v);
+    v = json_string("1900-01-01T00:30:00+01:00");
+    assert_false(parse_time(v, &us, reason));
+    assert_string_equal(reason, "timestamp out of range \"1900-01-01T00:30:00+01:00\"");
+    json_decref(v);
+    v = json_string("9999-12-31T23:30:00-01:00");
+    assert_false(parse_time(v, &us, reason));
+    json_decref(v);
+    v = json_string("1900-01-01T00:00:00Z");
+    assert_true(parse_time(v, &us, reason));
+    assert_int_equal(us, INT64_C(-2208988800000000));
+    json_decref(v);
+    v = json_string("9999-12-31T23:59:59.999999Z");
+    assert_true(parse_time(v, &us, reason));
+    json_decref(v);
     /* a long bad value is quoted in part */
     memset(long_value, 'x', sizeof(long_value) - 1);
     long_value[sizeof(long_value) - 1] = '\0';
