@@ -386,51 +386,115 @@ bool cfg_bool(const cfg *c, const char *key)
     return v && cfg_parse_bool(v, &b) && b;
 }
 
-void cfg_mask_conninfo(const char *conninfo, char *out, size_t outlen)
-{
-    size_t n = 0;
-    const char *p = conninfo;
+/* libpq connection keywords whose values are secrets */
+static const char *const CFG_CONNINFO_SECRETS[] = {"password", "sslpassword", NULL};
 
-    /* key=value pairs; URIs carry the password as user:password@ */
-    if (strncmp(p, "postgres://", 11) == 0 || strncmp(p, "postgresql://", 13) == 0) {
-        const char *at = strchr(p, '@');
-        const char *colon = strchr(strchr(p, '/') + 2, ':');
-        if (at && colon && colon < at) {
-            snprintf(out, outlen, "%.*s:********%s", (int)(colon - p), p, at);
-            return;
+/* A bounded writer for cfg_mask_conninfo: output past outlen - 1 is dropped. */
+typedef struct cfg_out {
+    char *p;
+    size_t n, len;
+} cfg_out;
+
+static void cfg_out_put(cfg_out *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && o->n + 1 < o->len; i++)
+        o->p[o->n++] = s[i];
+}
+
+/* The secret keyword s starts with, if it is followed by "=" (key/value form, spaces
+ * allowed) or exactly "=" (URI query form); NULL otherwise. */
+static const char *cfg_secret_key(const char *s, size_t n, bool spaces)
+{
+    for (const char *const *k = CFG_CONNINFO_SECRETS; *k; k++) {
+        size_t kl = strlen(*k), i = kl;
+        if (n < kl || strncmp(s, *k, kl) != 0)
+            continue;
+        while (spaces && i < n && isspace((unsigned char)s[i]))
+            i++;
+        if (i < n && s[i] == '=')
+            return *k;
+    }
+    return NULL;
+}
+
+/* URI form: the password of the userinfo and password/sslpassword query parameters. */
+static void cfg_mask_uri(const char *uri, cfg_out *o)
+{
+    const char *auth = strstr(uri, "://") + 3;
+    size_t alen = strcspn(auth, "/?");
+    const char *at = NULL, *q;
+
+    for (size_t i = 0; i < alen; i++)
+        if (auth[i] == '@')
+            at = auth + i; /* the last one: a host never holds '@' */
+    if (at) {
+        const char *colon = memchr(auth, ':', (size_t)(at - auth));
+        if (colon) {
+            cfg_out_put(o, uri, (size_t)(colon - uri));
+            cfg_out_put(o, ":********", 9);
+            uri = at;
         }
-        snprintf(out, outlen, "%s", p);
+    }
+    q = strchr(auth + alen, '?');
+    if (!q) {
+        cfg_out_put(o, uri, strlen(uri));
         return;
     }
-    while (*p && n + 1 < outlen) {
-        if ((p == conninfo || isspace((unsigned char)p[-1])) && strncmp(p, "password", 8) == 0) {
-            const char *v = p + 8;
-            while (isspace((unsigned char)*v))
-                v++;
-            if (*v == '=') {
-                n += (size_t)snprintf(out + n, outlen - n, "password=********");
-                v++;
-                while (isspace((unsigned char)*v))
-                    v++;
-                if (*v == '\'') {
-                    for (v++; *v && *v != '\''; v++)
-                        if (*v == '\\' && v[1])
-                            v++;
-                    if (*v)
-                        v++;
-                } else {
-                    while (*v && !isspace((unsigned char)*v))
-                        v++;
-                }
-                p = v;
-                if (n >= outlen)
-                    n = outlen - 1;
-                continue;
-            }
+    cfg_out_put(o, uri, (size_t)(q + 1 - uri));
+    for (const char *p = q + 1; *p;) {
+        size_t n = strcspn(p, "&");
+        const char *key = cfg_secret_key(p, n, false);
+        if (key) {
+            cfg_out_put(o, key, strlen(key));
+            cfg_out_put(o, "=********", 9);
+        } else {
+            cfg_out_put(o, p, n);
         }
-        out[n++] = *p++;
+        p += n;
+        if (*p == '&')
+            cfg_out_put(o, p++, 1);
     }
-    out[n < outlen ? n : outlen - 1] = '\0';
+}
+
+void cfg_mask_conninfo(const char *conninfo, char *out, size_t outlen)
+{
+    cfg_out o = {out, 0, outlen};
+    const char *p = conninfo;
+
+    if (outlen == 0)
+        return;
+    if (strncmp(p, "postgres://", 11) == 0 || strncmp(p, "postgresql://", 13) == 0) {
+        cfg_mask_uri(p, &o);
+        out[o.n] = '\0';
+        return;
+    }
+    while (*p) {
+        const char *key = NULL;
+        if (p == conninfo || isspace((unsigned char)p[-1]))
+            key = cfg_secret_key(p, strlen(p), true);
+        if (!key) {
+            cfg_out_put(&o, p++, 1);
+            continue;
+        }
+        cfg_out_put(&o, key, strlen(key));
+        cfg_out_put(&o, "=********", 9);
+        p = strchr(p, '=') + 1;
+        while (isspace((unsigned char)*p))
+            p++;
+        /* libpq: a backslash escapes the next character, quoted or not */
+        if (*p == '\'') {
+            for (p++; *p && *p != '\''; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p)
+                p++;
+        } else {
+            for (; *p && !isspace((unsigned char)*p); p++)
+                if (*p == '\\' && p[1])
+                    p++;
+        }
+    }
+    out[o.n] = '\0';
 }
 
 static bool cfg_kafka_secret(const char *name)

@@ -25,7 +25,7 @@ typedef enum { CFG_STR, CFG_INT, CFG_BOOL } cfg_type;
 typedef enum {
     CFG_PUBLIC = 0,
     CFG_SECRET,   /* masked entirely; may come from a *_file */
-    CFG_CONNINFO, /* a libpq conninfo: only password=… is masked */
+    CFG_CONNINFO, /* a libpq conninfo: only the password values are masked */
 } cfg_secrecy;
 
 typedef struct cfg_spec {
@@ -85,7 +85,11 @@ void cfg_print_markdown(const cfg_spec *spec, int nspec, FILE *out);
  */
 int cfg_info(const cfg *c, const char *synopsis);
 
-/* Copies conninfo into out with any password=… value replaced by ********. */
+/*
+ * Copies conninfo into out (truncated to outlen) with the values of password and
+ * sslpassword replaced by ********: key=value pairs, and in a URI the userinfo's
+ * password and the query parameters.
+ */
 void cfg_mask_conninfo(const char *conninfo, char *out, size_t outlen);
 
 #endif

@@ -151,6 +151,17 @@ static void test_mask_conninfo_forms(void **state)
     assert_string_equal(out, "postgresql://user:********@host/db");
     cfg_mask_conninfo("host=x", out, sizeof(out));
     assert_string_equal(out, "host=x");
+    cfg_mask_conninfo("host=x sslpassword=keypw password = pw\\ 2 user=u", out, sizeof(out));
+    assert_string_equal(out, "host=x sslpassword=******** password=******** user=u");
+    cfg_mask_conninfo("postgresql://host:5432/db?user=u&password=pw&sslmode=require", out,
+                      sizeof(out));
+    assert_string_equal(out, "postgresql://host:5432/db?user=u&password=********&sslmode=require");
+    cfg_mask_conninfo("postgres://u:p%40w@h1:1,h2:2/db?sslpassword=k", out, sizeof(out));
+    assert_string_equal(out, "postgres://u:********@h1:1,h2:2/db?sslpassword=********");
+    cfg_mask_conninfo("postgresql://u@host/db", out, sizeof(out));
+    assert_string_equal(out, "postgresql://u@host/db");
+    cfg_mask_conninfo("postgresql://u:pw@host", out, 12);
+    assert_string_equal(out, "postgresql:");
 }
 
 /* Bad values are rejected with exit code 2; stderr names the key. */
