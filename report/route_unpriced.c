@@ -7,14 +7,17 @@ void route_usage_unpriced(http_req *req)
     char from[40], to[40];
     const char *params[2] = {from, to};
     http_rows rows = {0};
+    route_book book;
     json_t *header;
 
-    if (!route_range(req, from, to))
+    /* tally_unpriced judges by the newest book: name it */
+    if (!route_book_resolve(req, &book) || !route_range(req, from, to))
         return;
     header = json_object();
     json_object_set_new(header, "from", json_string(from));
     json_object_set_new(header, "to", json_string(to));
     json_object_set_new(header, "tz", json_string(q->tz));
+    json_object_set_new(header, "price_book", route_book_json(&book));
     rows.sql = "SELECT * FROM tally_unpriced($1::timestamptz, $2::timestamptz)";
     rows.nparams = 2;
     rows.params = params;
