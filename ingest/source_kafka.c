@@ -101,7 +101,11 @@ static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
         sig_stop = 1;
         return;
     }
-    log_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    /* the log callback has already reported transport and name resolution failures */
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE)
+        log_debug("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    else
+        log_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
 static void brokers_up(source_kafka *sk)
