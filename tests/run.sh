@@ -24,6 +24,9 @@ echo "== building build/ and build-asan/"
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 [ "${TALLY_SKIP_ASAN:-}" = 1 ] || build build-asan -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=ON
 
+# Debian's python3 first: a version manager's shim costs a second per start, and the tests
+# start python3 often (python3-yaml comes from Debian too)
+export PATH="/usr/bin:$PATH"
 source tests/lib.sh
 WORK=$(mktemp -d /tmp/tally-test.XXXXXX)
 chmod 755 "$WORK"
