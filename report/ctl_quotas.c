@@ -205,8 +205,8 @@ int ctl_quotas_status(const cfg *c)
     return ctl_quotas_print(c, "quotas status [--now TIMESTAMP]", "read quota status",
                             "SELECT q.id, q.name, u.period_start, u.period_end, u.used,"
                             "       u.limit_value AS limit, u.ratio, u.forecast, u.unpriced_tokens"
-                            "  FROM quotas q CROSS JOIN LATERAL"
-                            "       tally_quota_usage(q.id, coalesce($1::timestamptz, now())) u"
+                            "  FROM tally_quota_usage_all(coalesce($1::timestamptz, now())) u"
+                            "  JOIN quotas q ON q.id = u.quota_id"
                             " ORDER BY q.id",
                             true);
 }

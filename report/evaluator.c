@@ -32,17 +32,35 @@ void evaluator_metrics_init(evaluator_metrics *m, prom_registry *r)
                              "quota evaluations that failed", NULL);
 }
 
-/* Usage of one quota and what it crosses; exact comparisons are done in SQL. */
+/*
+ * Usage of every quota and what it crosses, in one statement (the cost engine runs once
+ * per period and zone); exact comparisons are done in SQL. Columns: see EVALUATOR_COL_*.
+ */
 static const char EVALUATOR_USAGE_SQL[] =
-    "SELECT u.period_start::text, u.period_end::text, u.used::text, u.limit_value::text,"
-    "       u.ratio::text, u.forecast::text,"
+    "SELECT q.id::text, u.period_start::text, u.period_end::text, u.used::text,"
+    "       u.limit_value::text, u.ratio::text, u.forecast::text,"
     "       array_to_string(ARRAY(SELECT t FROM unnest(q.thresholds) t"
     "                              WHERE u.used * 100 >= u.limit_value * t ORDER BY t), ','),"
     "       q.forecast AND u.forecast_over,"
     "       q.name, q.scope, q.subject, q.metric, q.period,"
     "       round(u.forecast / u.limit_value, 6)::text"
-    "  FROM quotas q CROSS JOIN LATERAL tally_quota_usage(q.id, $2::timestamptz) u"
-    " WHERE q.id = $1::integer";
+    "  FROM tally_quota_usage_all(coalesce($1::timestamptz, now())) u"
+    "  JOIN quotas q ON q.id = u.quota_id"
+    " ORDER BY q.id";
+
+enum {
+    EVALUATOR_COL_ID,
+    EVALUATOR_COL_START,
+    EVALUATOR_COL_END,
+    EVALUATOR_COL_USED,
+    EVALUATOR_COL_LIMIT,
+    EVALUATOR_COL_RATIO,
+    EVALUATOR_COL_FORECAST,
+    EVALUATOR_COL_CROSSED,
+    EVALUATOR_COL_FORECAST_FIRES,
+    EVALUATOR_COL_NAME, /* the five gauge labels follow in order */
+    EVALUATOR_COL_FORECAST_RATIO = EVALUATOR_COL_NAME + 5,
+};
 
 /*
  * The claim: the alert_log row is inserted by exactly one transaction; only that one
@@ -64,18 +82,17 @@ static const char EVALUATOR_FIRE_SQL[] =
     "  RETURNING 1)"
     " SELECT (SELECT id FROM fired), (SELECT count(*) FROM queued)";
 
-/* Fires one threshold; returns false on a database error. */
-static bool evaluator_fire(PGconn *conn, const char *quota_id, PGresult *u, const char *threshold,
+#define EVALUATOR_VALUE(u, i, col) (PQgetisnull(u, i, col) ? NULL : PQgetvalue(u, i, col))
+
+/* Fires one threshold of row i of the usage; returns false on a database error. */
+static bool evaluator_fire(PGconn *conn, PGresult *u, int i, const char *threshold,
                            const evaluator_metrics *m, evaluator_counts *c)
 {
-    const char *params[8] = {quota_id,
-                             PQgetvalue(u, 0, 0),
-                             PQgetvalue(u, 0, 1),
-                             threshold,
-                             PQgetvalue(u, 0, 2),
-                             PQgetvalue(u, 0, 3),
-                             PQgetvalue(u, 0, 4),
-                             PQgetisnull(u, 0, 5) ? NULL : PQgetvalue(u, 0, 5)};
+    const char *params[8] = {
+        PQgetvalue(u, i, EVALUATOR_COL_ID),    PQgetvalue(u, i, EVALUATOR_COL_START),
+        PQgetvalue(u, i, EVALUATOR_COL_END),   threshold,
+        PQgetvalue(u, i, EVALUATOR_COL_USED),  PQgetvalue(u, i, EVALUATOR_COL_LIMIT),
+        PQgetvalue(u, i, EVALUATOR_COL_RATIO), EVALUATOR_VALUE(u, i, EVALUATOR_COL_FORECAST)};
     PGresult *res = db_query(conn, "fire a quota alert", EVALUATOR_FIRE_SQL, 8, params);
 
     if (!res)
@@ -86,8 +103,10 @@ static bool evaluator_fire(PGconn *conn, const char *quota_id, PGresult *u, cons
         c->queued += queued;
         log_info("quota \"%s\" fired %s%s for the period from %s: used %s of %s, %d "
                  "notification(s) queued",
-                 PQgetvalue(u, 0, 8), threshold, strcmp(threshold, "forecast") ? "%" : "",
-                 PQgetvalue(u, 0, 0), PQgetvalue(u, 0, 2), PQgetvalue(u, 0, 3), queued);
+                 PQgetvalue(u, i, EVALUATOR_COL_NAME), threshold,
+                 strcmp(threshold, "forecast") ? "%" : "", PQgetvalue(u, i, EVALUATOR_COL_START),
+                 PQgetvalue(u, i, EVALUATOR_COL_USED), PQgetvalue(u, i, EVALUATOR_COL_LIMIT),
+                 queued);
         if (m && m->fired) {
             const char *labels[1] = {threshold};
             prom_counter_add(m->fired, labels, 1);
@@ -97,84 +116,77 @@ static bool evaluator_fire(PGconn *conn, const char *quota_id, PGresult *u, cons
     return true;
 }
 
-static void evaluator_gauges(PGresult *u, const evaluator_metrics *m)
-{
-    const char *labels[5] = {PQgetvalue(u, 0, 8), PQgetvalue(u, 0, 9), PQgetvalue(u, 0, 10),
-                             PQgetvalue(u, 0, 11), PQgetvalue(u, 0, 12)};
-
-    /* a ratio, not money: a double is what Prometheus carries */
-    if (m->used_ratio && !PQgetisnull(u, 0, 4))
-        prom_gauge_set(m->used_ratio, labels, strtod(PQgetvalue(u, 0, 4), NULL));
-    if (m->forecast_ratio && !PQgetisnull(u, 0, 13))
-        prom_gauge_set(m->forecast_ratio, labels, strtod(PQgetvalue(u, 0, 13), NULL));
-}
-
 /*
- * Evaluates one quota in its own transaction; false on a database error. On success
- * *usage receives its usage row (for the gauges; the caller PQclear()s it, NULL when the
- * quota is gone).
+ * Fires what row i of the usage crosses, in one transaction; false on a database error.
+ * A quota that crosses nothing needs no transaction.
  */
-static bool evaluator_quota(PGconn *conn, const char *quota_id, const char *at,
-                            const evaluator_metrics *m, evaluator_counts *c, PGresult **usage)
+static bool evaluator_quota(PGconn *conn, PGresult *u, int i, const evaluator_metrics *m,
+                            evaluator_counts *c)
 {
-    const char *params[2] = {quota_id, at};
-    PGresult *u = NULL;
-    bool ok = false;
     char crossed[QUOTA_MAX_THRESHOLDS * 6 + 1];
+    bool forecast = strcmp(PQgetvalue(u, i, EVALUATOR_COL_FORECAST_FIRES), "t") == 0;
 
+    snprintf(crossed, sizeof(crossed), "%s", PQgetvalue(u, i, EVALUATOR_COL_CROSSED));
+    if (!crossed[0] && !forecast)
+        return true;
     if (!db_begin(conn))
         return false;
-    u = db_query(conn, "compute quota usage", EVALUATOR_USAGE_SQL, 2, params);
-    if (!u)
-        goto out;
-    if (PQntuples(u) == 0) { /* deleted since the list was read */
-        ok = db_commit(conn);
-        goto out;
-    }
-    snprintf(crossed, sizeof(crossed), "%s", PQgetvalue(u, 0, 6));
     for (char *save = NULL, *t = strtok_r(crossed, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        if (!evaluator_fire(conn, quota_id, u, t, m, c))
-            goto out;
-    if (strcmp(PQgetvalue(u, 0, 7), "t") == 0 &&
-        !evaluator_fire(conn, quota_id, u, "forecast", m, c))
-        goto out;
-    if (!db_commit(conn))
-        goto out;
-    ok = true;
-    *usage = u;
-    u = NULL;
-out:
-    if (!ok)
-        db_rollback(conn);
-    PQclear(u);
-    return ok;
+        if (!evaluator_fire(conn, u, i, t, m, c))
+            goto fail;
+    if (forecast && !evaluator_fire(conn, u, i, "forecast", m, c))
+        goto fail;
+    if (db_commit(conn))
+        return true;
+fail:
+    db_rollback(conn);
+    return false;
+}
+
+/* Replaces the quota gauges at once, so a scrape never sees half of them. */
+static void evaluator_gauges(PGresult *u, const evaluator_metrics *m)
+{
+    if (m->used_ratio)
+        prom_metric_clear(m->used_ratio);
+    if (m->forecast_ratio)
+        prom_metric_clear(m->forecast_ratio);
+    for (int i = 0; i < PQntuples(u); i++) {
+        const char *labels[5];
+        for (int k = 0; k < 5; k++)
+            labels[k] = PQgetvalue(u, i, EVALUATOR_COL_NAME + k);
+        /* a ratio, not money: a double is what Prometheus carries */
+        if (m->used_ratio && !PQgetisnull(u, i, EVALUATOR_COL_RATIO))
+            prom_gauge_set(m->used_ratio, labels,
+                           strtod(PQgetvalue(u, i, EVALUATOR_COL_RATIO), NULL));
+        if (m->forecast_ratio && !PQgetisnull(u, i, EVALUATOR_COL_FORECAST_RATIO))
+            prom_gauge_set(m->forecast_ratio, labels,
+                           strtod(PQgetvalue(u, i, EVALUATOR_COL_FORECAST_RATIO), NULL));
+    }
 }
 
 bool evaluator_run_once(PGconn *conn, const char *at, const evaluator_metrics *m,
                         evaluator_counts *c)
 {
     const char *params[1] = {at};
-    PGresult **usage;
-    int n;
-    PGresult *ids = db_query(conn, "list quotas",
-                             "SELECT id::text, coalesce($1::timestamptz, now())::text"
-                             "  FROM quotas ORDER BY id",
-                             1, params);
+    PGresult *u = db_query(conn, "compute quota usage", EVALUATOR_USAGE_SQL, 1, params);
 
-    if (!ids)
-        return false;
-    /* every quota is evaluated at the same instant, also when at is NULL */
-    if (PQntuples(ids) > 0)
-        at = PQgetvalue(ids, 0, 1);
-    n = PQntuples(ids);
-    usage = calloc((size_t)n + 1, sizeof(*usage));
-    if (!usage) {
-        PQclear(ids);
+    if (!u) {
+        c->errors++;
+        if (m && m->errors)
+            prom_counter_add(m->errors, NULL, 1);
         return false;
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < PQntuples(u); i++) {
         c->quotas++;
-        if (!evaluator_quota(conn, PQgetvalue(ids, i, 0), at, m, c, &usage[i])) {
+        if (PQgetisnull(u, i, EVALUATOR_COL_USED)) {
+            log_warn("could not compute the usage of quota \"%s\" (see the database's log)",
+                     PQgetvalue(u, i, EVALUATOR_COL_NAME));
+            c->errors++;
+            if (m && m->errors)
+                prom_counter_add(m->errors, NULL, 1);
+            continue;
+        }
+        if (!evaluator_quota(conn, u, i, m, c)) {
             c->errors++;
             if (m && m->errors)
                 prom_counter_add(m->errors, NULL, 1);
@@ -182,18 +194,9 @@ bool evaluator_run_once(PGconn *conn, const char *at, const evaluator_metrics *m
                 break;
         }
     }
-    /* replaced at once, so a scrape never sees half of the quotas; deleted ones go */
-    if (m && m->used_ratio)
-        prom_metric_clear(m->used_ratio);
-    if (m && m->forecast_ratio)
-        prom_metric_clear(m->forecast_ratio);
-    for (int i = 0; i < n; i++) {
-        if (m && usage[i])
-            evaluator_gauges(usage[i], m);
-        PQclear(usage[i]);
-    }
-    free(usage);
-    PQclear(ids);
+    if (m)
+        evaluator_gauges(u, m);
+    PQclear(u);
     return db_ok(conn);
 }
 

@@ -115,6 +115,15 @@ assert_eq t "$(sql "SELECT used = 14 FROM tally_quota_usage($qe, '2026-04-25T00:
 assert_eq 14000000 "$(u "$qt")" "everyone in tokens: 14,000,000"
 sql "DELETE FROM quotas WHERE id IN ($qr, $qb, $qe, $qt)" >/dev/null
 
+# ---- a zone the engine refuses (Monrovia's 1965 offset is off the 15-minute grid)
+# fails its own quotas, never the others ----
+qm=$(quota name=monrovia scope=everyone metric=tokens period=month tz=Africa/Monrovia limit=10)
+qo=$(quota name=utc-1965 scope=everyone metric=tokens period=month limit=10 thresholds=100)
+sql "SELECT tally_ensure_month('1965-06-15')" >/dev/null
+dollars dev-a 1965-06-10T00:00Z 1
+assert_eq "quotas 3 fired 1 queued 0 errors 1" "$(evaluate 1965-06-15T00:00Z 2>/dev/null)" "one quota fails, the others are evaluated (one fires)"
+sql "DELETE FROM quotas WHERE id IN ($qm, $qo)" >/dev/null
+
 # ---- unpriced usage has no cost: a cost quota shows it apart, never as $0 silently ----
 sql "UPDATE usage_rollup_15m SET model = 'mystery-model' WHERE developer_oid = 't3' AND bucket >= '2026-04-20';
      UPDATE usage_rollup_day SET model = 'mystery-model' WHERE developer_oid = 't3' AND day >= '2026-04-20'" >/dev/null
