@@ -9,6 +9,7 @@
 #include "log.h"
 
 #define PROM_MAX_LABELS 8
+#define PROM_MAX_COLLECT 8
 
 typedef enum { PROM_COUNTER, PROM_GAUGE, PROM_HISTOGRAM } prom_type;
 
@@ -35,8 +36,11 @@ struct prom_metric {
 struct prom_registry {
     pthread_mutex_t lock;
     prom_metric *first, *last;
-    void (*collect)(void *ctx);
-    void *collect_ctx;
+    struct {
+        void (*fn)(void *ctx);
+        void *ctx;
+    } collect[PROM_MAX_COLLECT];
+    int ncollect;
 };
 
 /* a growable text buffer */
@@ -277,8 +281,13 @@ void prom_metric_clear(prom_metric *m)
 void prom_on_collect(prom_registry *r, void (*collect)(void *ctx), void *ctx)
 {
     pthread_mutex_lock(&r->lock);
-    r->collect = collect;
-    r->collect_ctx = ctx;
+    if (r->ncollect < PROM_MAX_COLLECT) {
+        r->collect[r->ncollect].fn = collect;
+        r->collect[r->ncollect].ctx = ctx;
+        r->ncollect++;
+    } else {
+        log_error("too many metric collectors: \"%p\" ignored", ctx);
+    }
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -329,15 +338,14 @@ static void prom_render_metric(prom_buf *b, const prom_metric *m)
 char *prom_render(prom_registry *r, size_t *len)
 {
     prom_buf b = {0};
-    void (*collect)(void *);
-    void *ctx;
+    int n;
 
+    /* collectors are only ever appended, so the first n stay valid without the lock */
     pthread_mutex_lock(&r->lock);
-    collect = r->collect;
-    ctx = r->collect_ctx;
+    n = r->ncollect;
     pthread_mutex_unlock(&r->lock);
-    if (collect)
-        collect(ctx);
+    for (int i = 0; i < n; i++)
+        r->collect[i].fn(r->collect[i].ctx);
 
     pthread_mutex_lock(&r->lock);
     for (const prom_metric *m = r->first; m; m = m->next)

@@ -42,8 +42,8 @@ void prom_histogram_observe(prom_metric *m, const char *const *labels, double v)
 void prom_metric_clear(prom_metric *m);
 
 /*
- * Called at the start of every prom_render, outside the registry lock, so that
- * gauges read from elsewhere (the database, librdkafka) are fresh.
+ * Adds a collector called at the start of every prom_render, outside the registry lock,
+ * so that gauges read from elsewhere (the database, librdkafka) are fresh. Up to 8.
  */
 void prom_on_collect(prom_registry *r, void (*collect)(void *ctx), void *ctx);
 

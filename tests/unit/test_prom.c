@@ -63,9 +63,33 @@ static void test_parse_listen(void **state)
     assert_false(prom_parse_listen("1.2.3.4:", host, sizeof(host), &port));
 }
 
+static void collect_set(void *ctx)
+{
+    prom_metric *g = ctx;
+    prom_gauge_set(g, NULL, 7);
+}
+
+static void test_collectors(void **state)
+{
+    prom_registry *r = prom_registry_new();
+    prom_metric *a = prom_gauge(r, "a", "A.", NULL);
+    prom_metric *b = prom_gauge(r, "b", "B.", NULL);
+    char *text;
+    (void)state;
+
+    prom_on_collect(r, collect_set, a);
+    prom_on_collect(r, collect_set, b); /* a second collector must not replace the first */
+    text = prom_render(r, NULL);
+    assert_string_equal(text,
+                        "# HELP a A.\n# TYPE a gauge\na 7\n# HELP b B.\n# TYPE b gauge\nb 7\n");
+    free(text);
+    prom_registry_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_render),
-                                       cmocka_unit_test(test_parse_listen)};
+                                       cmocka_unit_test(test_parse_listen),
+                                       cmocka_unit_test(test_collectors)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
