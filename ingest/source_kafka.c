@@ -535,16 +535,20 @@ int source_kafka_run(source_kafka *sk)
         full = sk->batch.nmessages >= (size_t)sk->cfg.batch_size ||
                sk->batch.nrecords >= (size_t)sk->cfg.batch_size;
         if (!sink_batch_empty(&sk->batch) &&
-            (full || now_ms() - sk->batch_started_ms >= sk->cfg.batch_linger_ms))
-            flush(sk);
+            (full || now_ms() - sk->batch_started_ms >= sk->cfg.batch_linger_ms) && !flush(sk)) {
+            rc = 1; /* stopped while retrying: that was the last attempt */
+            break;
+        }
         if (now_ms() - last_tick >= KAFKA_TICK_MS) {
             tick(sk);
             last_tick = now_ms();
         }
     }
-    log_info("stopping: committing the batch in flight");
-    if (!flush(sk))
-        rc = 1;
+    if (rc == 0) {
+        log_info("stopping: committing the batch in flight");
+        if (!flush(sk))
+            rc = 1;
+    }
     return rc;
 }
 
