@@ -25,12 +25,44 @@ static void db_notice(void *arg, const char *message)
     log_debug("postgres: %s", message);
 }
 
+/*
+ * False (after logging) when conninfo does not parse: retrying cannot help. libpq's
+ * parse errors quote the text they stumbled on, which may be part of a password, so
+ * the detail is shown only for a string that holds none.
+ */
+static bool db_conninfo_valid(const char *conninfo)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+    size_t n;
+
+    if (opts) {
+        PQconninfoFree(opts);
+        return true;
+    }
+    if (err && !strstr(conninfo, "password") && !strchr(conninfo, '@')) {
+        n = strlen(err);
+        while (n > 0 && err[n - 1] == '\n')
+            err[--n] = '\0';
+        log_error("invalid postgres connection string: %s", err);
+    } else {
+        log_error("invalid postgres connection string (libpq's detail is not shown: it may "
+                  "quote a password)");
+    }
+    PQfreemem(err);
+    return false;
+}
+
 PGconn *db_connect(const char *conninfo, int max_attempts, volatile sig_atomic_t *stop)
 {
     long backoff_ms = 100;
 
+    if (!conninfo)
+        conninfo = "";
+    if (!db_conninfo_valid(conninfo))
+        return NULL;
     for (int attempt = 1;; attempt++) {
-        PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
+        PGconn *conn = PQconnectdb(conninfo);
         if (PQstatus(conn) == CONNECTION_OK) {
             PQsetNoticeProcessor(conn, db_notice, NULL);
             if (attempt > 1)
@@ -78,7 +110,15 @@ bool db_begin(PGconn *conn)
 
 bool db_commit(PGconn *conn)
 {
-    return db_exec(conn, "commit transaction", "COMMIT", 0, NULL);
+    PGresult *res = db_query(conn, "commit transaction", "COMMIT", 0, NULL);
+    /* COMMIT of a failed transaction succeeds as a statement but rolls back */
+    bool ok = res && strcmp(PQcmdStatus(res), "ROLLBACK") != 0;
+
+    if (res && !ok)
+        log_error("could not commit transaction: a statement in it had failed, it was rolled "
+                  "back");
+    PQclear(res);
+    return ok;
 }
 
 void db_rollback(PGconn *conn)

@@ -16,8 +16,8 @@
 
 /*
  * Connects, retrying with exponential backoff (100 ms doubling to 5 s) up to
- * max_attempts times (0 = until *stop is set). Returns NULL on failure; the caller
- * frees the connection with PQfinish.
+ * max_attempts times (0 = until *stop is set). Returns NULL on failure, at once for a
+ * conninfo that does not parse; the caller frees the connection with PQfinish.
  */
 PGconn *db_connect(const char *conninfo, int max_attempts, volatile sig_atomic_t *stop);
 
@@ -34,6 +34,7 @@ bool db_exec(PGconn *conn, const char *what, const char *sql, int nparams,
              const char *const *params);
 
 bool db_begin(PGconn *conn);
+/* False also when the transaction had failed: COMMIT then rolls it back. */
 bool db_commit(PGconn *conn);
 void db_rollback(PGconn *conn); /* best effort: the connection may be gone */
 
