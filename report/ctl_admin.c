@@ -228,6 +228,12 @@ int ctl_developers_import(const cfg *c)
     buf = ctl_read_file(c->args[0], &len);
     if (!buf)
         return CFG_EXIT_USAGE;
+    if (strlen(buf) != len) {
+        /* a field would end at the NUL: "ab\0c" would import as "ab" */
+        log_error("could not import \"%s\": the file contains a NUL byte", c->args[0]);
+        free(buf);
+        return CFG_EXIT_USAGE;
+    }
     conn = ctl_connect_utc(c);
     rc = conn ? developers_apply(conn, buf, len) : CFG_EXIT_RUNTIME;
     db_rollback(conn);
