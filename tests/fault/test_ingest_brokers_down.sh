@@ -20,6 +20,7 @@ sleep 10
 kill -0 $INGEST_PID 2>/dev/null
 assert_eq 0 $? "the daemon keeps running while every broker is down"
 mb_cmd up-all
+sleep 1
 produce_lines "$TMP/events" 10001 10000 usage
 wait_for 90 offsets_caught_up it-down usage 4
 echo "# fault test took $((SECONDS - t0)) s"
