@@ -64,6 +64,10 @@ done
 
 # ---- 2. everything started is stopped on the way out, whatever the way
 source tests/lib.sh
+# Only what this script starts is ever stopped: forget any cluster the caller knows of (the
+# test suite runs this script with its own shared cluster in the environment).
+unset TALLY_TEST_PG TALLY_TEST_PGDATA TALLY_TEST_PGPORT TALLY_TEST_BROKERS TALLY_DB TALLY_CONFIG
+QS_PGDATA=
 if [ -n "${QUICKSTART_DIR:-}" ]; then
     DIR=$QUICKSTART_DIR
     rm -rf "$DIR/pg" "$DIR/mb" # a kept run's database: this one starts afresh
@@ -106,8 +110,8 @@ stop_all() {
         kill -KILL "$MB_PID" 2>/dev/null || true
         wait "$MB_PID" 2>/dev/null || true
     fi
-    if [ -n "${TALLY_TEST_PGDATA:-}" ] && [ -d "$TALLY_TEST_PGDATA" ]; then
-        as_postgres $PG_BIN/pg_ctl -D "$TALLY_TEST_PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+    if [ -n "$QS_PGDATA" ]; then
+        as_postgres $PG_BIN/pg_ctl -D "$QS_PGDATA" -m fast -w stop >/dev/null 2>&1 || true
     fi
     if [ "${QUICKSTART_KEEP:-0}" = 1 ]; then
         echo "   kept $DIR"
@@ -129,7 +133,9 @@ trap 'exit 0' INT TERM
 
 # ---- 3. PostgreSQL and the broker, on free loopback ports
 step "starting PostgreSQL 15 in $DIR/pg"
+QS_PGDATA=$DIR/pg/data # from here on stop_all stops it (pg_ctl stop is a no-op if it never ran)
 pg_start "$DIR/pg"
+[ -n "${TALLY_TEST_PG:-}" ] || { echo "quickstart: PostgreSQL did not start: see $DIR/pg/log" >&2; exit 1; }
 psql "$TALLY_TEST_PG dbname=postgres" -qAtc "CREATE DATABASE tokentally" >/dev/null
 DB="$TALLY_TEST_PG dbname=tokentally"
 export TALLY_DB=$DB
@@ -195,9 +201,16 @@ fi
 # ---- 6. what finance gets
 TOKEN=$("$CTL" tokens create --role finance --name "quickstart-finance-$$" 2>/dev/null)
 CSV_URL="http://$REPORT/v1/reports/monthly?month=$MONTH&format=csv"
-curl -sf -H "Authorization: Bearer $TOKEN" "$CSV_URL" -o "$DIR/chargeback-$MONTH.csv"
-curl -sf -H "Authorization: Bearer $TOKEN" "http://$REPORT/v1/reports/monthly?month=$MONTH" \
-    -o "$DIR/chargeback-$MONTH.json"
+fetch() { # fetch URL FILE: the report into FILE, or a message and exit
+    local code
+    code=$(curl -s -H "Authorization: Bearer $TOKEN" -o "$2" -w '%{http_code}' "$1" || true)
+    if [ "$code" != 200 ]; then
+        echo "quickstart: $1 answered ${code:-nothing}: $(head -c 400 "$2" 2>/dev/null); see $DIR/tally-report.log" >&2
+        exit 1
+    fi
+}
+fetch "$CSV_URL" "$DIR/chargeback-$MONTH.csv"
+fetch "http://$REPORT/v1/reports/monthly?month=$MONTH" "$DIR/chargeback-$MONTH.json"
 step "the chargeback CSV of $MONTH (first rows of $(($(wc -l <"$DIR/chargeback-$MONTH.csv") - 1)); all of it in $DIR/chargeback-$MONTH.csv)"
 head -n 6 "$DIR/chargeback-$MONTH.csv" | tr -d '\r'
 

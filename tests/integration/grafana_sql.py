@@ -475,6 +475,19 @@ def json_checks(dashboards, datasources, src):
                            f"{fname}: \"{p['title']}\" groups by a fixed-length interval ({arg})")
 
 
+def alerting_checks(adir, datasources):
+    """Grafana alert rules provisioned next to the dashboards query provisioned datasources."""
+    if not os.path.isdir(adir):
+        return
+    for name in sorted(os.listdir(adir)):
+        if name.endswith((".yaml", ".yml")):
+            text = open(os.path.join(adir, name)).read()
+            uids = set(re.findall(r"datasourceUid:\s*['\"]?([\w-]+)", text)) - {"__expr__"}
+            ok(uids and uids <= set(datasources),
+               f"alerting/{name}: datasourceUid {sorted(uids)} resolve to provisioned datasources",
+               str(uids - set(datasources)))
+
+
 def source_has(src, metric):
     for sub in ("ingest", "report", "common"):
         base = os.path.join(src, sub)
@@ -645,6 +658,7 @@ def main():
     ok("tally-postgres" in datasources, "the Postgres datasource tally-postgres is provisioned",
        str(datasources))
     json_checks(dashboards, datasources, a.src)
+    alerting_checks(os.path.join(a.dashboards, "provisioning", "alerting"), datasources)
     if a.json_only:
         return
 
@@ -661,7 +675,7 @@ def main():
     for e in a.expect_total:
         key, val = e.split("=", 1)
         uid, title = key.split("/", 1)
-        ok(totals.get((uid, title)) == Decimal(val),
+        ok(to_number(val) is not None and totals.get((uid, title)) == to_number(val),
            f"{uid} \"{title}\" equals {val} computed independently", str(totals.get((uid, title))))
 
 
