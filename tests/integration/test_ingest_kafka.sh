@@ -67,6 +67,24 @@ assert_match "assigned partition 0 of .{1,2}usage.{1,2} at offset $(end_offsets 
     "$(cat "$TMP/ingest2.log")" "restart: seeks to the stored offset"
 assert_stored "$TMP/expect"
 
+# Event Hubs connection string: SASL PLAIN as $ConnectionString; the secret is masked in
+# --check-config and never logged, even when the broker refuses the handshake
+secret='Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=S3cr3tK3y'
+out=$(TALLY_KAFKA_PASSWORD=$secret "$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic usage \
+    --auth connection-string --check-config)
+assert_match 'kafka_password = \*\*\*\*\*\*\*\*' "$out" "--check-config masks the connection string"
+assert_eq "" "$(grep S3cr3tK3y <<<"$out")" "--check-config shows no part of it"
+TALLY_KAFKA_PASSWORD=$secret "$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic usage \
+    --group it-sasl --auth connection-string -X security.protocol=SASL_PLAINTEXT \
+    --metrics-listen "" --log-level debug -X debug=security,broker 2>"$TMP/sasl.log" &
+spid=$!
+TEST_PIDS+=($spid)
+sleep 3
+kill -TERM $spid
+wait $spid
+assert_match 'for SASL mechanism PLAIN' "$(cat "$TMP/sasl.log")" "SASL mechanism PLAIN selected"
+assert_eq "" "$(grep -c S3cr3tK3y "$TMP/sasl.log" | grep -v '^0$')" "the connection string is never logged"
+
 # bad configuration is a usage error naming the key
 "$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic usage --batch-size 0 2>"$TMP/err"
 assert_eq 2 $? "bad batch_size: exit 2"
