@@ -1,5 +1,6 @@
 #include "prom.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -291,6 +292,27 @@ void prom_on_collect(prom_registry *r, void (*collect)(void *ctx), void *ctx)
     pthread_mutex_unlock(&r->lock);
 }
 
+/*
+ * The shortest text that reads back as v, as Prometheus' own client libraries print it:
+ * 0.1 and not 0.10000000000000001, so that a selector such as le="0.1" matches.
+ */
+static void prom_double(char *out, size_t len, double v)
+{
+    if (isnan(v)) {
+        snprintf(out, len, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(out, len, "%sInf", v > 0 ? "+" : "-");
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, len, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
 static void prom_render_labels(prom_buf *b, const char *labels, const char *extra)
 {
     if (!*labels && !extra)
@@ -301,6 +323,7 @@ static void prom_render_labels(prom_buf *b, const char *labels, const char *extr
 static void prom_render_metric(prom_buf *b, const prom_metric *m)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
+    char num[32];
 
     prom_buf_printf(b, "# HELP %s ", m->name);
     prom_buf_escaped(b, m->help, false);
@@ -311,15 +334,17 @@ static void prom_render_metric(prom_buf *b, const prom_metric *m)
             prom_render_labels(b, s->labels, NULL);
             prom_buf_printf(b, " %llu\n", (unsigned long long)s->count);
         } else if (m->type == PROM_GAUGE) {
+            prom_double(num, sizeof(num), s->value);
             prom_buf_printf(b, "%s", m->name);
             prom_render_labels(b, s->labels, NULL);
-            prom_buf_printf(b, " %.17g\n", s->value);
+            prom_buf_printf(b, " %s\n", num);
         } else {
             uint64_t cumulative = 0;
             char le[64];
             for (int i = 0; i < m->nbounds; i++) {
                 cumulative += s->bucket ? s->bucket[i] : 0;
-                snprintf(le, sizeof(le), "le=\"%.17g\"", m->bounds[i]);
+                prom_double(num, sizeof(num), m->bounds[i]);
+                snprintf(le, sizeof(le), "le=\"%s\"", num);
                 prom_buf_printf(b, "%s_bucket", m->name);
                 prom_render_labels(b, s->labels, le);
                 prom_buf_printf(b, " %llu\n", (unsigned long long)cumulative);
@@ -328,7 +353,8 @@ static void prom_render_metric(prom_buf *b, const prom_metric *m)
             prom_render_labels(b, s->labels, "le=\"+Inf\"");
             prom_buf_printf(b, " %llu\n%s_sum", (unsigned long long)s->count, m->name);
             prom_render_labels(b, s->labels, NULL);
-            prom_buf_printf(b, " %.17g\n%s_count", s->value, m->name);
+            prom_double(num, sizeof(num), s->value);
+            prom_buf_printf(b, " %s\n%s_count", num, m->name);
             prom_render_labels(b, s->labels, NULL);
             prom_buf_printf(b, " %llu\n", (unsigned long long)s->count);
         }

@@ -36,9 +36,9 @@ static void test_render(void **state)
                               "# HELP tally_commit_seconds Commit latency.\n"
                               "# TYPE tally_commit_seconds histogram\n"
                               "tally_commit_seconds_bucket{le=\"0.01\"} 1\n"
-                              "tally_commit_seconds_bucket{le=\"0.10000000000000001\"} 2\n"
+                              "tally_commit_seconds_bucket{le=\"0.1\"} 2\n"
                               "tally_commit_seconds_bucket{le=\"+Inf\"} 3\n"
-                              "tally_commit_seconds_sum 5.0549999999999997\n"
+                              "tally_commit_seconds_sum 5.055\n"
                               "tally_commit_seconds_count 3\n");
     free(text);
     prom_metric_clear(c);
@@ -61,6 +61,33 @@ static void test_parse_listen(void **state)
     assert_false(prom_parse_listen("localhost", host, sizeof(host), &port));
     assert_false(prom_parse_listen("1.2.3.4:99999", host, sizeof(host), &port));
     assert_false(prom_parse_listen("1.2.3.4:", host, sizeof(host), &port));
+}
+
+/* Values print as Prometheus' clients print them: shortest round trip, NaN, +Inf. */
+static void test_numbers(void **state)
+{
+    prom_registry *r = prom_registry_new();
+    prom_metric *g = prom_gauge(r, "g", "G.", "k");
+    char *text;
+    (void)state;
+
+    prom_gauge_set(g, (const char *[]){"a"}, 0.1);
+    prom_gauge_set(g, (const char *[]){"b"}, 1793471399);
+    prom_gauge_set(g, (const char *[]){"c"}, 1.0 / 3);
+    prom_gauge_set(g, (const char *[]){"d"}, -1e-7);
+    prom_gauge_set(g, (const char *[]){"e"}, strtod("inf", NULL));
+    prom_gauge_set(g, (const char *[]){"f"}, strtod("nan", NULL));
+    text = prom_render(r, NULL);
+    assert_string_equal(text, "# HELP g G.\n"
+                              "# TYPE g gauge\n"
+                              "g{k=\"f\"} NaN\n"
+                              "g{k=\"e\"} +Inf\n"
+                              "g{k=\"d\"} -1e-07\n"
+                              "g{k=\"c\"} 0.3333333333333333\n"
+                              "g{k=\"b\"} 1793471399\n"
+                              "g{k=\"a\"} 0.1\n");
+    free(text);
+    prom_registry_free(r);
 }
 
 static void collect_set(void *ctx)
@@ -88,8 +115,8 @@ static void test_collectors(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_render),
-                                       cmocka_unit_test(test_parse_listen),
-                                       cmocka_unit_test(test_collectors)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_render), cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_numbers), cmocka_unit_test(test_collectors)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
