@@ -88,7 +88,7 @@ EXPECTED = {
         (["reason", "rejects", "first_seen", "last_seen", "example_source"], "rejects", True),
     ("tally-platform", "Quota use"):
         (["quota", "scope", "subject", "metric", "period", "tz", "period_start", "used",
-          "limit_value", "ratio", "forecast"], "limit_value", False),
+          "limit_value", "ratio", "forecast", "unpriced_tokens"], "limit_value", False),
     ("tally-platform", "Alerts fired"):
         (["fired_at", "quota", "threshold", "used", "limit_value", "ratio", "delivered",
           "pending", "failed"], "used", True),
