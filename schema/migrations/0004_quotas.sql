@@ -102,6 +102,7 @@ DECLARE
     g record;
     ps timestamptz;
     pe timestamptz;
+    need_days boolean;
 BEGIN
     FOR g IN SELECT DISTINCT q.period, q.tz FROM quotas q
               WHERE p_quota IS NULL OR q.id = p_quota LOOP
@@ -109,9 +110,29 @@ BEGIN
         ps := NULL;
         pe := NULL;
         SELECT p.period_start, p.period_end INTO ps, pe FROM tally_quota_period(g.period, g.tz, p_at) p;
+        -- per-day usage (the engine's dearest grain) only when a member of a team with a
+        -- quota here joined or left inside the period; else membership is the same all
+        -- period long and the per-developer totals serve
+        need_days := EXISTS (SELECT 1 FROM developers d
+                              WHERE d.team IN (SELECT q.subject FROM quotas q
+                                                WHERE q.period = g.period AND q.tz = g.tz
+                                                  AND q.scope = 'team'
+                                                  AND (p_quota IS NULL OR q.id = p_quota))
+                                AND ((d.valid_from > ps AND d.valid_from < pe)
+                                     OR (d.valid_to > ps AND d.valid_to < pe)));
         RETURN QUERY
-        WITH u AS MATERIALIZED (
-            -- the engine's 5m writes include the unsplit ones
+        WITH per_dev AS MATERIALIZED ( -- the period per developer: the engine's cheapest grain
+            SELECT x.developer_oid,
+                   coalesce(sum(x.cost_usd) FILTER (WHERE x.priced), 0) AS cost,
+                   -- the engine's 5m writes include the unsplit ones
+                   sum(x.input_tokens + x.output_tokens + x.cache_read_tokens
+                       + x.cache_write_5m_tokens + x.cache_write_1h_tokens) AS tokens,
+                   coalesce(sum(x.input_tokens + x.output_tokens + x.cache_read_tokens
+                                + x.cache_write_5m_tokens + x.cache_write_1h_tokens)
+                            FILTER (WHERE NOT x.priced), 0) AS unpriced
+              FROM tally_usage_priced(tally_book(NULL), ps, pe, g.tz, 'none') x
+             GROUP BY 1
+        ), per_day AS MATERIALIZED ( -- per developer and local day, only for team quotas
             SELECT x.developer_oid, x.period_start AS day,
                    coalesce(sum(x.cost_usd) FILTER (WHERE x.priced), 0) AS cost,
                    sum(x.input_tokens + x.output_tokens + x.cache_read_tokens
@@ -120,31 +141,43 @@ BEGIN
                                 + x.cache_write_5m_tokens + x.cache_write_1h_tokens)
                             FILTER (WHERE NOT x.priced), 0) AS unpriced
               FROM tally_usage_priced(tally_book(NULL), ps, pe, g.tz, 'day') x
+             WHERE need_days
              GROUP BY 1, 2
-        ), qs AS (
+        ), qs AS MATERIALIZED (
             SELECT q.* FROM quotas q
              WHERE q.period = g.period AND q.tz = g.tz AND (p_quota IS NULL OR q.id = p_quota)
         ), members AS ( -- (team, developer, day): distinct, however many dated rows match
             SELECT DISTINCT d.team, u.developer_oid, u.day
-              FROM u JOIN developers d ON d.oid = u.developer_oid
+              FROM per_day u JOIN developers d ON d.oid = u.developer_oid
                AND d.valid_from < ((u.day AT TIME ZONE g.tz) + interval '1 day') AT TIME ZONE g.tz
                AND d.valid_to > u.day
              WHERE d.team IN (SELECT subject FROM qs WHERE scope = 'team')
-        ), hits AS (
-            SELECT qs.id, u.* FROM qs JOIN u ON qs.scope = 'developer' AND u.developer_oid = qs.subject
+        ), per_team AS (
+            SELECT m.team, sum(u.cost) AS cost, sum(u.tokens) AS tokens, sum(u.unpriced) AS unpriced
+              FROM members m JOIN per_day u ON u.developer_oid = m.developer_oid AND u.day = m.day
+             WHERE need_days
+             GROUP BY m.team
             UNION ALL
-            SELECT qs.id, u.* FROM qs JOIN members m ON qs.scope = 'team' AND m.team = qs.subject
-              JOIN u ON u.developer_oid = m.developer_oid AND u.day = m.day
-            UNION ALL
-            SELECT qs.id, u.* FROM qs CROSS JOIN u WHERE qs.scope = 'everyone'
+            SELECT m.team, sum(u.cost), sum(u.tokens), sum(u.unpriced)
+              FROM (SELECT DISTINCT d.team, d.oid FROM developers d
+                     WHERE d.team IN (SELECT subject FROM qs WHERE scope = 'team')
+                       AND d.valid_from < pe AND d.valid_to > ps) m
+              JOIN per_dev u ON u.developer_oid = m.oid
+             WHERE NOT need_days
+             GROUP BY m.team
+        ), everyone AS (
+            SELECT sum(cost) AS cost, sum(tokens) AS tokens, sum(unpriced) AS unpriced FROM per_dev
         ), s AS (
             SELECT qs.id, qs.limit_value AS lim,
-                   coalesce(sum(CASE WHEN qs.metric = 'cost_usd' THEN h.cost ELSE h.tokens END), 0) AS v,
-                   coalesce(sum(h.unpriced), 0)::bigint AS unpriced,
+                   coalesce(CASE WHEN qs.metric = 'cost_usd' THEN coalesce(d.cost, t.cost, e.cost)
+                                 ELSE coalesce(d.tokens, t.tokens, e.tokens) END, 0) AS v,
+                   coalesce(d.unpriced, t.unpriced, e.unpriced, 0)::bigint AS unpriced,
                    extract(epoch FROM pe - ps) AS len_s,
                    extract(epoch FROM p_at - ps) AS elapsed_s
-              FROM qs LEFT JOIN hits h ON h.id = qs.id
-             GROUP BY qs.id, qs.limit_value
+              FROM qs
+              LEFT JOIN per_dev d ON qs.scope = 'developer' AND d.developer_oid = qs.subject
+              LEFT JOIN per_team t ON qs.scope = 'team' AND t.team = qs.subject
+              LEFT JOIN everyone e ON qs.scope = 'everyone'
         )
         SELECT s.id, ps, pe, trim_scale(s.v), s.lim, trim_scale(round(s.v / s.lim, 6)),
                CASE WHEN s.elapsed_s * 10 >= s.len_s AND s.elapsed_s <= s.len_s

@@ -113,7 +113,15 @@ assert_eq t "$(sql "SELECT used = 4 FROM tally_quota_usage($qr, '2026-04-25T00:0
 assert_eq t "$(sql "SELECT used = 10 FROM tally_quota_usage($qb, '2026-04-25T00:00Z')")" "team blue: t3 \$8 + t2 \$2 before leaving = \$10"
 assert_eq t "$(sql "SELECT used = 14 FROM tally_quota_usage($qe, '2026-04-25T00:00Z')")" "everyone: \$14"
 assert_eq 14000000 "$(u "$qt")" "everyone in tokens: 14,000,000"
-sql "DELETE FROM quotas WHERE id IN ($qr, $qb, $qe, $qt)" >/dev/null
+# a month without membership changes (the per-developer path): May in Europe/Berlin
+qbb=$(quota name=team-blue-berlin scope=team subject=blue metric=cost_usd period=month tz=Europe/Berlin limit=100)
+dollars t3 2026-05-10T10:00Z 3
+dollars t2 2026-05-10T10:00Z 5 # red since April 15th
+dollars t3 2026-04-30T21:45Z 20 # April 30th 23:45 in Berlin: not May
+dollars t3 2026-04-30T22:00Z 7  # May 1st 00:00 in Berlin
+assert_eq t "$(sql "SELECT used = 10 FROM tally_quota_usage($qbb, '2026-05-20T00:00Z')")" "team blue in May (Berlin): t3's \$3 + \$7 from 00:00 local"
+assert_eq t "$(sql "SELECT used = 5 FROM tally_quota_usage($qr, '2026-05-20T00:00Z')")" "team red in May (UTC): t2's \$5"
+sql "DELETE FROM quotas WHERE id IN ($qr, $qb, $qe, $qt, $qbb)" >/dev/null
 
 # ---- a zone the engine refuses (Monrovia's 1965 offset is off the 15-minute grid)
 # fails its own quotas, never the others ----
@@ -125,11 +133,11 @@ assert_eq "quotas 3 fired 1 queued 0 errors 1" "$(evaluate 1965-06-15T00:00Z 2>/
 sql "DELETE FROM quotas WHERE id IN ($qm, $qo)" >/dev/null
 
 # ---- unpriced usage has no cost: a cost quota shows it apart, never as $0 silently ----
-sql "UPDATE usage_rollup_15m SET model = 'mystery-model' WHERE developer_oid = 't3' AND bucket >= '2026-04-20';
-     UPDATE usage_rollup_day SET model = 'mystery-model' WHERE developer_oid = 't3' AND day >= '2026-04-20'" >/dev/null
+sql "UPDATE usage_rollup_15m SET model = 'mystery-model' WHERE developer_oid = 't3' AND bucket >= '2026-04-20' AND bucket < '2026-04-21';
+     UPDATE usage_rollup_day SET model = 'mystery-model' WHERE developer_oid = 't3' AND day = '2026-04-20'" >/dev/null
 qu=$(quota name=t3-cost scope=developer subject=t3 metric=cost_usd period=month limit=100)
-assert_eq "4 4000000" "$(sql "SELECT used || ' ' || unpriced_tokens FROM tally_quota_usage($qu, '2026-04-25T00:00Z')")" \
-    "t3: \$4 priced, 4,000,000 tokens of an unknown model shown apart"
+assert_eq "31 4000000" "$(sql "SELECT used || ' ' || unpriced_tokens FROM tally_quota_usage($qu, '2026-04-25T00:00Z')")" \
+    "t3 in April: \$4 + \$20 + \$7 priced, 4,000,000 tokens of an unknown model shown apart"
 sql "DELETE FROM quotas WHERE id = $qu" >/dev/null
 
 # ---- two evaluators at once: exactly one delivery per threshold ----
