@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the tally-ingest integration and fault tests (sourced after lib.sh).
 
 ING=${BIN:-}/ingest/tally-ingest
@@ -70,7 +71,7 @@ start_ingest() {
     "$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic "$topic" --group "$group" \
         --metrics-listen "" "${KAFKA_FAST[@]}" "$@" 2>>"$log" &
     INGEST_PID=$!
-    TEST_PIDS+=($INGEST_PID)
+    TEST_PIDS+=("$INGEST_PID")
 }
 
 # produce_lines FILE FROM COUNT TOPIC: lines FROM..FROM+COUNT-1 of a keyed file

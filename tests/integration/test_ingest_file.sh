@@ -36,7 +36,6 @@ assert_stored "$TMP/expect"
 out=$("$ING" --db "$DB" --from-file "$FIX/legacy-array.json" 2>>"$TMP/log")
 n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$FIX/legacy-array.json")
 assert_match "^read=$n inserted=[1-9]" "$out" "one JSON document spanning lines is parsed whole"
-before=$(sql 'SELECT count(*) FROM usage_events')
 out=$("$ING" --db "$DB" --from-file "$FIX/legacy-array.json" 2>>"$TMP/log")
 assert_match "^read=$n inserted=0 " "$out" "one document again: nothing new"
 
@@ -61,7 +60,7 @@ PY
 out=$("$ING" --db "$DB" --from-file "$TMP/PT1H.json" 2>>"$TMP/log")
 assert_eq "read=4 inserted=1 duplicates=0 rejected=1" "$out" "blob export: record per line, caller first"
 assert_eq "1|42" "$(sql "SELECT count(*), sum(input_tokens) FROM usage_events WHERE request_id = 'blob-1'")" "blob export: one event"
-assert_eq "$(cat "$TMP/expect/rollup.tsv" | wc -l)" "$(rollup_sums usage_rollup_15m | grep -c '^dev-')" "rollups unchanged for the generated developers"
+assert_eq "$(wc -l <"$TMP/expect/rollup.tsv")" "$(rollup_sums usage_rollup_15m | grep -c '^dev-')" "rollups unchanged for the generated developers"
 assert_eq "$(sql 'SELECT count(*), sum(input_tokens) FROM usage_events')" \
     "$(sql 'SELECT sum(requests), sum(input_tokens) FROM usage_rollup_15m')" "rollups equal raw rows after every input"
 assert_eq "0 0" "$(sql 'SELECT count(*) FROM ingest_monitor_llm') $(sql 'SELECT count(*) FROM ingest_monitor_gateway')" \

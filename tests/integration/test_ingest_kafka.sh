@@ -16,7 +16,7 @@ mport=$(free_port)
 "$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic usage --group it-kafka --batch-size 500 "${KAFKA_FAST[@]}" \
     --metrics-listen "127.0.0.1:$mport" 2>"$TMP/ingest.log" &
 ipid=$!
-TEST_PIDS+=($ipid)
+TEST_PIDS+=("$ipid")
 
 t0=$(date +%s%N)
 kcat -P -b "$MB_BOOTSTRAP" -t usage -K$'\t' <"$TMP/events"
@@ -57,7 +57,7 @@ assert_eq "" "$(grep 'level=error' "$TMP/ingest.log")" "no errors logged"
 "$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic usage --group it-kafka --metrics-listen "" "${KAFKA_FAST[@]}" \
     2>"$TMP/ingest2.log" &
 ipid=$!
-TEST_PIDS+=($ipid)
+TEST_PIDS+=("$ipid")
 wait_for 30 grep -q 'assigned partition 3' "$TMP/ingest2.log"
 sleep 1
 kill -TERM $ipid
@@ -78,7 +78,7 @@ TALLY_KAFKA_PASSWORD=$secret "$ING" --db "$DB" --brokers "$MB_BOOTSTRAP" --topic
     --group it-sasl --auth connection-string -X security.protocol=SASL_PLAINTEXT \
     --metrics-listen "" --log-level debug -X debug=security,broker 2>"$TMP/sasl.log" &
 spid=$!
-TEST_PIDS+=($spid)
+TEST_PIDS+=("$spid")
 sleep 3
 kill -TERM $spid
 wait $spid
