@@ -146,18 +146,24 @@ MB_PID=$MB_PID_STARTED
 
 # ---- 4. schema, prices, developers
 step "migrating, loading the price book"
-"$CTL" migrate 2>/dev/null
+ctl() { # tallyctl, its messages in tallyctl.log, shown if it fails
+    "$CTL" "$@" 2>>"$DIR/tallyctl.log" && return
+    echo "quickstart: tallyctl $1 failed: $(tail -n 3 "$DIR/tallyctl.log")" >&2
+    exit 1
+}
+ctl migrate
 for book in schema/prices/*.json; do
-    "$CTL" prices load "$book" 2>/dev/null
+    ctl prices load "$book"
 done
 
 step "simulating $MONTH: $DEVELOPERS developers in $TEAMS teams"
-"$CTL" simulate --developers "$DEVELOPERS" --teams "$TEAMS" --days "$DAYS" --start "$MONTH-01" \
-    --seed 42 --developers-csv "$DIR/developers.csv" >"$DIR/events.jsonl" 2>"$DIR/simulate.log"
+ctl simulate --developers "$DEVELOPERS" --teams "$TEAMS" --days "$DAYS" --start "$MONTH-01" \
+    --seed 42 --developers-csv "$DIR/developers.csv" >"$DIR/events.jsonl"
+tail -n 1 "$DIR/tallyctl.log" >"$DIR/simulate.log"
 EVENTS=$(sed -n 's/.* events=\([0-9]*\).*/\1/p' "$DIR/simulate.log")
 MALFORMED=$(sed -n 's/.* malformed=\([0-9]*\).*/\1/p' "$DIR/simulate.log")
 echo "   $(wc -l <"$DIR/events.jsonl") messages: $EVENTS requests, some delivered twice, $MALFORMED malformed"
-"$CTL" developers import "$DIR/developers.csv" | sed 's/^/   /'
+ctl developers import "$DIR/developers.csv" | sed 's/^/   /'
 
 # ---- 5. the daemons, and the traffic through the broker (each in its own session, so that
 # Ctrl-C reaches only this script, which then stops them in order)
@@ -199,7 +205,7 @@ if ! wait_for 30 curl -sf "http://$REPORT/healthz"; then
 fi
 
 # ---- 6. what finance gets
-TOKEN=$("$CTL" tokens create --role finance --name "quickstart-finance-$$" 2>/dev/null)
+TOKEN=$(ctl tokens create --role finance --name "quickstart-finance-$$")
 CSV_URL="http://$REPORT/v1/reports/monthly?month=$MONTH&format=csv"
 fetch() { # fetch URL FILE: the report into FILE, or a message and exit
     local code
