@@ -640,6 +640,39 @@ def sql_checks(db, dashboards, ranges, filters):
     return totals
 
 
+def self_test():
+    """The expansion against examples of Grafana's own behaviour (macros_test.go, the SQL
+    datasource's interpolateVariable), so a wrong emulation cannot pass the panels."""
+    f = dt.datetime(2018, 4, 12, 18, 0, 0, tzinfo=dt.timezone.utc)
+    t = dt.datetime(2018, 4, 12, 18, 5, 0, 123000, tzinfo=dt.timezone.utc)
+    teams = {"name": "team", "multi": True, "includeAll": True, "allValue": "'__all'"}
+    one = {"name": "one", "multi": False, "includeAll": False}
+    opts = [{"text": "a", "value": "a"}, {"text": "o'b", "value": "o'b"}]
+    cases = [
+        ("$__timeFilter(time_column)", {},
+         "time_column BETWEEN '2018-04-12T18:00:00Z' AND '2018-04-12T18:05:00.123Z'"),
+        ("$__timeFrom() $__timeTo()", {}, "'2018-04-12T18:00:00Z' '2018-04-12T18:05:00.123Z'"),
+        ("GROUP BY $__timeGroup(time_column,'5m')", {}, "GROUP BY floor(extract(epoch from time_column)/300)*300"),
+        ("$__timeGroup(time_column,'5m'), x", {},
+         "floor(extract(epoch from time_column)/300)*300 AS \"time\", x"),
+        ("$__timeGroupAlias(c, 1d)", {}, "floor(extract(epoch from c)/86400)*86400 AS \"time\""),
+        ("$__timeGroupAlias(c, $__interval)", {}, "floor(extract(epoch from c)/60)*60 AS \"time\""),
+        ("$__unixEpochFilter(c)", {}, "c >= 1523556000 AND c <= 1523556300"),
+        ("$__interval_ms $__interval", {}, "60000 1m"),
+        ("IN ($team)", {"team": (["a", "o'b"], opts)}, "IN ('a','o''b')"),
+        ("IN ($team)", {"team": (["a"], opts)}, "IN ('a')"),
+        ("IN (${team})", {"team": (ALL, opts)}, "IN ('__all')"),
+        ("IN (${team:sqlstring})", {"team": (["o'b"], opts)}, "IN ('o''b')"),
+        ("[[team:csv]]", {"team": (["a", "o'b"], opts)}, "a,o'b"),
+        ("= '$one'", {"one": (["o'b"], opts)}, "= 'o''b'"),
+        ("$unknown", {}, "$unknown"),
+    ]
+    variables = {"team": teams, "one": one}
+    for sql, cur, want in cases:
+        got = expand(sql, variables, cur, f, t)
+        ok(got == want, f"expands {sql!r} as Grafana does", f"got {got!r}, want {want!r}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", required=True, help="conninfo of the read-only login")
@@ -654,6 +687,7 @@ def main():
 
     dashboards = load(a.dashboards)
     datasources = provisioned_datasources(os.path.join(a.dashboards, "provisioning"))
+    self_test()
     ok(len(dashboards) >= 3, f"{len(dashboards)} dashboards found")
     ok("tally-postgres" in datasources, "the Postgres datasource tally-postgres is provisioned",
        str(datasources))
