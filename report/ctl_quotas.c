@@ -165,6 +165,24 @@ int ctl_quotas_delete(const cfg *c)
     return rc;
 }
 
+/* False (after saying so) when --now is given and is not an instant Postgres reads. */
+static bool ctl_now_valid(const cfg *c, PGconn *conn)
+{
+    const char *params[1] = {cfg_str(c, "now")};
+    PGresult *res;
+
+    if (!params[0])
+        return true;
+    res = PQexecParams(conn, "SELECT $1::timestamptz", 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        PQclear(res);
+        return true;
+    }
+    PQclear(res);
+    fprintf(stderr, "tallyctl: invalid value for \"now\": expected a timestamp\n");
+    return false;
+}
+
 /* Runs a query (with the optional --now as $1 when with_now) and prints it as TSV. */
 static int ctl_quotas_print(const cfg *c, const char *usage, const char *what, const char *sql,
                             bool with_now)
@@ -180,6 +198,10 @@ static int ctl_quotas_print(const cfg *c, const char *usage, const char *what, c
     conn = ctl_connect_utc(c);
     if (!conn)
         return CFG_EXIT_RUNTIME;
+    if (with_now && !ctl_now_valid(c, conn)) {
+        PQfinish(conn);
+        return CFG_EXIT_USAGE;
+    }
     res = db_query(conn, what, sql, with_now ? 1 : 0, with_now ? params : NULL);
     if (res)
         ctl_print_tsv(res);
@@ -224,6 +246,10 @@ int ctl_quotas_evaluate(const cfg *c)
     conn = ctl_connect(c);
     if (!conn)
         return CFG_EXIT_RUNTIME;
+    if (!ctl_now_valid(c, conn)) {
+        PQfinish(conn);
+        return CFG_EXIT_USAGE;
+    }
     ok = evaluator_run_once(conn, cfg_str(c, "now"), NULL, &n);
     PQfinish(conn);
     printf("quotas %d fired %d queued %d errors %d\n", n.quotas, n.fired, n.queued, n.errors);

@@ -37,6 +37,8 @@ err=$("$CTL" --db "$DB" quotas create name=bad scope=developer subject=x metric=
 assert_eq 2 "$rc" "a signing key on a Slack target is refused"
 assert_eq "" "$(grep -o supersecret <<<"$err")" "the refusal does not echo the URL"
 assert_eq 0 "$(sql 'SELECT count(*) FROM quotas')" "nothing refused was stored"
+err=$("$CTL" --db "$DB" quotas evaluate --now yesterday-ish 2>&1); rc=$?
+assert_eq "2 tallyctl: invalid value for \"now\": expected a timestamp" "$rc $err" "a bad --now: exit 2 naming the key"
 
 # ---- thresholds: once per period, again in the next; day periods in Asia/Kathmandu ----
 q1=$(quota name=dev-a-daily scope=developer subject=dev-a metric=cost_usd period=day tz=Asia/Kathmandu \
