@@ -245,7 +245,7 @@ static void evaluator_wait(evaluator *e, double seconds)
 {
     struct timespec until;
 
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until); /* the condition waits on this clock */
     until.tv_sec += (time_t)seconds;
     until.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
     if (until.tv_nsec >= 1000000000L) {
@@ -305,7 +305,13 @@ evaluator *evaluator_start(const char *conninfo, int interval_s, const alert_opt
     if (m)
         e->opts.deliveries = m->deliveries;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
+    {
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* wall-clock jumps do not matter */
+        pthread_cond_init(&e->cv, &attr);
+        pthread_condattr_destroy(&attr);
+    }
     if (pthread_create(&e->thread, NULL, evaluator_main, e) != 0) {
         log_error("could not start the quota evaluator thread");
         pthread_cond_destroy(&e->cv);
