@@ -116,10 +116,10 @@ prom_http *prom_http_start(prom_registry *r, const char *listen)
         return NULL;
     h->reg = r;
     h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, NULL,
-                                 NULL, prom_http_handler, h, MHD_OPTION_SOCK_ADDR, &sin,
+                                 NULL, prom_http_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+                                 prom_http_log, NULL, MHD_OPTION_SOCK_ADDR, &sin,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-                                 MHD_OPTION_EXTERNAL_LOGGER, prom_http_log, NULL, MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_END);
     if (!h->daemon) {
         log_error("could not listen for metrics on \"%s\"", listen);
         free(h);

@@ -40,6 +40,17 @@ assert_eq 0 "$(sql 'SELECT count(*) FROM usage_events_default')" "default partit
 ins r-2020 '2020-01-15T10:00:00Z' 2>/dev/null
 assert_eq 3 "$(sql 'SELECT count(*) FROM usage_events')" "the event key is unique across the move"
 
+# two callers racing for one new month: the one that waited on the lock must succeed too
+psql "$DB" -qAtX -v ON_ERROR_STOP=1 -c "BEGIN; SELECT tally_ensure_month('2040-01-05'); SELECT pg_sleep(2); COMMIT;" >/dev/null 2>"$TMP/race-a" &
+race_a=$!
+sleep 0.5
+psql "$DB" -qAtX -v ON_ERROR_STOP=1 -c "SELECT tally_ensure_month('2040-01-06')" >/dev/null 2>"$TMP/race-b"
+assert_eq "0 " "$? $(cat "$TMP/race-b")" "the second creator of a month's partition succeeds"
+wait $race_a
+assert_eq 0 $? "the first creator succeeds"
+assert_eq "usage_events_2040_01" "$(sql "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relname = 'usage_events_2040_01'")" \
+    "the partition is attached once"
+
 # a tampered applied migration is refused
 sql "UPDATE schema_migrations SET sha256 = repeat('0', 64) WHERE name = (SELECT min(name) FROM schema_migrations)"
 err=$("$CTL" --db "$DB" migrate 2>&1 >/dev/null); rc=$?
