@@ -1,6 +1,6 @@
 /*
  * evaluator.h - the quota evaluator: computes each quota's usage in its current period
- * (tally_quota_usage), fires every threshold crossed and the forecast crossing the limit,
+ * (tally_quota_usage_all, one pass for all quotas), fires every threshold crossed and the forecast crossing the limit,
  * and delivers from the outbox (alert.h).
  *
  * Firing is claimed in Postgres: INSERT INTO alert_log … ON CONFLICT DO NOTHING RETURNING,
