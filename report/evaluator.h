@@ -1,7 +1,7 @@
 /*
  * evaluator.h - the quota evaluator: computes each quota's usage in its current period
- * (tally_quota_usage_all, one pass for all quotas), fires every threshold crossed and the forecast crossing the limit,
- * and delivers from the outbox (alert.h).
+ * (tally_quota_usage_all: one pass for all quotas), fires every threshold crossed and the
+ * forecast crossing the limit, and delivers from the outbox (alert.h).
  *
  * Firing is claimed in Postgres: INSERT INTO alert_log … ON CONFLICT DO NOTHING RETURNING,
  * and only the transaction whose insert returned a row enqueues the notifications, in
