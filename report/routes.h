@@ -47,8 +47,8 @@ const char *route_book_param(const route_book *b);
 
 /*
  * Resolves from/to (dates are midnights in tz; defaults: the current month in tz) into
- * UTC instants "YYYY-MM-DDTHH:MM:SSZ" on the rollups' 15-minute grid with from < to;
- * false after replying 400 naming the parameter.
+ * UTC instants "YYYY-MM-DDTHH:MM:SSZ" on the rollups' 15-minute grid with from < to and
+ * at most 366 days apart; false after replying 400 naming the parameter.
  */
 bool route_range(http_req *req, char from[40], char to[40]);
 
