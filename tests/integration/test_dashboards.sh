@@ -27,8 +27,8 @@ reader_cleanup() {
 }
 trap reader_cleanup EXIT
 
-# ---- a seeded month: October 2026, 6 developers in 3 teams, through the real tools
-"$CTL" simulate --developers 6 --teams 3 --days 31 --start 2026-10-01 --seed 11 \
+# ---- a seeded month: October 2026, 3 developers in 3 teams, through the real tools
+"$CTL" simulate --developers 3 --teams 3 --days 31 --start 2026-10-01 --seed 11 \
     --developers-csv "$TMP/developers.csv" >"$TMP/events.jsonl" 2>"$TMP/sim.err"
 assert_eq 0 $? "tallyctl simulate wrote a month of traffic"
 # one request of a model no price book knows: it must show up as unpriced, never as $0

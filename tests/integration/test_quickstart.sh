@@ -17,6 +17,23 @@ ports_of() { # the loopback ports a quick start output names
 
 chmod 755 "$TMP" # the quick start's PostgreSQL runs as the postgres user in here
 
+# Both runs at once, each on its own cluster, broker and ports: a small interactive one in the
+# background (checked at the end), and the non-interactive one.
+DIR2=$TMP/qs2
+QUICKSTART_SKIP_BUILD=1 QUICKSTART_BUILD_DIR=$BIN QUICKSTART_DIR=$DIR2 QUICKSTART_DEVELOPERS=1 \
+    QUICKSTART_TEAMS=1 QUICKSTART_MONTH=$MONTH bash "$QS" </dev/null >"$TMP/qs2.out" 2>&1 &
+qpid=$!
+qs_cleanup() { # a quick start stops what it started on SIGTERM: never leave it to kill -9
+    local rc=$?
+    if kill -0 "$qpid" 2>/dev/null; then
+        kill -TERM "$qpid"
+        for _ in $(seq 1 300); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    (exit $rc)
+    test_cleanup
+}
+trap qs_cleanup EXIT
+
 # ---- non-interactive
 DIR=$TMP/qs1
 start=$SECONDS
@@ -67,12 +84,7 @@ assert_eq True "${r[4]}" "the sum of cost_usd equals the JSON total (${r[5]} USD
 assert_eq True "${r[6]}" "the sum of requests equals the JSON total"
 assert_eq True "${r[7]}" "the JSON counts the same rows"
 
-# ---- interactive, stopped with SIGTERM
-DIR2=$TMP/qs2
-QUICKSTART_SKIP_BUILD=1 QUICKSTART_BUILD_DIR=$BIN QUICKSTART_DIR=$DIR2 QUICKSTART_DEVELOPERS=1 \
-    QUICKSTART_TEAMS=1 QUICKSTART_MONTH=$MONTH bash "$QS" </dev/null >"$TMP/qs2.out" 2>&1 &
-qpid=$!
-TEST_PIDS+=("$qpid")
+# ---- interactive, later stopped with SIGTERM
 if wait_for 240 grep -q "Ctrl-C stops everything" "$TMP/qs2.out"; then
     n=0 bad=""
     while read -r line; do
