@@ -429,6 +429,19 @@ def json_checks(dashboards, datasources, src):
         panels = list(all_panels(d))
         ids = [p.get("id") for p in panels]
         ok(len(ids) == len(set(ids)), f"{fname}: panel ids are unique")
+        cells, overlap = set(), []
+        for p in panels:
+            g = p.get("gridPos", {})
+            if not all(k in g for k in "hwxy") or g["x"] + g["w"] > 24:
+                overlap.append(f"{p.get('title')}: gridPos {g}")
+                continue
+            for x in range(g["x"], g["x"] + g["w"]):
+                for y in range(g["y"], g["y"] + g["h"]):
+                    if (x, y) in cells:
+                        overlap.append(p.get("title"))
+                    cells.add((x, y))
+        ok(not overlap, f"{fname}: panels lie on the 24-column grid without overlapping",
+           str(sorted(set(map(str, overlap)))))
         refs = []
         for p in panels:
             if p.get("type") == "row":
