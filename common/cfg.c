@@ -567,7 +567,10 @@ void cfg_print_markdown(const cfg_spec *spec, int nspec, FILE *out)
                 fputs(*p == '|' ? ", " : (char[]){*p, 0}, out);
             fputc(')', out);
         }
-        fprintf(out, " | %s | %s |\n", s->def && *s->def ? s->def : "", s->help);
+        fprintf(out, " | %s | ", s->def && *s->def ? s->def : "");
+        for (const char *h = s->help; *h; h++) /* a bare | would end the table cell */
+            fputs(*h == '|' ? "\\|" : (char[]){*h, 0}, out);
+        fputs(" |\n", out);
     }
 }
 
