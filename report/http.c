@@ -493,7 +493,10 @@ static bool http_stream_row(http_stream *st, const PGresult *res)
             }
         }
         if (st->csv) {
-            csv_field(&st->buf, null ? "" : v, null ? 0 : vl, i == 0);
+            if (st->kinds[i] == COL_TEXT)
+                csv_text_field(&st->buf, null ? "" : v, null ? 0 : vl, i == 0);
+            else
+                csv_field(&st->buf, null ? "" : v, null ? 0 : vl, i == 0);
             continue;
         }
         if (null)

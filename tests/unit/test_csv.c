@@ -40,6 +40,58 @@ static void test_quoting(void **state)
     csv_buf_free(&b); /* twice is fine */
 }
 
+/* text(b, s): one text field on its own row */
+static void text_row(csv_buf *b, const char *s)
+{
+    csv_text_field(b, s, strlen(s), true);
+    csv_end_row(b);
+}
+
+static void test_formula_injection(void **state)
+{
+    csv_buf b = {0};
+
+    (void)state;
+    /* what a spreadsheet would run as a formula gets a leading quote (OWASP) */
+    text_row(&b, "=HYPERLINK(\"http://x\",\"y\")");
+    text_row(&b, "+1+cmd|' /C calc'!A0");
+    text_row(&b, "-2+3");
+    text_row(&b, "@SUM(A1)");
+    text_row(&b, "\tlead");
+    text_row(&b, "\r=1");
+    text_row(&b, "=a,b");
+    assert_buf(&b, "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\r\n"
+                   "'+1+cmd|' /C calc'!A0\r\n"
+                   "'-2+3\r\n"
+                   "'@SUM(A1)\r\n"
+                   "'\tlead\r\n"
+                   "\"'\r=1\"\r\n"
+                   "\"'=a,b\"\r\n");
+    csv_buf_free(&b);
+    /* numbers, ordinary text, empty cells and the other characters stay as they are */
+    text_row(&b, "-1.5");
+    text_row(&b, "+42");
+    text_row(&b, "-0.0007764");
+    text_row(&b, "alice@example.com");
+    text_row(&b, "a=b");
+    text_row(&b, "");
+    text_row(&b, "\"quoted\"");
+    assert_buf(&b, "-1.5\r\n+42\r\n-0.0007764\r\nalice@example.com\r\na=b\r\n\r\n"
+                   "\"\"\"quoted\"\"\"\r\n");
+    csv_buf_free(&b);
+    /* not numbers: a lone sign, a sign and a dot, trailing text */
+    text_row(&b, "-");
+    text_row(&b, "-.");
+    text_row(&b, "-1x");
+    text_row(&b, "-1.");
+    assert_buf(&b, "'-\r\n'-.\r\n'-1x\r\n'-1.\r\n");
+    /* numeric columns go through csv_field: never touched */
+    csv_field(&b, "-1", 2, true);
+    assert_buf(&b, "'-\r\n'-.\r\n'-1x\r\n'-1.\r\n-1");
+    assert_false(b.oom);
+    csv_buf_free(&b);
+}
+
 static void test_growth(void **state)
 {
     csv_buf b = {0};
@@ -113,6 +165,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quoting),
+        cmocka_unit_test(test_formula_injection),
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_decimal),
     };
