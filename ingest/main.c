@@ -112,6 +112,7 @@ int main(int argc, char **argv)
     cfg c;
     const char *file;
     sink_pg *sink = NULL;
+    bool no_schema = false;
     ingest_metrics *m = NULL;
     int fmt, rc = cfg_load(&c, "tally-ingest", INGEST_SPEC,
                            (int)(sizeof(INGEST_SPEC) / sizeof(INGEST_SPEC[0])), argc, argv);
@@ -147,9 +148,13 @@ int main(int argc, char **argv)
         .monitor_join_wait_s = (int)cfg_int(&c, "monitor_join_wait_s"),
     };
     rc = CFG_EXIT_RUNTIME;
-    sink = sink_pg_new(&sc, &sig_stop);
+    sink = sink_pg_new(&sc, &sig_stop, &no_schema);
     if (!sink) {
-        log_error("could not prepare the database (has \"tallyctl migrate\" been run?)");
+        if (no_schema)
+            log_error("could not prepare the database: a table is missing (has \"tallyctl "
+                      "migrate\" been run?)");
+        else
+            log_error("could not prepare the database");
         goto out;
     }
     m = metrics_new();

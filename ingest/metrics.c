@@ -94,6 +94,10 @@ void metrics_batch(ingest_metrics *m, const sink_batch *b, const sink_result *r,
         const char *labels[1] = {b->reasons[i].reason};
         prom_counter_add(m->rejected, labels, b->reasons[i].count);
     }
+    if (r->refused) {
+        const char *labels[1] = {"database refused"};
+        prom_counter_add(m->rejected, labels, r->refused);
+    }
     prom_histogram_observe(m->batch_size, NULL, (double)b->nmessages);
     prom_histogram_observe(m->commit_seconds, NULL, commit_seconds);
     prom_gauge_set(m->last_commit, NULL, (double)time(NULL));

@@ -29,6 +29,8 @@ struct sink_pg {
     int nensured;
     char wait_s[24];
     char *sql_insert_events; /* SQL_INSERT_EVENTS joined */
+    char sqlstate[6];        /* of the last failed insert_events, "" if none */
+    char refusal[160];       /* "database refused: <sqlstate> <message>" */
 };
 
 /* ---- COPY text ---- */
@@ -159,6 +161,8 @@ void sink_batch_cleanup(sink_batch *b)
     free(b->gateway.data);
     free(b->rejects.data);
     free(b->offsets);
+    free(b->msgs);
+    free(b->msg_info.data);
     memset(b, 0, sizeof(*b));
 }
 
@@ -169,14 +173,33 @@ void sink_batch_reset(sink_batch *b)
     b->nrecords = b->nmessages = 0;
     b->nmonths = b->noffsets = b->nreasons = 0;
     b->message_rejects = 0;
+    b->msg_info.len = 0;
 }
 
-void sink_batch_message(sink_batch *b, const char *key_prefix, const char *source)
+void sink_batch_message(sink_batch *b, const char *key_prefix, const char *source, const char *raw,
+                        size_t raw_len)
 {
+    sink_msg *m;
+
     snprintf(b->key_prefix, sizeof(b->key_prefix), "%s", key_prefix);
     snprintf(b->source, sizeof(b->source), "%s", source);
     b->message_rejects = 0;
-    b->nmessages++;
+    if (b->nmessages == b->msgs_cap) {
+        size_t cap = b->msgs_cap ? b->msgs_cap * 2 : 256;
+        sink_msg *p = realloc(b->msgs, cap * sizeof(*p));
+        if (!p)
+            abort(); /* out of memory, as in buf_put */
+        b->msgs = p;
+        b->msgs_cap = cap;
+    }
+    m = &b->msgs[b->nmessages++];
+    m->events_len = b->events.len;
+    m->nevents = b->nevents;
+    m->info = b->msg_info.len;
+    m->raw_len = raw_len;
+    buf_put(&b->msg_info, b->key_prefix, strlen(b->key_prefix) + 1);
+    buf_put(&b->msg_info, b->source, strlen(b->source) + 1);
+    buf_put(&b->msg_info, raw ? raw : "", raw ? raw_len : 0);
 }
 
 static void batch_month(sink_batch *b, int64_t us)
@@ -316,35 +339,49 @@ static void add_gateway(sink_batch *b, const tally_event *ev)
     b->ngateway++;
 }
 
-/* The reason up to its first quoted value ("invalid timestamp \"x\"" -> "invalid
- * timestamp"), so that a metric label has few values. */
-static void reason_class(const char *reason, char *out, size_t outlen)
-{
-    size_t n = strcspn(reason, "\"");
+/* The metric label of a reject reason: one of a fixed few classes. Reasons quote the
+ * input ("invalid JSON: ... near 'xyz'"), and a label per distinct text would make a
+ * new Prometheus series per garbage message. */
+static const struct {
+    const char *prefix, *cls;
+} REASON_CLASSES[] = {
+    {"invalid JSON", "invalid JSON"},
+    {"unsupported schema", "unknown format"},
+    {"record is not an object", "unknown format"},
+    {"missing ", "missing field"},
+    {"invalid timestamp", "invalid timestamp"},
+    {"timestamp out of range", "invalid timestamp"},
+    {"invalid token count", "invalid token count"},
+    {"negative token count", "negative token count"},
+    {"invalid boolean", "invalid field"},
+    {"invalid integer", "invalid field"},
+    {"database refused", "database refused"},
+};
 
-    while (n > 0 && (reason[n - 1] == ' ' || reason[n - 1] == ':'))
-        n--;
-    if (n >= outlen)
-        n = outlen - 1;
-    memcpy(out, reason, n);
-    out[n] = '\0';
+static const char *reason_class(const char *reason)
+{
+    size_t len = strlen(reason);
+
+    for (size_t i = 0; i < sizeof(REASON_CLASSES) / sizeof(REASON_CLASSES[0]); i++) {
+        if (strncmp(reason, REASON_CLASSES[i].prefix, strlen(REASON_CLASSES[i].prefix)) == 0)
+            return REASON_CLASSES[i].cls;
+    }
+    if (strncmp(reason, "field ", 6) == 0)
+        return len > 9 && strcmp(reason + len - 9, " too long") == 0 ? "field too long"
+                                                                     : "invalid field";
+    return "other";
 }
 
 static void count_reason(sink_batch *b, const char *reason)
 {
-    char cls[64];
+    const char *cls = reason_class(reason);
     int i;
 
-    reason_class(reason, cls, sizeof(cls));
     for (i = 0; i < b->nreasons; i++) {
         if (strcmp(b->reasons[i].reason, cls) == 0)
             break;
     }
-    if (i == SINK_REASONS_MAX) {
-        i = SINK_REASONS_MAX - 1; /* full: the last slot, "other", takes the rest */
-    } else if (i == b->nreasons) {
-        if (i == SINK_REASONS_MAX - 1)
-            snprintf(cls, sizeof(cls), "other");
+    if (i == b->nreasons) { /* fewer classes than SINK_REASONS_MAX: there is room */
         snprintf(b->reasons[i].reason, sizeof(b->reasons[i].reason), "%s", cls);
         b->reasons[i].count = 0;
         b->nreasons++;
@@ -591,7 +628,7 @@ static char *join_sql(const char *const *parts)
     return sql;
 }
 
-static bool prepare_session(sink_pg *s)
+static bool prepare_session(sink_pg *s, bool *no_schema)
 {
     /* From Kafka, a batch lost in a server crash takes its offsets with it and is read
      * again, so waiting for each commit to reach the disk buys nothing but latency. A
@@ -600,16 +637,27 @@ static bool prepare_session(sink_pg *s)
         !db_exec(s->conn, "set synchronous_commit", "SET synchronous_commit = off", 0, NULL))
         return false;
     for (int i = 0; SQL_STAGE[i]; i++) {
-        if (!db_exec(s->conn, "create staging tables", SQL_STAGE[i], 0, NULL))
+        PGresult *res = PQexec(s->conn, SQL_STAGE[i]);
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+        if (!ok)
+            log_error("could not create staging tables: %s",
+                      PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res) : db_error(s->conn));
+        if (!ok && no_schema)
+            *no_schema = st && strcmp(st, "42P01") == 0;
+        PQclear(res);
+        if (!ok)
             return false;
     }
     return true;
 }
 
-sink_pg *sink_pg_new(const sink_pg_config *cfg, volatile sig_atomic_t *stop)
+sink_pg *sink_pg_new(const sink_pg_config *cfg, volatile sig_atomic_t *stop, bool *no_schema)
 {
     sink_pg *s = calloc(1, sizeof(*s));
 
+    *no_schema = false;
     if (!s)
         return NULL;
     s->cfg = *cfg;
@@ -620,7 +668,7 @@ sink_pg *sink_pg_new(const sink_pg_config *cfg, volatile sig_atomic_t *stop)
         return NULL;
     }
     s->conn = db_connect(cfg->conninfo, 0, stop);
-    if (!s->conn || !prepare_session(s)) {
+    if (!s->conn || !prepare_session(s, no_schema)) {
         sink_pg_free(s);
         return NULL;
     }
@@ -647,7 +695,7 @@ bool sink_pg_reconnect(sink_pg *s, int attempts, volatile sig_atomic_t *stop)
     if (s->conn)
         PQfinish(s->conn);
     s->conn = db_connect(s->cfg.conninfo, attempts, stop);
-    if (s->conn && !prepare_session(s)) {
+    if (s->conn && !prepare_session(s, NULL)) {
         PQfinish(s->conn);
         s->conn = NULL;
     }
@@ -748,21 +796,101 @@ static bool monitor_step(sink_pg *s, const sink_batch *b, sink_result *r)
            exec_count(s, "expire gateway records", SQL_EXPIRE_GATEWAY, 1, params, &r->dropped);
 }
 
+/* Moves tally_stage into the tables, adding to r->inserted. On failure keeps the
+ * SQLSTATE and a one-line refusal: a data error is the events' fault, not the server's. */
 static bool insert_events(sink_pg *s, sink_result *r)
 {
-    PGresult *res = db_query(s->conn, "insert events", s->sql_insert_events, 0, NULL);
+    PGresult *res = PQexec(s->conn, s->sql_insert_events);
+    const char *st, *msg;
 
-    if (!res)
-        return false;
-    r->inserted = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    s->sqlstate[0] = '\0';
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        r->inserted += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        return true;
+    }
+    st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", st ? st : "");
+    snprintf(s->refusal, sizeof(s->refusal), "database refused: %s %s", st ? st : "?",
+             msg ? msg : "");
+    log_error("could not insert events: %s", msg ? msg : db_error(s->conn));
     PQclear(res);
-    return true;
+    return false;
+}
+
+/* The last insert_events failed on the data (SQLSTATE class 22 data exception or 23
+ * integrity violation) over a working connection: retrying the same rows cannot help. */
+static bool refused(const sink_pg *s)
+{
+    return db_ok(s->conn) &&
+           (strncmp(s->sqlstate, "22", 2) == 0 || strncmp(s->sqlstate, "23", 2) == 0);
 }
 
 static sink_status failed(sink_pg *s)
 {
     db_rollback(s->conn);
     return SINK_RETRY;
+}
+
+/* The COPY text of messages [lo, hi) of the events staging buffer. */
+static size_t msgs_events_end(const sink_batch *b, size_t i, size_t *nevents)
+{
+    *nevents = i < b->nmessages ? b->msgs[i].nevents : b->nevents;
+    return i < b->nmessages ? b->msgs[i].events_len : b->events.len;
+}
+
+static bool savepoint(sink_pg *s, const char *sql)
+{
+    return db_exec(s->conn, "set a savepoint", sql, 0, NULL);
+}
+
+/*
+ * Inserts the events of messages [lo, hi) under a savepoint; where Postgres refuses
+ * them, halves the range, down to single messages, which become rejects in *refused_out
+ * (COPY text of tally_stage_rejects). false on any other error: the batch is retried.
+ */
+static bool insert_range(sink_pg *s, const sink_batch *b, size_t lo, size_t hi,
+                         sink_buf *refused_out, sink_result *r)
+{
+    size_t n0, n1, from = msgs_events_end(b, lo, &n0), to = msgs_events_end(b, hi, &n1);
+
+    if (n1 == n0)
+        return true;
+    if (!savepoint(s, "SAVEPOINT tally_range"))
+        return false;
+    if (db_copy_in(s->conn, "stage events", "COPY tally_stage (" STAGE_COLUMNS ") FROM STDIN",
+                   b->events.data + from, to - from) &&
+        insert_events(s, r))
+        return db_exec(s->conn, "empty the staging table", "DELETE FROM tally_stage", 0, NULL) &&
+               savepoint(s, "RELEASE SAVEPOINT tally_range");
+    if (!refused(s) || !savepoint(s, "ROLLBACK TO SAVEPOINT tally_range") ||
+        !savepoint(s, "RELEASE SAVEPOINT tally_range"))
+        return false;
+    if (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        return insert_range(s, b, lo, mid, refused_out, r) &&
+               insert_range(s, b, mid, hi, refused_out, r);
+    }
+    {
+        const sink_msg *m = &b->msgs[lo];
+        const char *key = b->msg_info.data + m->info;
+        const char *source = key + strlen(key) + 1;
+        const char *raw = source + strlen(source) + 1;
+        char k[600];
+
+        log_warn("%s: stored as a reject: %s", source, s->refusal);
+        snprintf(k, sizeof(k), "%s:refused", key);
+        buf_text(refused_out, k, false);
+        col_text(refused_out, source, false);
+        col_text(refused_out, s->refusal, false);
+        buf_sep(refused_out, '\t');
+        buf_bytea(refused_out, raw, m->raw_len);
+        buf_sep(refused_out, '\n');
+        r->refused++;
+        r->duplicates -= n1 - n0; /* not staged after all */
+    }
+    return true;
 }
 
 sink_status sink_pg_commit(sink_pg *s, sink_batch *b, sink_result *out)
@@ -775,21 +903,43 @@ sink_status sink_pg_commit(sink_pg *s, sink_batch *b, sink_result *out)
         return SINK_RETRY;
     if (!ensure_months(s, b) || !db_begin(s->conn))
         return failed(s);
+    if ((b->nllm || b->ngateway) && !monitor_step(s, b, &r))
+        return failed(s);
+    staged = b->nevents + r.joined + r.unattributed;
+    if (!savepoint(s, "SAVEPOINT tally_batch"))
+        return failed(s);
     if (b->nevents &&
         !db_copy_in(s->conn, "stage events", "COPY tally_stage (" STAGE_COLUMNS ") FROM STDIN",
                     b->events.data, b->events.len))
         return failed(s);
-    if ((b->nllm || b->ngateway) && !monitor_step(s, b, &r))
+    r.duplicates = staged; /* less what is inserted or refused */
+    if (staged && !insert_events(s, &r)) {
+        /* a data error: the joined monitor events first, then the batch's by halves */
+        bool ok = refused(s) && savepoint(s, "ROLLBACK TO SAVEPOINT tally_batch") &&
+                  savepoint(s, "RELEASE SAVEPOINT tally_batch") &&
+                  (staged == b->nevents || insert_events(s, &r)) &&
+                  db_exec(s->conn, "empty the staging table", "DELETE FROM tally_stage", 0, NULL);
+        sink_buf refusals = {0};
+
+        ok = ok && insert_range(s, b, 0, b->nmessages, &refusals, &r) &&
+             (!refusals.len ||
+              (db_copy_in(s->conn, "stage rejects",
+                          "COPY tally_stage_rejects (source_key, source, reason, raw) FROM STDIN",
+                          refusals.data, refusals.len)));
+        free(refusals.data);
+        if (!ok)
+            return failed(s);
+    } else if (!savepoint(s, "RELEASE SAVEPOINT tally_batch")) {
         return failed(s);
-    staged = b->nevents + r.joined + r.unattributed;
-    if (staged && !insert_events(s, &r))
-        return failed(s);
-    r.duplicates = staged - r.inserted;
+    }
+    r.duplicates -= r.inserted;
     if (b->nrejects &&
-        (!db_copy_in(s->conn, "stage rejects",
-                     "COPY tally_stage_rejects (source_key, source, reason, raw) FROM STDIN",
-                     b->rejects.data, b->rejects.len) ||
-         !exec_count(s, "insert rejects", SQL_INSERT_REJECTS, 0, NULL, &r.rejects_new)))
+        !db_copy_in(s->conn, "stage rejects",
+                    "COPY tally_stage_rejects (source_key, source, reason, raw) FROM STDIN",
+                    b->rejects.data, b->rejects.len))
+        return failed(s);
+    if ((b->nrejects || r.refused) &&
+        !exec_count(s, "insert rejects", SQL_INSERT_REJECTS, 0, NULL, &r.rejects_new))
         return failed(s);
     if (b->noffsets && s->cfg.group) {
         /* in partition order, so that two consumers never wait on each other in a cycle */

@@ -46,6 +46,14 @@ typedef struct sink_reason_count {
     uint64_t count;
 } sink_reason_count;
 
+/* where one message's share of the batch starts: what isolating a message Postgres
+ * refuses needs (its events are contiguous in the COPY text) */
+typedef struct sink_msg {
+    size_t events_len, nevents; /* b->events before the message */
+    size_t info;                /* its key, source and raw bytes in b->msg_info */
+    size_t raw_len;
+} sink_msg;
+
 typedef struct sink_batch {
     sink_buf events, llm, gateway, rejects; /* COPY text of each staging table */
     size_t nevents, nllm, ngateway, nrejects;
@@ -61,6 +69,9 @@ typedef struct sink_batch {
     char key_prefix[512];
     char source[512];
     int message_rejects;
+    sink_msg *msgs; /* nmessages of them */
+    size_t msgs_cap;
+    sink_buf msg_info; /* per message: key NUL source NUL raw bytes */
 } sink_batch;
 
 /* what a committed batch did */
@@ -71,6 +82,7 @@ typedef struct sink_result {
     uint64_t joined;       /* Azure Monitor pairs joined into events */
     uint64_t unattributed; /* LLM halves whose caller never came, stored as unattributed */
     uint64_t dropped;      /* gateway halves whose LLM half never came */
+    uint64_t refused;      /* messages whose events Postgres refused, stored as rejects */
 } sink_result;
 
 void sink_batch_init(sink_batch *b);
@@ -84,9 +96,11 @@ static inline bool sink_batch_empty(const sink_batch *b)
 
 /*
  * Starts a message: its rejects are keyed key_prefix (":<k>" added for the k-th reject
- * after the first) and described by source.
+ * after the first) and described by source. raw is kept for the reject the message
+ * becomes if Postgres refuses its events (a data error: SQLSTATE class 22 or 23).
  */
-void sink_batch_message(sink_batch *b, const char *key_prefix, const char *source);
+void sink_batch_message(sink_batch *b, const char *key_prefix, const char *source, const char *raw,
+                        size_t raw_len);
 
 /* The parse_emit_fn that adds an item to the batch; ctx is the sink_batch. */
 void sink_batch_emit(void *ctx, const parse_item *item);
@@ -104,9 +118,10 @@ typedef struct sink_pg_config {
 
 typedef struct sink_pg sink_pg;
 
-/* Connects (retrying until *stop is set) and prepares the session. NULL on failure.
- * The strings of cfg must outlive the sink. */
-sink_pg *sink_pg_new(const sink_pg_config *cfg, volatile sig_atomic_t *stop);
+/* Connects (retrying until *stop is set) and prepares the session. NULL on failure,
+ * with *no_schema set when it was for a missing table (SQLSTATE 42P01: the database is
+ * not migrated). The strings of cfg must outlive the sink. */
+sink_pg *sink_pg_new(const sink_pg_config *cfg, volatile sig_atomic_t *stop, bool *no_schema);
 void sink_pg_free(sink_pg *s);
 
 /* True when the connection is usable. */
@@ -117,7 +132,12 @@ bool sink_pg_ok(const sink_pg *s);
 bool sink_pg_reconnect(sink_pg *s, int attempts, volatile sig_atomic_t *stop);
 
 /*
- * Writes the batch in one transaction. On SINK_OK the batch may be reset; on anything
+ * Writes the batch in one transaction. When Postgres refuses the events with a data
+ * error, the batch is retried in halves inside the transaction (savepoints) down to the
+ * single messages it refuses; each of those is stored as a reject ("database refused:
+ * <sqlstate> <message>", key "<its key prefix>:refused") and the rest is committed with
+ * the offsets, so one poison message neither stalls the stream nor takes others with
+ * it. On SINK_OK the batch may be reset; on anything
  * else nothing was written and the batch is unchanged. r may be NULL.
  */
 sink_status sink_pg_commit(sink_pg *s, sink_batch *b, sink_result *r);

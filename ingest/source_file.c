@@ -148,7 +148,7 @@ static bool commit(sink_pg *sink, sink_batch *b, ingest_metrics *m, source_file_
             metrics_batch(m, b, &r, (double)(now_ms() - t0) / 1000.0);
             metrics_db_up(m, true);
             sum->read += b->nrecords;
-            sum->rejected += b->nrejects;
+            sum->rejected += b->nrejects + r.refused;
             sum->inserted += r.inserted;
             sum->duplicates += r.duplicates;
             sink_batch_reset(b);
@@ -192,7 +192,7 @@ int source_file_run(const char *path, parse_format fmt, int batch_size, sink_pg 
     if (one_document(&in)) {
         snprintf(key, sizeof(key), "file:%s:1", sha);
         snprintf(source, sizeof(source), "%s:1", name);
-        sink_batch_message(&b, key, source);
+        sink_batch_message(&b, key, source, in.data, in.len);
         parse_message(in.data, in.len, fmt, sink_batch_emit, &b);
         pos = in.len;
     }
@@ -207,9 +207,12 @@ int source_file_run(const char *path, parse_format fmt, int batch_size, sink_pg 
             used--;
         if (used == 0)
             continue;
+        /* keyed by the line's own bytes, not the file's: running a file again after
+         * lines were appended to it must find its old rejects under the same keys */
+        hash_sha256_hex(start, used, sha);
         snprintf(key, sizeof(key), "file:%s:%ld", sha, line);
         snprintf(source, sizeof(source), "%s:%ld", name, line);
-        sink_batch_message(&b, key, source);
+        sink_batch_message(&b, key, source, start, used);
         parse_message(start, used, fmt, sink_batch_emit, &b);
         if (b.nrecords >= (size_t)batch_size || b.nmessages >= (size_t)batch_size)
             ok = commit(sink, &b, m, sum);

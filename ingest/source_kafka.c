@@ -29,6 +29,9 @@ typedef struct kafka_part {
     bool assigned;
     bool ready;     /* stored is known (read from the database) */
     int64_t stored; /* next_offset in ingest_offsets; -1 = no row */
+    /* Where a partition without a row starts: a concrete offset, never "end", so that a
+     * dropped batch is read again from where it began (-1 = not known yet). */
+    int64_t start;
 } kafka_part;
 
 struct source_kafka {
@@ -115,25 +118,53 @@ static void brokers_up(source_kafka *sk)
     sk->brokers_down = false;
 }
 
-/* The list of assigned partitions, each at its stored offset (or start_from). */
+/* Where partition p is read from: its stored offset, else where it started, else
+ * start_from (only before its first message, when nothing of it can have been dropped). */
+static int64_t part_offset(const source_kafka *sk, int32_t p)
+{
+    const kafka_part *kp = &sk->parts[p];
+
+    return kp->stored >= 0        ? kp->stored
+           : kp->start >= 0       ? kp->start
+           : sk->cfg.start_latest ? RD_KAFKA_OFFSET_END
+                                  : RD_KAFKA_OFFSET_BEGINNING;
+}
+
+/* The list of assigned partitions, each at part_offset. */
 static rd_kafka_topic_partition_list_t *assigned_at_stored(source_kafka *sk)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(sk->nparts);
 
     for (int32_t p = 0; p < sk->nparts; p++) {
-        if (!sk->parts[p].assigned)
-            continue;
-        rd_kafka_topic_partition_list_add(l, sk->cfg.topic, p)->offset =
-            sk->parts[p].stored >= 0 ? sk->parts[p].stored
-            : sk->cfg.start_latest   ? RD_KAFKA_OFFSET_END
-                                     : RD_KAFKA_OFFSET_BEGINNING;
+        if (sk->parts[p].assigned)
+            rd_kafka_topic_partition_list_add(l, sk->cfg.topic, p)->offset = part_offset(sk, p);
     }
     return l;
 }
 
-/* Reads the stored offsets of every partition; retries while the database is away
- * (this blocks the consumer, which has nothing it could do meanwhile). */
-static bool load_offsets(source_kafka *sk)
+/* start_from=latest for a partition without a row: the end as a concrete offset, so that
+ * a rewind after a dropped batch goes back to it instead of to a later end. -1 when the
+ * brokers cannot say now; take_message then keeps the first offset read. */
+static int64_t latest_offset(source_kafka *sk, int32_t p)
+{
+    int64_t lo = -1, hi = -1;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(sk->rk, sk->cfg.topic, p, &lo, &hi, 5000);
+
+    if (err) {
+        log_warn("could not read the end of partition %" PRId32 ": %s", p, rd_kafka_err2str(err));
+        return -1;
+    }
+    return hi;
+}
+
+/*
+ * Reads the stored offsets of the partitions in only (all when NULL); retries while the
+ * database is away (this blocks the consumer, which has nothing it could do meanwhile).
+ * Partitions outside only keep their stored offset: their position was not rewound, so a
+ * different value from the database must surface as a conflict on commit, not be taken.
+ */
+static bool load_offsets(source_kafka *sk, const rd_kafka_topic_partition_list_t *only)
 {
     int64_t *next = calloc((size_t)sk->nparts + 1, sizeof(*next));
     long backoff = 100;
@@ -152,7 +183,12 @@ static bool load_offsets(source_kafka *sk)
         if (!sink_pg_ok(sk->sink))
             sink_pg_reconnect(sk->sink, 1, &sig_stop);
     }
-    for (int32_t p = 0; ok && p < sk->nparts; p++) {
+    for (int32_t p = 0; ok && !only && p < sk->nparts; p++) {
+        sk->parts[p].stored = next[p];
+        sk->parts[p].ready = true;
+    }
+    for (int i = 0; ok && only && i < only->cnt; i++) {
+        int32_t p = only->elems[i].partition;
         sk->parts[p].stored = next[p];
         sk->parts[p].ready = true;
     }
@@ -199,22 +235,24 @@ static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, 
         sig_stop = 1;
         return;
     }
-    for (int i = 0; i < parts->cnt; i++)
+    for (int i = 0; i < parts->cnt; i++) {
         sk->parts[parts->elems[i].partition].assigned = true;
-    if (!load_offsets(sk)) {
+        sk->parts[parts->elems[i].partition].start = -1;
+    }
+    if (!load_offsets(sk, parts)) {
         /* stopping before the database came back: take nothing from these */
         for (int i = 0; i < parts->cnt; i++)
             sk->parts[parts->elems[i].partition].ready = false;
     }
     for (int i = 0; i < parts->cnt; i++) {
-        const kafka_part *kp = &sk->parts[parts->elems[i].partition];
-        parts->elems[i].offset = kp->stored >= 0        ? kp->stored
-                                 : sk->cfg.start_latest ? RD_KAFKA_OFFSET_END
-                                                        : RD_KAFKA_OFFSET_BEGINNING;
+        kafka_part *kp = &sk->parts[parts->elems[i].partition];
+        if (kp->stored < 0 && sk->cfg.start_latest)
+            kp->start = latest_offset(sk, parts->elems[i].partition);
+        parts->elems[i].offset = part_offset(sk, parts->elems[i].partition);
         log_info("assigned partition %" PRId32 " of \"%s\" at offset %s%" PRId64,
                  parts->elems[i].partition, sk->cfg.topic,
-                 kp->stored >= 0 ? "" : (sk->cfg.start_latest ? "end " : "beginning "),
-                 kp->stored >= 0 ? kp->stored : 0);
+                 parts->elems[i].offset >= 0 ? "" : (sk->cfg.start_latest ? "end " : "beginning "),
+                 parts->elems[i].offset >= 0 ? parts->elems[i].offset : 0);
     }
     if (cooperative)
         err = rd_kafka_incremental_assign(sk->rk, parts);
@@ -389,9 +427,11 @@ static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
         return; /* not ours (any more): the owner reads it from the stored offset */
     if (sink_batch_empty(&sk->batch))
         sk->batch_started_ms = now_ms();
+    if (sk->parts[p].stored < 0 && sk->parts[p].start < 0)
+        sk->parts[p].start = msg->offset;
     snprintf(key, sizeof(key), "kafka:%s:%" PRId32 ":%" PRId64, sk->cfg.topic, p, msg->offset);
     snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, sk->cfg.topic, p, msg->offset);
-    sink_batch_message(&sk->batch, key, source);
+    sink_batch_message(&sk->batch, key, source, msg->payload, msg->len);
     parse_message(msg->payload ? msg->payload : "", msg->len, sk->cfg.format, sink_batch_emit,
                   &sk->batch);
     if (!sink_batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset)) {
@@ -478,7 +518,7 @@ static bool flush(source_kafka *sk)
         }
         if (st == SINK_CONFLICT) {
             sink_batch_reset(&sk->batch);
-            load_offsets(sk);
+            load_offsets(sk, NULL);
             rewind_assigned(sk);
             break;
         }

@@ -78,3 +78,19 @@ start_ingest() {
 produce_lines() {
     tail -n +"$2" "$1" | head -n "$3" | kcat -P -b "$MB_BOOTSTRAP" -t "$4" -K$'\t'
 }
+
+# ev ID[:INPUT_TOKENS]…: the tally.usage/1 fixture event once per argument, with that
+# requestId (and input token count); "-" prints a line that is not JSON
+ev() {
+    python3 -c "
+import json,sys
+e=json.load(open(sys.argv[1]))
+e=e[0] if isinstance(e,list) else e
+for a in sys.argv[2:]:
+    if a == '-':
+        print('not json'); continue
+    i, _, t = a.partition(':')
+    e['requestId']=i
+    if t: e['usage']['input_tokens']=int(t)
+    print(json.dumps(e))" "$SRC/tests/fixtures/events/usage-v1-stream.json" "$@"
+}
