@@ -11,6 +11,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "quota.h"
 
 #define ALERT_SECRET_MAX 4096
 
@@ -300,6 +301,9 @@ char *alert_secret_load(const char *ref, size_t *len)
 {
     char *key = NULL;
 
+    /* rows stored before the reference rules were enforced are checked again here */
+    if (!quota_secret_ref_valid(ref))
+        return NULL;
     if (strncmp(ref, "env:", 4) == 0) {
         const char *v = getenv(ref + 4);
         if (v && *v)
@@ -459,8 +463,10 @@ static void alert_send(PGresult *row, const alert_opts *o, const char **state, l
     if (secret_ref) {
         key = alert_secret_load(secret_ref, &keylen);
         if (!key) {
-            /* the reference is shown, never the key: "env:NAME" / "file:PATH" */
-            snprintf(err, errlen, "could not read the signing key %.200s", secret_ref);
+            /* neither the key nor the reference: whether a file exists is not for the
+             * quota's author to learn */
+            snprintf(err, errlen, "could not read the signing key of target %s",
+                     PQgetvalue(row, 0, 21));
             goto out;
         }
         alert_sign(key, keylen, body, strlen(body), signature);

@@ -102,8 +102,9 @@ void alert_sign(const void *key, size_t keylen, const char *body, size_t len,
 long alert_backoff_delay_ms(const alert_opts *o, int attempts);
 
 /*
- * Reads an HMAC key reference ("env:NAME" or "file:PATH"; a file's trailing newlines are
- * dropped). Returns a malloc'd key (*len bytes) the caller frees (after zeroing), or NULL.
+ * Reads an HMAC key reference ("env:TALLY_ALERT_KEY_…" or "file:PATH"; a file's trailing
+ * newlines are dropped); a reference quota_secret_ref_valid refuses is never read. Returns a
+ * malloc'd key (*len bytes) the caller frees (after zeroing), or NULL.
  */
 char *alert_secret_load(const char *ref, size_t *len);
 

@@ -143,20 +143,44 @@ static bool quota_tz_valid(const char *s)
     return true;
 }
 
-static bool quota_secret_valid(const char *s)
+/*
+ * A path under dir ("/run/secrets" or "/run/credentials/x.service"): the rest is not empty.
+ * Only a literal prefix is compared; ".." was refused before.
+ */
+static bool quota_under(const char *path, const char *dir)
 {
-    if (strlen(s) > QUOTA_SECRET_MAX || !quota_printable(s))
+    size_t n = dir ? strlen(dir) : 0;
+
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    return n > 1 && dir[0] == '/' && strncmp(path, dir, n) == 0 && path[n] == '/' &&
+           path[n + 1] != '\0';
+}
+
+/*
+ * Quotas are written by platform users, who must not be able to name the database password
+ * or the Event Hubs key as a webhook's HMAC key (its signatures would go to their URL), nor
+ * probe which files exist: env: names carry a dedicated prefix, files live in the secret
+ * directories an operator fills on purpose.
+ */
+bool quota_secret_ref_valid(const char *s)
+{
+    if (!s || strlen(s) > QUOTA_SECRET_MAX || !quota_printable(s))
         return false;
     if (strncmp(s, "env:", 4) == 0) {
         const char *v = s + 4;
-        if (!isalpha((unsigned char)*v) && *v != '_')
+        if (strncmp(v, QUOTA_SECRET_ENV_PREFIX, strlen(QUOTA_SECRET_ENV_PREFIX)) != 0 ||
+            !v[strlen(QUOTA_SECRET_ENV_PREFIX)])
             return false;
         for (; *v; v++)
             if (!isalnum((unsigned char)*v) && *v != '_')
                 return false;
         return true;
     }
-    return strncmp(s, "file:/", 6) == 0;
+    if (strncmp(s, "file:/", 6) != 0 || strstr(s, "..") != NULL)
+        return false;
+    return quota_under(s + 5, QUOTA_SECRET_DIR) ||
+           quota_under(s + 5, getenv("CREDENTIALS_DIRECTORY"));
 }
 
 bool quota_validate(const quota *q, quota_error *err)
@@ -209,10 +233,11 @@ bool quota_validate(const quota *q, quota_error *err)
                               i);
         if (t->secret && strcmp(t->kind, "webhook") != 0)
             return quota_fail(err, "targets", "target %d: only webhook targets are signed", i);
-        if (t->secret && !quota_secret_valid(t->secret))
+        if (t->secret && !quota_secret_ref_valid(t->secret))
             return quota_fail(err, "targets",
-                              "target %d: secret must be env:NAME or file:/path (a reference, "
-                              "not the key)",
+                              "target %d: secret must be env:" QUOTA_SECRET_ENV_PREFIX
+                              "NAME or file:/path under " QUOTA_SECRET_DIR
+                              "/ or $CREDENTIALS_DIRECTORY (a reference, not the key)",
                               i);
     }
     return true;

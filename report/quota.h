@@ -7,7 +7,7 @@
  *    "metric": "cost_usd", "period": "month", "tz": "Europe/Berlin", "limit": "500.00",
  *    "thresholds": [50, 80, 100], "forecast": true,
  *    "targets": [{"kind": "slack", "url": "https://hooks.slack.com/…"},
- *                {"kind": "webhook", "url": "https://…", "secret": "env:HOOK_KEY"}]}
+ *                {"kind": "webhook", "url": "https://…", "secret": "env:TALLY_ALERT_KEY_HOOK"}]}
  * Amounts are decimal strings (exact); a JSON number is accepted for the limit when it has
  * at most 15 significant digits (it then converts back to exactly the digits written).
  *
@@ -28,7 +28,8 @@
 typedef struct quota_target {
     char *kind;   /* webhook | slack | teams | alertmanager */
     char *url;    /* http(s); may embed a secret (Slack, Teams): never logged */
-    char *secret; /* HMAC key reference for webhooks: "env:NAME" or "file:/path"; or NULL */
+    char *secret; /* HMAC key reference for webhooks: "env:TALLY_ALERT_KEY_…" or "file:/path"; or
+                     NULL */
 } quota_target;
 
 typedef struct quota {
@@ -76,6 +77,18 @@ bool quota_validate(const quota *q, quota_error *err);
 
 /* True for a decimal string: digits, optionally '.' and digits; > 0 when positive is set. */
 bool quota_decimal_valid(const char *s, bool positive);
+
+/* env: HMAC key references must name a variable with this prefix */
+#define QUOTA_SECRET_ENV_PREFIX "TALLY_ALERT_KEY_"
+/* file: HMAC key references must lie under this directory or $CREDENTIALS_DIRECTORY */
+#define QUOTA_SECRET_DIR "/run/secrets"
+
+/*
+ * True for an HMAC key reference a quota may hold: "env:TALLY_ALERT_KEY_…", or "file:" and an
+ * absolute path without ".." under /run/secrets/ or $CREDENTIALS_DIRECTORY/ (systemd's
+ * LoadCredential=, read from this process's environment). Thread-safe (getenv only).
+ */
+bool quota_secret_ref_valid(const char *ref);
 
 /* True for an http(s) URL with a host and no whitespace or control characters. */
 bool quota_url_valid(const char *url);

@@ -33,9 +33,15 @@ assert_match 'unknown time zone "Mars/Olympus"' "$err" "the refusal names the zo
 err=$("$CTL" --db "$DB" quotas create name=bad scope=developer subject=x metric=cost_usd period=month limit=10 thresholds=80,50 2>&1); rc=$?
 assert_eq 2 "$rc" "descending thresholds are refused"
 err=$("$CTL" --db "$DB" quotas create name=bad scope=developer subject=x metric=cost_usd period=month limit=10 \
-      target=slack,https://hooks.slack.example/T0/B0/supersecret,env:K 2>&1); rc=$?
+      target=slack,https://hooks.slack.example/T0/B0/supersecret,env:TALLY_ALERT_KEY_K 2>&1); rc=$?
 assert_eq 2 "$rc" "a signing key on a Slack target is refused"
 assert_eq "" "$(grep -o supersecret <<<"$err")" "the refusal does not echo the URL"
+for ref in env:PGPASSWORD env:TALLY_ALERT_KEY_ file:/etc/passwd file:/etc/no-such-file file:/run/secrets/../x; do
+    err=$("$CTL" --db "$DB" quotas create name=bad scope=everyone metric=tokens period=day limit=10 \
+          target=webhook,http://127.0.0.1:9/x,$ref 2>&1); rc=$?
+    assert_eq "2 tallyctl: could not create the quota: targets: target 0: secret must be env:TALLY_ALERT_KEY_NAME or file:/path under /run/secrets/ or \$CREDENTIALS_DIRECTORY (a reference, not the key)" \
+        "$rc $err" "secret $ref: exit 2 naming targets, the same words whether a file exists or not"
+done
 assert_eq 0 "$(sql 'SELECT count(*) FROM quotas')" "nothing refused was stored"
 err=$("$CTL" --db "$DB" quotas evaluate --now yesterday-ish 2>&1); rc=$?
 assert_eq "2 tallyctl: invalid value for \"now\": expected a timestamp" "$rc $err" "a bad --now: exit 2 naming the key"

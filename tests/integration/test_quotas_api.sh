@@ -42,6 +42,12 @@ SEND POST /v1/quotas "$PLAT" "${RED/\"period\"/\"tz\": \"Mars/Olympus\", \"perio
 assert_eq "400 tz" "$STATUS $(json 'j["parameter"]')" "unknown zone: 400 naming tz"
 SEND POST /v1/quotas "$PLAT" "${RED/\"limit\"/\"colour\": \"red\", \"limit\"}" >/dev/null
 assert_eq "400 colour" "$STATUS $(json 'j["parameter"]')" "unknown key: 400 naming it"
+# an HMAC key reference may not name the server's own secrets, nor probe files
+for ref in env:PGPASSWORD file:/etc/passwd file:/run/secrets/../../etc/passwd file:run/secrets/k; do
+    SEND POST /v1/quotas "$PLAT" "${RED/\/red\"\}/\/red\", \"secret\": \"$ref\"\}}" >/dev/null
+    assert_eq "400 targets application/problem+json" "$STATUS $(json 'j["parameter"]') $(ctype)" "secret $ref: 400 naming targets"
+done
+assert_match 'env:TALLY_ALERT_KEY_NAME or file:/path under /run/secrets/' "$(json 'j["detail"]')" "the refusal says what is allowed"
 SEND POST /v1/quotas "$PLAT" "$RED" >/dev/null
 assert_eq "201 team-red 20 [50, 80, 100]" "$STATUS $(json 'j["name"], j["limit"], j["thresholds"]')" "POST: 201 with the quota and default thresholds"
 red=$(json 'j["id"]')

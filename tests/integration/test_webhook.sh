@@ -10,11 +10,11 @@ need_env
 source "$SRC/tests/integration/quota_lib.sh"
 quota_db
 
-export TALLY_TEST_HOOK_KEY="k-$RANDOM-not-in-logs"
-receiver_start "$TMP/rcv" --fail-first 3 --secret-env TALLY_TEST_HOOK_KEY
+export TALLY_ALERT_KEY_TEST_HOOK="k-$RANDOM-not-in-logs"
+receiver_start "$TMP/rcv" --fail-first 3 --secret-env TALLY_ALERT_KEY_TEST_HOOK
 URL="http://127.0.0.1:$RCV_PORT/hooks/s3cr3t-path"
 q=$(quota name=signed scope=developer subject=dev-w metric=cost_usd period=month limit=10 thresholds=100 \
-    target=webhook,$URL,env:TALLY_TEST_HOOK_KEY)
+    target=webhook,$URL,env:TALLY_ALERT_KEY_TEST_HOOK)
 dollars dev-w 2026-06-10T10:00Z 12
 assert_eq "quotas 1 fired 1 queued 1 errors 0" "$(evaluate 2026-06-11T00:00Z)" "100 % fires once"
 
@@ -43,7 +43,7 @@ print(" ".join("ok" if b - a >= want else "short:%.3f" % (b - a) for a, b, want 
 assert_eq "ok ok ok" "$gaps" "attempts back off: at least 0.2, 0.4 and 0.8 s apart"
 assert_eq "delivered 4 200 true" "$(sql "SELECT state || ' ' || attempts || ' ' || last_status || ' ' || (last_error IS NULL AND delivered_at IS NOT NULL) FROM alert_outbox")" \
     "the outbox records the delivery, 4 attempts, status 200"
-assert_eq 0 "$(grep -c -e "$RCV_PORT" -e s3cr3t -e "$TALLY_TEST_HOOK_KEY" "$TMP/ctl.log")" "no URL and no key in the logs"
+assert_eq 0 "$(grep -c -e "$RCV_PORT" -e s3cr3t -e "$TALLY_ALERT_KEY_TEST_HOOK" "$TMP/ctl.log")" "no URL and no key in the logs"
 assert_match 'delivered alert [0-9]+ to target 0 \(webhook, delivery [0-9]+\) after 4 attempt' "$(cat "$TMP/ctl.log")" \
     "the log names the target by position and kind, the delivery by id"
 assert_eq 4 "$(wc -l <"$RCV_LOG")" "nothing more is sent afterwards"
@@ -57,7 +57,7 @@ dead=$(free_port)
 q=$(quota name=chat scope=everyone metric=tokens period=day tz=Europe/Berlin limit=1000 thresholds=100 \
     target=slack,http://127.0.0.1:$RCV_PORT/slack target=teams,http://127.0.0.1:$RCV_PORT/teams \
     target=webhook,http://127.0.0.1:$dead/dead \
-    target=webhook,http://127.0.0.1:$RCV_PORT/nokey,env:TALLY_TEST_UNSET_KEY)
+    target=webhook,http://127.0.0.1:$RCV_PORT/nokey,env:TALLY_ALERT_KEY_TEST_UNSET)
 dollars dev-w 2026-06-12T10:00Z 1
 assert_eq "quotas 1 fired 1 queued 4 errors 0" "$(evaluate 2026-06-12T11:00Z)" "one alert, four targets"
 deliver >/dev/null
@@ -71,7 +71,7 @@ assert_eq "message AdaptiveCard Attention Used=1000000" \
 assert_eq "delivered delivered" "$(sql "SELECT string_agg(state, ' ' ORDER BY target_index) FROM alert_outbox WHERE target_index < 2")" "Slack and Teams delivered"
 assert_match "^pending 1 [A-Za-z]" "$(sql "SELECT state || ' ' || attempts || ' ' || last_error FROM alert_outbox WHERE target_index = 2")" \
     "the dead receiver: pending, retried later, curl's error recorded"
-assert_eq "pending could not read the signing key env:TALLY_TEST_UNSET_KEY" \
+assert_eq "pending could not read the signing key of target 3" \
     "$(sql "SELECT state || ' ' || last_error FROM alert_outbox WHERE target_index = 3")" "a missing key: not sent unsigned, retried"
 assert_eq 0 "$(body /nokey | wc -l)" "nothing was sent without its signature"
 

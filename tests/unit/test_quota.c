@@ -82,20 +82,20 @@ static void test_full(void **state)
     quota_error err;
     (void)state;
 
-    assert_true(
-        parse(", \"thresholds\": [1, 90, 1000], \"forecast\": true, \"targets\": ["
-              "{\"kind\": \"webhook\", \"url\": \"https://h.example/x?a=1\","
-              " \"secret\": \"env:HOOK_KEY\"},"
-              "{\"kind\": \"slack\", \"url\": \"https://hooks.slack.com/services/T/B/x\"},"
-              "{\"kind\": \"teams\", \"url\": \"https://o.webhook.office.com/x\"},"
-              "{\"kind\": \"alertmanager\", \"url\": \"http://127.0.0.1:9093\"},"
-              "{\"kind\": \"webhook\", \"url\": \"http://h\", \"secret\": \"file:/run/k\"}]",
-              &q, &err));
+    assert_true(parse(
+        ", \"thresholds\": [1, 90, 1000], \"forecast\": true, \"targets\": ["
+        "{\"kind\": \"webhook\", \"url\": \"https://h.example/x?a=1\","
+        " \"secret\": \"env:TALLY_ALERT_KEY_HOOK\"},"
+        "{\"kind\": \"slack\", \"url\": \"https://hooks.slack.com/services/T/B/x\"},"
+        "{\"kind\": \"teams\", \"url\": \"https://o.webhook.office.com/x\"},"
+        "{\"kind\": \"alertmanager\", \"url\": \"http://127.0.0.1:9093\"},"
+        "{\"kind\": \"webhook\", \"url\": \"http://h\", \"secret\": \"file:/run/secrets/k\"}]",
+        &q, &err));
     assert_int_equal(q.nthresholds, 3);
     assert_int_equal(q.thresholds[2], 1000);
     assert_true(q.forecast);
     assert_int_equal(q.ntargets, 5);
-    assert_string_equal(q.targets[0].secret, "env:HOOK_KEY");
+    assert_string_equal(q.targets[0].secret, "env:TALLY_ALERT_KEY_HOOK");
     assert_null(q.targets[1].secret);
     assert_string_equal(q.targets[3].kind, "alertmanager");
     quota_cleanup(&q);
@@ -166,7 +166,7 @@ static void test_refusals(void **state)
     refused(", \"targets\": [{\"kind\": \"slack\", \"url\": \"https://h\", \"x\": \"1\"}]",
             "targets");
     refused(", \"targets\": [{\"kind\": \"slack\", \"url\": \"https://h\","
-            " \"secret\": \"env:K\"}]",
+            " \"secret\": \"env:TALLY_ALERT_KEY_K\"}]",
             "targets");
     refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
             " \"secret\": \"hunter2\"}]",
@@ -176,6 +176,30 @@ static void test_refusals(void **state)
             "targets");
     refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
             " \"secret\": \"file:relative\"}]",
+            "targets");
+    refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
+            " \"secret\": \"env:PGPASSWORD\"}]",
+            "targets");
+    refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
+            " \"secret\": \"env:TALLY_ALERT_KEY_\"}]",
+            "targets");
+    refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
+            " \"secret\": \"env:TALLY_ALERT_KEY_A-B\"}]",
+            "targets");
+    refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
+            " \"secret\": \"file:/etc/passwd\"}]",
+            "targets");
+    refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
+            " \"secret\": \"file:/run/secrets/\"}]",
+            "targets");
+    refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
+            " \"secret\": \"file:/run/secrets/../../etc/passwd\"}]",
+            "targets");
+    refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
+            " \"secret\": \"file:/run/secretsX/k\"}]",
+            "targets");
+    refused(", \"targets\": [{\"kind\": \"webhook\", \"url\": \"https://h\","
+            " \"secret\": \"file:run/secrets/k\"}]",
             "targets");
 }
 
@@ -342,31 +366,51 @@ static void test_backoff(void **state)
 
 static void test_secret(void **state)
 {
-    char path[] = "/tmp/tally-test-secret.XXXXXX";
-    int fd = mkstemp(path);
-    char ref[64];
+    char dir[] = "/tmp/tally-test-creds.XXXXXX";
+    char path[128], ref[160];
     size_t len = 0;
     char *key;
+    FILE *f;
     (void)state;
 
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, "s3cret\n", 7), 7);
-    close(fd);
+    /* a file is read only under $CREDENTIALS_DIRECTORY (or /run/secrets) */
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/hook", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("s3cret\n", f);
+    fclose(f);
     snprintf(ref, sizeof(ref), "file:%s", path);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    assert_false(quota_secret_ref_valid(ref));
+    assert_null(alert_secret_load(ref, &len));
+    setenv("CREDENTIALS_DIRECTORY", dir, 1);
+    assert_true(quota_secret_ref_valid(ref));
     key = alert_secret_load(ref, &len);
     assert_non_null(key);
     assert_int_equal(len, 6);
     assert_string_equal(key, "s3cret");
     free(key);
-    unlink(path);
+    snprintf(ref, sizeof(ref), "file:%s/../%s/hook", dir, strrchr(dir, '/') + 1);
+    assert_false(quota_secret_ref_valid(ref));
     assert_null(alert_secret_load(ref, &len));
+    snprintf(ref, sizeof(ref), "file:%sx/hook", dir);
+    assert_false(quota_secret_ref_valid(ref));
+    snprintf(ref, sizeof(ref), "file:%s", path);
+    unlink(path);
+    rmdir(dir);
+    assert_null(alert_secret_load(ref, &len));
+    unsetenv("CREDENTIALS_DIRECTORY");
 
-    setenv("TALLY_TEST_HOOK_KEY", "k3y", 1);
-    key = alert_secret_load("env:TALLY_TEST_HOOK_KEY", &len);
+    setenv("TALLY_ALERT_KEY_TEST_HOOK", "k3y", 1);
+    key = alert_secret_load("env:TALLY_ALERT_KEY_TEST_HOOK", &len);
     assert_non_null(key);
     assert_string_equal(key, "k3y");
     free(key);
-    assert_null(alert_secret_load("env:TALLY_TEST_UNSET_KEY", &len));
+    assert_null(alert_secret_load("env:TALLY_ALERT_KEY_TEST_UNSET", &len));
+    /* set, but not an alert key: never read (rows stored before the rule) */
+    setenv("TALLY_TEST_DB_PASSWORD", "hunter2", 1);
+    assert_null(alert_secret_load("env:TALLY_TEST_DB_PASSWORD", &len));
     assert_null(alert_secret_load("hunter2", &len));
 }
 
