@@ -89,18 +89,21 @@ struct http_req {
 
 /* ---- connection pool ---- */
 
-static void http_conn_setup(http_server *s, PGconn *conn)
+/* False when the session could not be set up: without the statement timeout a request
+   would be unbounded, so the caller drops the connection. */
+static bool http_conn_setup(http_server *s, PGconn *conn)
 {
     char timeout[32];
     const char *params[1] = {timeout};
 
     snprintf(timeout, sizeof(timeout), "%d", s->cfg.request_timeout_s * 1000);
     /* Sessions print instants in UTC and ISO; the statement timeout bounds a request. */
-    db_exec(conn, "set session defaults",
-            "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false), "
-            "set_config('statement_timeout', $1, false), "
-            "set_config('application_name', 'tally-report', false)",
-            1, params);
+    return db_exec(
+        conn, "set session defaults",
+        "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false), "
+        "set_config('statement_timeout', $1, false), "
+        "set_config('application_name', 'tally-report', false)",
+        1, params);
 }
 
 static void http_tz_load(http_server *s, PGconn *conn)
@@ -116,9 +119,21 @@ static void http_tz_load(http_server *s, PGconn *conn)
         goto out;
     s->tz_names = calloc((size_t)PQntuples(res) + 1, sizeof(char *));
     if (s->tz_names) {
-        for (int i = 0; i < PQntuples(res); i++)
+        for (int i = 0; i < PQntuples(res); i++) {
             s->tz_names[i] = strdup(PQgetvalue(res, i, 0));
-        s->ntz = PQntuples(res);
+            if (!s->tz_names[i]) {
+                /* a NULL in the table would crash bsearch: no cache, the next
+                   connection tries again */
+                log_error("out of memory loading time zone names");
+                for (int j = 0; j < i; j++)
+                    free(s->tz_names[j]);
+                free(s->tz_names);
+                s->tz_names = NULL;
+                break;
+            }
+        }
+        if (s->tz_names)
+            s->ntz = PQntuples(res);
     }
     PQclear(res);
 out:
@@ -179,6 +194,10 @@ static int http_pool_acquire(http_server *s)
     }
     if (!p->conns[slot]) {
         p->conns[slot] = db_connect(s->cfg.db, 1, NULL);
+        if (p->conns[slot] && !http_conn_setup(s, p->conns[slot])) {
+            PQfinish(p->conns[slot]);
+            p->conns[slot] = NULL;
+        }
         if (!p->conns[slot]) {
             pthread_mutex_lock(&p->mu);
             p->busy[slot] = false;
@@ -187,7 +206,6 @@ static int http_pool_acquire(http_server *s)
             pthread_mutex_unlock(&p->mu);
             return -2;
         }
-        http_conn_setup(s, p->conns[slot]);
         http_tz_load(s, p->conns[slot]);
     }
     return slot;
@@ -768,12 +786,19 @@ bool http_tz_known(http_req *req, const char *tz)
 {
     http_server *s = req->srv;
     const char *key = tz;
-    bool found;
+    bool loaded, found = false;
 
+    if (req->slot >= 0)
+        http_tz_load(s, s->pool.conns[req->slot]); /* no-op once loaded */
     pthread_mutex_lock(&s->tz_mu);
-    found = s->tz_names &&
-            bsearch(&key, s->tz_names, (size_t)s->ntz, sizeof(char *), http_tz_cmp) != NULL;
+    loaded = s->tz_names != NULL;
+    if (loaded)
+        found = bsearch(&key, s->tz_names, (size_t)s->ntz, sizeof(char *), http_tz_cmp) != NULL;
     pthread_mutex_unlock(&s->tz_mu);
+    /* not the caller's fault: the list failed to load (out of memory, database error) */
+    if (!loaded)
+        http_reply_problem(req, 503, NULL,
+                           "the time zone names could not be loaded; retry shortly");
     return found;
 }
 

@@ -138,7 +138,8 @@ typedef struct http_rows {
 
 void http_reply_rows(http_req *req, const http_rows *rows);
 
-/* True when Postgres knows the IANA zone (list cached at the first connection). */
+/* True when Postgres knows the IANA zone (list cached at the first connection); false
+   after replying 503 when the list could not be loaded. */
 bool http_tz_known(http_req *req, const char *tz);
 
 #endif

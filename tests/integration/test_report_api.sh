@@ -167,4 +167,19 @@ assert_eq 503 "$STATUS" "/v1/costs: 503 while the database is down"
 GET /healthz >/dev/null
 assert_eq 200 "$STATUS" "/healthz: 200 while the database is down"
 DB=$DB_REAL
+
+# a new connection whose session setup fails (here a set_config that shadows pg_catalog's
+# raises) would run without statement_timeout: it is dropped and the request gets a 503
+dbname=$(sql "SELECT current_database()")
+sql "CREATE FUNCTION public.set_config(text, text, boolean) RETURNS text LANGUAGE plpgsql
+     AS \$\$BEGIN RAISE EXCEPTION 'no session defaults'; END\$\$;
+     ALTER DATABASE \"$dbname\" SET search_path = public, pg_catalog" >/dev/null
+report_start
+GET "/v1/costs?from=2026-03-01&to=2026-04-01" "$FIN" >/dev/null
+assert_eq 503 "$STATUS" "session setup failed: 503, not served without a statement timeout"
+assert_match 'set session defaults' "$(cat "$REPORT_LOG")" "the failed setup is logged"
+sql "DROP FUNCTION public.set_config(text, text, boolean)" >/dev/null
+GET "/v1/costs?from=2026-03-01&to=2026-04-01" "$FIN" >/dev/null
+assert_eq 200 "$STATUS" "the next connection sets up and serves"
+sql "ALTER DATABASE \"$dbname\" RESET search_path" >/dev/null
 finish
