@@ -254,31 +254,23 @@ static bool quota_json_str(const json_t *v, const char *key, char **out, quota_e
 }
 
 /*
- * A JSON number for the limit: integers exactly; a real by its shortest representation
- * that reads back as the same double, which is the text the user wrote whenever it had at
- * most 15 significant digits.
+ * The limit is money or a token count, kept exact: a decimal string, or a JSON integer.
+ * A JSON real (a fraction or an exponent) is refused rather than read through a double,
+ * whose digits are not always the ones written.
  */
 static bool quota_json_limit(const json_t *v, char **out, quota_error *err)
 {
-    char buf[64];
+    char buf[32];
 
     if (json_is_string(v))
         return quota_json_str(v, "limit", out, err);
-    if (json_is_integer(v)) {
-        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
-    } else if (json_is_real(v)) {
-        double d = json_real_value(v);
-        int prec;
-        for (prec = 0; prec <= 15; prec++) {
-            snprintf(buf, sizeof(buf), "%.*f", prec, d);
-            if (strtod(buf, NULL) == d)
-                break;
-        }
-        if (prec > 15)
-            return quota_fail(err, "limit", "give a number with more than 15 digits as a string");
-    } else {
-        return quota_fail(err, "limit", "must be a decimal string or a number");
-    }
+    if (json_is_real(v))
+        return quota_fail(err, "limit",
+                          "a number with a fraction or an exponent must be a decimal string, "
+                          "e.g. \"1234.50\"");
+    if (!json_is_integer(v))
+        return quota_fail(err, "limit", "must be a decimal string or an integer");
+    snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
     free(*out);
     *out = strdup(buf);
     return *out != NULL || quota_fail(err, "limit", "out of memory");

@@ -42,6 +42,9 @@ SEND POST /v1/quotas "$PLAT" "${RED/\"period\"/\"tz\": \"Mars/Olympus\", \"perio
 assert_eq "400 tz" "$STATUS $(json 'j["parameter"]')" "unknown zone: 400 naming tz"
 SEND POST /v1/quotas "$PLAT" "${RED/\"limit\"/\"colour\": \"red\", \"limit\"}" >/dev/null
 assert_eq "400 colour" "$STATUS $(json 'j["parameter"]')" "unknown key: 400 naming it"
+SEND POST /v1/quotas "$PLAT" "${RED/\"limit\": \"20\"/\"limit\": 19.99}" >/dev/null
+assert_eq "400 limit application/problem+json" "$STATUS $(json 'j["parameter"]') $(ctype)" "a JSON real limit: 400 naming limit"
+assert_match 'decimal string' "$(json 'j["detail"]')" "the refusal says to send a decimal string"
 # an HMAC key reference may not name the server's own secrets, nor probe files
 for ref in env:PGPASSWORD file:/etc/passwd file:/run/secrets/../../etc/passwd file:run/secrets/k; do
     SEND POST /v1/quotas "$PLAT" "${RED/\/red\"\}/\/red\", \"secret\": \"$ref\"\}}" >/dev/null
@@ -63,7 +66,7 @@ GET /v1/quotas/status "$PLAT" -X PUT >/dev/null
 assert_eq 404 "$STATUS" "PUT /v1/quotas/status: no such quota"
 for body in \
     '{"name": "dev-a", "scope": "developer", "subject": "dev-a", "metric": "cost_usd", "period": "day", "limit": 100}' \
-    '{"name": "dev-b", "scope": "developer", "subject": "dev-b", "metric": "tokens", "period": "week", "tz": "Asia/Kathmandu", "limit": 1e9}' \
+    '{"name": "dev-b", "scope": "developer", "subject": "dev-b", "metric": "tokens", "period": "week", "tz": "Asia/Kathmandu", "limit": 1000000000}' \
     '{"name": "all", "scope": "everyone", "metric": "cost_usd", "period": "month", "limit": "1000.50", "forecast": true}'; do
     SEND POST /v1/quotas "$PLAT" "$body" >/dev/null
     assert_eq 201 "$STATUS" "POST $(cut -c1-40 <<<"$body")…"

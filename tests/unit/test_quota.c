@@ -107,16 +107,22 @@ static void test_limit_numbers(void **state)
     quota_error err;
     (void)state;
 
-    /* a JSON number converts back to the digits written, never to 0.1000000000000000055 */
-    assert_true(parse(", \"limit\": 0.1", &q, &err));
-    assert_string_equal(q.limit, "0.1");
-    quota_cleanup(&q);
-    assert_true(parse(", \"limit\": 1234.56", &q, &err));
-    assert_string_equal(q.limit, "1234.56");
+    /* exact: an integer or a decimal string; a JSON real never passes through a double */
+    assert_true(parse(", \"limit\": \"1234.50\"", &q, &err));
+    assert_string_equal(q.limit, "1234.50");
     quota_cleanup(&q);
     assert_true(parse(", \"limit\": 2000000", &q, &err));
     assert_string_equal(q.limit, "2000000");
     quota_cleanup(&q);
+    assert_true(parse(", \"limit\": 9007199254740993", &q, &err));
+    assert_string_equal(q.limit, "9007199254740993");
+    quota_cleanup(&q);
+    refused(", \"limit\": 0.1", "limit");
+    assert_false(parse(", \"limit\": 1234.56", &q, &err));
+    assert_string_equal(err.field, "limit");
+    assert_non_null(strstr(err.message, "decimal string"));
+    refused(", \"limit\": 1234.0", "limit");
+    refused(", \"limit\": 1e9", "limit");
     refused(", \"limit\": 0", "limit");
     refused(", \"limit\": -5", "limit");
     refused(", \"limit\": \"0.000\"", "limit");
