@@ -857,6 +857,7 @@ static bool insert_range(sink_pg *s, const sink_batch *b, size_t lo, size_t hi,
 
     if (n1 == n0)
         return true;
+    s->sqlstate[0] = '\0'; /* a failed COPY must not pass for the last refusal */
     if (!savepoint(s, "SAVEPOINT tally_range"))
         return false;
     if (db_copy_in(s->conn, "stage events", "COPY tally_stage (" STAGE_COLUMNS ") FROM STDIN",
