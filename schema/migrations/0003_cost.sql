@@ -440,10 +440,13 @@ BEGIN
             || ' FROM pc JOIN usage_rollup_15m r ON pc.kind = ''q'' AND r.bucket >= pc.lo AND r.bucket < pc.hi' || flt || dev;
     END IF;
     -- Rows are matched to their price range by a hash join, then, when a period is read
-    -- from more than one piece, summed per (period, key, price range) before they are
-    -- priced: tokens × rate is linear and exact, so a month read as days, or as a month
-    -- minus its edges, is priced once per key (a day grain has nothing to merge).
-    SELECT count(*) > count(DISTINCT coalesce(x, '-infinity')) INTO agg FROM unnest(pcs.period_start) x;
+    -- from more than one piece and some piece spans days, summed per (period, key, price
+    -- range) before they are priced: tokens × rate is linear and exact, so a month read as
+    -- days is priced once per key. Otherwise (a whole month, a month minus its edges, a
+    -- day grain) there is little to merge and the caller's aggregate is enough.
+    SELECT count(*) > count(DISTINCT coalesce(x.ps, '-infinity'))
+           AND bool_or(x.kind = 'd' AND x.hi - x.lo > interval '1 day')
+      INTO agg FROM unnest(pcs.period_start, pcs.kind, pcs.lo, pcs.hi) x(ps, kind, lo, hi);
     RETURN QUERY EXECUTE 'WITH pc AS MATERIALIZED (SELECT * FROM unnest($3::text[], $4::timestamptz[],'
         || ' $5::timestamptz[], $6::integer[], $7::timestamptz[], $8::text[], $9::text[])'
         || ' AS x(kind, lo, hi, sign, period_start, fk, fn)), raw AS (' || raw || $q$), rates AS MATERIALIZED (
