@@ -77,6 +77,7 @@ struct http_req {
     char path_arg[QUERY_VALUE_MAX + 1];
     bool has_path_arg;
     bool started, replied, queued, too_large;
+    bool head; /* HEAD: served as GET, libmicrohttpd drops the body */
     int status;
     char *body;
     size_t body_len;
@@ -284,7 +285,7 @@ static void http_queue(http_req *req, int status, struct MHD_Response *resp, con
             const http_route *r = &HTTP_ROUTES[i];
             if (strcmp(r->path, req->route->path) != 0)
                 continue;
-            static const char *const names[] = {"GET", "POST", "PUT", "DELETE"};
+            static const char *const names[] = {"GET, HEAD", "POST", "PUT", "DELETE"};
             for (int b = 0; b < 4; b++)
                 if ((r->methods & (1u << b)) && !strstr(allow, names[b]))
                     snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
@@ -684,6 +685,10 @@ void http_reply_rows(http_req *req, const http_rows *rows)
         req->replied = true;
         return;
     }
+    /* libmicrohttpd 0.9.75 still ends a chunked HEAD response with "0\r\n\r\n", which a
+       keep-alive client reads as the start of the next response: no chunking, close */
+    if (req->head)
+        MHD_set_response_options(resp, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
     if (rows->csv && rows->filename) {
         char disp[256];
         snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", rows->filename);
@@ -829,7 +834,9 @@ static bool http_path_match(http_req *req, const char *pattern, const char *path
 
 static http_method http_parse_method(const char *m)
 {
-    if (strcmp(m, "GET") == 0)
+    /* HEAD is GET without the body: libmicrohttpd sends the headers of the same response
+       and never calls a stream's reader (its free callback returns the connection) */
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
         return HTTP_GET;
     if (strcmp(m, "POST") == 0)
         return HTTP_POST;
@@ -940,6 +947,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *mc, const c
         /* replying before MHD has read the whole request would close the connection */
         req->started = true;
         req->method = http_parse_method(method);
+        req->head = strcmp(method, "HEAD") == 0;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
