@@ -800,7 +800,7 @@ static bool monitor_step(sink_pg *s, const sink_batch *b, sink_result *r)
  * SQLSTATE and a one-line refusal: a data error is the events' fault, not the server's. */
 static bool insert_events(sink_pg *s, sink_result *r)
 {
-    PGresult *res = PQexec(s->conn, s->sql_insert_events);
+    PGresult *res = PQexecParams(s->conn, s->sql_insert_events, 0, NULL, NULL, NULL, NULL, 0);
     const char *st, *msg;
 
     s->sqlstate[0] = '\0';
@@ -894,7 +894,25 @@ static bool insert_range(sink_pg *s, const sink_batch *b, size_t lo, size_t hi,
     return true;
 }
 
-sink_status sink_pg_commit(sink_pg *s, sink_batch *b, sink_result *out)
+/* The events of a batch Postgres refused, inserted again by halves: the joined monitor
+ * events first, then the batch's own, the refused messages staged as rejects. */
+static bool insert_split(sink_pg *s, const sink_batch *b, uint64_t staged, sink_result *r)
+{
+    sink_buf refusals = {0};
+    bool ok = (staged == b->nevents || insert_events(s, r)) &&
+              db_exec(s->conn, "empty the staging table", "DELETE FROM tally_stage", 0, NULL) &&
+              insert_range(s, b, 0, b->nmessages, &refusals, r) &&
+              (!refusals.len ||
+               db_copy_in(s->conn, "stage rejects",
+                          "COPY tally_stage_rejects (source_key, source, reason, raw) FROM STDIN",
+                          refusals.data, refusals.len));
+
+    free(refusals.data);
+    return ok;
+}
+
+/* The batch's transaction; split: after Postgres refused its events as a whole. */
+static sink_status commit_batch(sink_pg *s, sink_batch *b, sink_result *out, bool split)
 {
     sink_result r;
     uint64_t staged;
@@ -907,31 +925,21 @@ sink_status sink_pg_commit(sink_pg *s, sink_batch *b, sink_result *out)
     if ((b->nllm || b->ngateway) && !monitor_step(s, b, &r))
         return failed(s);
     staged = b->nevents + r.joined + r.unattributed;
-    if (!savepoint(s, "SAVEPOINT tally_batch"))
-        return failed(s);
-    if (b->nevents &&
-        !db_copy_in(s->conn, "stage events", "COPY tally_stage (" STAGE_COLUMNS ") FROM STDIN",
-                    b->events.data, b->events.len))
-        return failed(s);
     r.duplicates = staged; /* less what is inserted or refused */
-    if (staged && !insert_events(s, &r)) {
-        /* a data error: the joined monitor events first, then the batch's by halves */
-        bool ok = refused(s) && savepoint(s, "ROLLBACK TO SAVEPOINT tally_batch") &&
-                  savepoint(s, "RELEASE SAVEPOINT tally_batch") &&
-                  (staged == b->nevents || insert_events(s, &r)) &&
-                  db_exec(s->conn, "empty the staging table", "DELETE FROM tally_stage", 0, NULL);
-        sink_buf refusals = {0};
-
-        ok = ok && insert_range(s, b, 0, b->nmessages, &refusals, &r) &&
-             (!refusals.len ||
-              (db_copy_in(s->conn, "stage rejects",
-                          "COPY tally_stage_rejects (source_key, source, reason, raw) FROM STDIN",
-                          refusals.data, refusals.len)));
-        free(refusals.data);
-        if (!ok)
+    if (split) {
+        if (!insert_split(s, b, staged, &r))
             return failed(s);
-    } else if (!savepoint(s, "RELEASE SAVEPOINT tally_batch")) {
-        return failed(s);
+    } else {
+        if (b->nevents &&
+            !db_copy_in(s->conn, "stage events", "COPY tally_stage (" STAGE_COLUMNS ") FROM STDIN",
+                        b->events.data, b->events.len))
+            return failed(s);
+        /* no savepoint here: a subtransaction costs every batch; a refused one is rare */
+        if (staged && !insert_events(s, &r)) {
+            bool data_error = refused(s);
+            db_rollback(s->conn);
+            return data_error ? commit_batch(s, b, out, true) : SINK_RETRY;
+        }
     }
     r.duplicates -= r.inserted;
     if (b->nrejects &&
@@ -963,6 +971,11 @@ sink_status sink_pg_commit(sink_pg *s, sink_batch *b, sink_result *out)
     if (out)
         *out = r;
     return SINK_OK;
+}
+
+sink_status sink_pg_commit(sink_pg *s, sink_batch *b, sink_result *out)
+{
+    return commit_batch(s, b, out, false);
 }
 
 sink_status sink_pg_monitor_tick(sink_pg *s, sink_result *out)
