@@ -76,7 +76,13 @@ static bool parts_grow(source_kafka *sk, int32_t n)
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    if (level <= 3)
+    /* a stored offset the broker no longer holds: retention deleted messages that were
+     * never ingested, and librdkafka only says so at info level */
+    if (strstr(buf, "Offset out of range"))
+        log_error("kafka: %s: %s (messages deleted by the broker before they were ingested "
+                  "are lost)",
+                  fac, buf);
+    else if (level <= 3)
         log_warn("kafka: %s: %s", fac, buf);
     else if (level <= 6)
         log_info("kafka: %s: %s", fac, buf);
