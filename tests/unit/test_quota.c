@@ -121,6 +121,7 @@ static void test_limit_numbers(void **state)
     assert_false(parse(", \"limit\": 1234.56", &q, &err));
     assert_string_equal(err.field, "limit");
     assert_non_null(strstr(err.message, "decimal string"));
+    quota_cleanup(&q); /* what was parsed before the refusal */
     refused(", \"limit\": 1234.0", "limit");
     refused(", \"limit\": 1e9", "limit");
     refused(", \"limit\": 0", "limit");
