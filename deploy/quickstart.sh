@@ -172,17 +172,38 @@ start_daemon tally-ingest "$BUILD/ingest/tally-ingest" --brokers "$MB_BOOTSTRAP"
     --group tally-ingest --metrics-listen "$INGEST_METRICS"
 
 step "producing the month to $TOPIC with kcat while tally-ingest consumes"
-# In slices: the mock broker drops the oldest messages of a partition beyond ~5 MiB, so each
-# slice waits until tally-ingest has committed the offsets of everything produced so far.
+# With per-partition flow control: the mock broker drops the oldest messages of a partition
+# beyond ~5 MiB, read or not, and kcat's own partitioner puts runs of consecutive messages
+# into one partition. So the lines are dealt round-robin to the partitions and cut into
+# slices of at most 1 MiB; each round produces one slice to each partition (kcat -p) and
+# waits until tally-ingest has stored the offsets of everything produced so far. No
+# partition is ever more than 1 MiB ahead of the consumer, whatever the month's size.
 consumed() { psql "$DB" -XqAtc "SELECT coalesce(sum(next_offset), 0) FROM ingest_offsets WHERE topic = '$TOPIC'"; }
+NPART=16 SLICE_BYTES=1048576
 total=$(wc -l <"$DIR/events.jsonl")
-split -l 8000 -d -a 4 "$DIR/events.jsonl" "$DIR/slice."
+awk -v n=$NPART -v out="$DIR/part." '{ print > (out ((NR - 1) % n)) }' "$DIR/events.jsonl"
+for ((p = 0; p < NPART; p++)); do
+    [ -s "$DIR/part.$p" ] || continue
+    split -C $SLICE_BYTES -d -a 4 "$DIR/part.$p" "$DIR/slice.$p."
+    rm -f "$DIR/part.$p"
+done
 produced=0
-for slice in "$DIR"/slice.*; do
-    kcat -P -b "$MB_BOOTSTRAP" -t "$TOPIC" -l "$slice" 2>>"$DIR/kcat.log"
-    produced=$((produced + $(wc -l <"$slice")))
-    rm -f "$slice"
-    caught_up() { [ "$(consumed)" -ge "$produced" ]; }
+caught_up() { [ "$(consumed)" -ge "$produced" ]; }
+for ((round = 0; ; round++)); do
+    mapfile -t slices < <(compgen -G "$DIR/slice.*.$(printf %04d $round)" || true)
+    [ ${#slices[@]} -gt 0 ] || break
+    kpids=()
+    for slice in "${slices[@]}"; do
+        p=${slice#"$DIR/slice."}
+        p=${p%%.*}
+        produced=$((produced + $(wc -l <"$slice")))
+        kcat -P -b "$MB_BOOTSTRAP" -t "$TOPIC" -p "$p" -l "$slice" 2>>"$DIR/kcat.log" &
+        kpids+=($!)
+    done
+    for k in "${kpids[@]}"; do
+        wait "$k" || { echo "quickstart: kcat could not produce to $TOPIC: see $DIR/kcat.log" >&2; exit 1; }
+    done
+    rm -f "${slices[@]}"
     if ! wait_for 120 caught_up; then
         echo "quickstart: tally-ingest is not consuming ($(consumed) of $produced messages): see $DIR/tally-ingest.log" >&2
         exit 1
