@@ -6,13 +6,14 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
 #include "log.h"
+#include "membuf.h"
 
 #define CTL_FILE_MAX (64L * 1024 * 1024)
+#define CTL_READ_CHUNK 65536
 
 PGconn *ctl_connect(const cfg *c)
 {
@@ -33,45 +34,39 @@ PGconn *ctl_connect_utc(const cfg *c)
 char *ctl_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
+    membuf b = MEMBUF_INIT;
+    char *out = NULL;
+    size_t got;
 
     if (!f) {
         log_error("could not open \"%s\": %s", path, strerror(errno));
         return NULL;
     }
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb;
-            cap = cap ? cap * 2 : 65536;
-            if ((long)cap > CTL_FILE_MAX + 1) {
-                log_error("could not read \"%s\": larger than %ld bytes", path, CTL_FILE_MAX);
-                goto fail;
-            }
-            nb = realloc(buf, cap);
-            if (!nb) {
-                log_error("could not read \"%s\": out of memory", path);
-                goto fail;
-            }
-            buf = nb;
+    do {
+        if (!membuf_reserve(&b, CTL_READ_CHUNK)) {
+            log_error("could not read \"%s\": out of memory", path);
+            goto out;
         }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
+        got = fread(b.data + b.len, 1, CTL_READ_CHUNK, f);
+        b.len += got;
+        if (b.len > CTL_FILE_MAX) {
+            log_error("could not read \"%s\": larger than %ld bytes", path, CTL_FILE_MAX);
+            goto out;
+        }
+    } while (got > 0);
     if (ferror(f)) {
         log_error("could not read \"%s\": %s", path, strerror(errno));
-        goto fail;
+        goto out;
     }
+    /* reserve left room for the NUL; an empty file is "" (membuf_steal would give NULL) */
+    b.data[b.len] = '\0';
+    *len = b.len;
+    out = b.data;
+    b = (membuf)MEMBUF_INIT; /* owned by the caller now */
+out:
     fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-fail:
-    fclose(f);
-    free(buf);
-    return NULL;
+    membuf_free(&b);
+    return out;
 }
 
 void ctl_print_tsv(const PGresult *res)
