@@ -8,8 +8,8 @@
  *    "thresholds": [50, 80, 100], "forecast": true,
  *    "targets": [{"kind": "slack", "url": "https://hooks.slack.com/…"},
  *                {"kind": "webhook", "url": "https://…", "secret": "env:TALLY_ALERT_KEY_HOOK"}]}
- * Amounts are decimal strings (exact); a JSON number is accepted for the limit when it has
- * at most 15 significant digits (it then converts back to exactly the digits written).
+ * Amounts are decimal strings (exact); the limit may also be a JSON integer, but a JSON
+ * number with a fraction or an exponent is refused (a double does not keep every digit).
  *
  * Thread-safety: the functions keep no state.
  */
