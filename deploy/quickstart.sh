@@ -57,7 +57,7 @@ if [ "${QUICKSTART_SKIP_BUILD:-0}" != 1 ]; then
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build "$BUILD" -j "$(nproc)" >/dev/null
 fi
-CTL=$BUILD/report/tallyctl
+CTL=$BUILD/ctl/tallyctl
 for b in "$CTL" "$BUILD/ingest/tally-ingest" "$BUILD/report/tally-report" "$BUILD/tests/mockbroker"; do
     [ -x "$b" ] || { echo "quickstart: $b is missing: build first (or unset QUICKSTART_SKIP_BUILD)" >&2; exit 1; }
 done

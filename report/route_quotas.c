@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quota.h"
+#include "store.h"
 #include "routes.h"
 
 #define ROUTE_QUOTA_ALERTS 20 /* alerts shown with a quota, newest first */

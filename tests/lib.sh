@@ -96,7 +96,7 @@ new_db() { # new_db: creates a fresh database, migrates it; sets TEST_DB and DB 
     psql "$TALLY_TEST_PG dbname=postgres" -qAtc "CREATE DATABASE \"$TEST_DB\"" >/dev/null
     DB="$TALLY_TEST_PG dbname=$TEST_DB"
     if [ "${1:-}" != --empty ]; then
-        "$BIN/report/tallyctl" --db "$DB" migrate >/dev/null
+        "$BIN/ctl/tallyctl" --db "$DB" migrate >/dev/null
     fi
 }
 

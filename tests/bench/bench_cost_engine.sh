@@ -59,8 +59,8 @@ for n in 1000000 10000000; do
     db="tally_bench_cost_$n"
     psql "$TALLY_TEST_PG dbname=postgres" -qXc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     DB="$TALLY_TEST_PG dbname=$db"
-    "$BUILD/report/tallyctl" --db "$DB" migrate >/dev/null 2>&1
-    "$BUILD/report/tallyctl" --db "$DB" prices load "$SRC/schema/prices/anthropic-list-2026-11.json" >/dev/null
+    "$BUILD/ctl/tallyctl" --db "$DB" migrate >/dev/null 2>&1
+    "$BUILD/ctl/tallyctl" --db "$DB" prices load "$SRC/schema/prices/anthropic-list-2026-11.json" >/dev/null
     start=$(date +%s)
     load_month "$DB" "$n"
     rows=$(psql "$DB" -qAtXc "SELECT (SELECT count(*) FROM usage_rollup_15m) || ' 15m rows, '

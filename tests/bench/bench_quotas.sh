@@ -26,7 +26,7 @@ fi
 DBNAME=bench_quotas_$$
 psql "$TALLY_TEST_PG dbname=postgres" -qAtc "CREATE DATABASE $DBNAME" >/dev/null
 DB="$TALLY_TEST_PG dbname=$DBNAME"
-CTL=$BUILD/report/tallyctl
+CTL=$BUILD/ctl/tallyctl
 "$CTL" --db "$DB" migrate >/dev/null 2>&1
 "$CTL" --db "$DB" prices load "$SRC/schema/prices/anthropic-list-2026-11.json" >/dev/null 2>&1
 

@@ -42,7 +42,7 @@ cleanup() {
 trap cleanup EXIT
 die() { echo "ingest_bench: $*" >&2; exit 1; }
 
-for f in "$BUILD/ingest/tally-ingest" "$BUILD/report/tallyctl" "$BUILD/tests/mockbroker"; do
+for f in "$BUILD/ingest/tally-ingest" "$BUILD/ctl/tallyctl" "$BUILD/tests/mockbroker"; do
     [ -x "$f" ] || die "$f is missing: build first (cmake --build $BUILD)"
 done
 
@@ -59,7 +59,7 @@ fi
 DBNAME=tally_bench_$$
 psql "$TALLY_TEST_PG dbname=postgres" -qAtc "CREATE DATABASE $DBNAME" >/dev/null || die "createdb"
 DB="$TALLY_TEST_PG dbname=$DBNAME"
-"$BUILD/report/tallyctl" --db "$DB" migrate >/dev/null || die "migrate failed"
+"$BUILD/ctl/tallyctl" --db "$DB" migrate >/dev/null || die "migrate failed"
 mb_start "$WORK/mb" "$BUILD/tests/mockbroker" --brokers 3 --partitions "$PARTITIONS" --topic bench ||
     die "could not start the mock broker"
 

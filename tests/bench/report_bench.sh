@@ -104,8 +104,8 @@ for spec in "1000000 125 1 ${BENCH_RAW:-1}" "10000000 313 4 0"; do
     db="tally_bench_report_$n"
     psql "$TALLY_TEST_PG dbname=postgres" -qXc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     DB="$TALLY_TEST_PG dbname=$db"
-    "$BUILD/report/tallyctl" --db "$DB" migrate >/dev/null 2>&1
-    "$BUILD/report/tallyctl" --db "$DB" prices load "$SRC/schema/prices/anthropic-list-2026-11.json" >/dev/null
+    "$BUILD/ctl/tallyctl" --db "$DB" migrate >/dev/null 2>&1
+    "$BUILD/ctl/tallyctl" --db "$DB" prices load "$SRC/schema/prices/anthropic-list-2026-11.json" >/dev/null
     start=$(date +%s)
     load_month "$DB" "$buckets" "$per" "$raw"
     info=$(psql "$DB" -qAtXc "SELECT (SELECT sum(requests) FROM usage_rollup_month) || ' events; '
@@ -120,7 +120,7 @@ for spec in "1000000 125 1 ${BENCH_RAW:-1}" "10000000 313 4 0"; do
         --log-level warn 2>"$WORK/server.log" &
     SERVER=$!
     for _ in $(seq 50); do curl -s -o /dev/null "$URL/healthz" && break; sleep 0.1; done
-    TOKEN=$("$BUILD/report/tallyctl" --db "$DB" tokens create --role finance --name bench 2>/dev/null)
+    TOKEN=$("$BUILD/ctl/tallyctl" --db "$DB" tokens create --role finance --name bench 2>/dev/null)
     rows=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/reports/monthly?month=2026-10&format=csv" | wc -l)
     echo "  monthly CSV: $((rows - 1)) rows (developer × model)"
     for tz in UTC Asia/Kolkata; do

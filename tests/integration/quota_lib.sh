@@ -1,6 +1,6 @@
 # Helpers of the quota and alert tests (sourced after tests/lib.sh and need_env).
 
-CTL=$BIN/report/tallyctl
+CTL=$BIN/ctl/tallyctl
 
 # quota_db: a fresh migrated database with the shipped price book loaded.
 quota_db() {

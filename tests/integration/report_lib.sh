@@ -16,7 +16,7 @@ report_start() {
 # report_token ROLE NAME [--team T | --developer OID]: prints a new API token
 report_token() {
     local role=$1 name=$2; shift 2
-    "$BIN/report/tallyctl" --db "$DB" tokens create --role "$role" --name "$name" "$@" 2>/dev/null
+    "$BIN/ctl/tallyctl" --db "$DB" tokens create --role "$role" --name "$name" "$@" 2>/dev/null
 }
 
 # GET PATH [TOKEN [CURL ARGS…]]: the body of a GET; status in $STATUS, headers in $TMP/h
@@ -61,9 +61,9 @@ json() { "$PY" -c "import json,sys; j=json.load(open('$TMP/body')); print($1)"; 
 # four developers in teams red and blue, one deployment mapping, ten events).
 seed_fixture() {
     local f=$SRC/tests/fixtures/reports
-    "$BIN/report/tallyctl" --db "$DB" prices load "$f/book-a.json" >/dev/null
-    "$BIN/report/tallyctl" --db "$DB" developers import "$f/developers.csv" >/dev/null
-    "$BIN/report/tallyctl" --db "$DB" deployments set sonnet claude-sonnet-4-6 --from 2026-01-01 >/dev/null
+    "$BIN/ctl/tallyctl" --db "$DB" prices load "$f/book-a.json" >/dev/null
+    "$BIN/ctl/tallyctl" --db "$DB" developers import "$f/developers.csv" >/dev/null
+    "$BIN/ctl/tallyctl" --db "$DB" deployments set sonnet claude-sonnet-4-6 --from 2026-01-01 >/dev/null
     sql "$(cat "$f/events.sql")"
     seed_rollups
 }

@@ -11,7 +11,7 @@
 source "$(dirname "$0")/../lib.sh"
 need_env
 new_db
-CTL=$BIN/report/tallyctl
+CTL=$BIN/ctl/tallyctl
 BOOK=anthropic-list-2026-11
 
 "$CTL" --db "$DB" prices load "$SRC/schema/prices/$BOOK.json" >/dev/null

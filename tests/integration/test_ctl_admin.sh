@@ -4,7 +4,7 @@
 source "$(dirname "$0")/../lib.sh"
 need_env
 new_db
-CTL=$BIN/report/tallyctl
+CTL=$BIN/ctl/tallyctl
 SHIPPED=$SRC/schema/prices/anthropic-list-2026-11.json
 ctl() { "$CTL" --db "$DB" "$@"; }
 fails() { # fails ARGS…: runs tallyctl, sets rc and err (its output, log quoting undone)

@@ -7,7 +7,7 @@
 # the cost engine's (tally_usage_priced) for the month. Plus the JSON checks.
 source "$(dirname "$0")/../lib.sh"
 need_env
-CTL=$BIN/report/tallyctl
+CTL=$BIN/ctl/tallyctl
 ING=$BIN/ingest/tally-ingest
 HELPER=$SRC/tests/integration/grafana_sql.py
 

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/../lib.sh"
 need_env
 new_db --empty
-CTL=$BIN/report/tallyctl
+CTL=$BIN/ctl/tallyctl
 nmig=$(ls "$SRC"/schema/migrations/*.sql | wc -l)
 
 out=$("$CTL" --db "$DB" migrate 2>/dev/null); rc=$?

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Quotas (DESIGN §7): periods in any zone (DST, +05:45), thresholds fire exactly once per
-# period and again in the next one, the forecast fires before the limit on a steady burn,
-# a team quota sums its members (dated membership), validation and CRUD through tallyctl,
-# and two evaluators at once on one database deliver exactly one notification per threshold.
+# Quotas (docs/architecture.md, "Quotas and alerts"): periods in any zone (DST, +05:45),
+# thresholds fire exactly once per period and again in the next one, the forecast fires
+# before the limit on a steady burn, a team quota sums its members (dated membership),
+# validation and CRUD through tallyctl, and two evaluators at once on one database deliver
+# exactly one notification per threshold.
 source "$(dirname "$0")/../lib.sh"
 need_env
 source "$SRC/tests/integration/quota_lib.sh"

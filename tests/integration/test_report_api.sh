@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib.sh"
 need_env
 source "$(dirname "$0")/report_lib.sh"
 new_db
-CTL=$BIN/report/tallyctl
+CTL=$BIN/ctl/tallyctl
 F=$SRC/tests/fixtures/reports
 seed_fixture
 report_start

@@ -14,7 +14,7 @@ LEAD=$(report_token lead lead-red --team red)
 DEV=$(report_token developer dev-alice --developer oid-alice)
 PLAT=$(report_token platform plat)
 GONE=$(report_token finance gone)
-"$BIN/report/tallyctl" --db "$DB" tokens revoke gone >/dev/null 2>&1
+"$BIN/ctl/tallyctl" --db "$DB" tokens revoke gone >/dev/null 2>&1
 assert_match '^tt_[0-9a-f]{64}$' "$FIN" "token format"
 assert_eq 0 "$(sql "SELECT count(*) FROM api_tokens WHERE token_sha256 = '$FIN'")" "the token itself is not stored"
 

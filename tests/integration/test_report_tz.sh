@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib.sh"
 need_env
 source "$(dirname "$0")/report_lib.sh"
 new_db
-"$BIN/report/tallyctl" --db "$DB" prices load "$SRC/tests/fixtures/reports/book-a.json" >/dev/null
+"$BIN/ctl/tallyctl" --db "$DB" prices load "$SRC/tests/fixtures/reports/book-a.json" >/dev/null
 
 # zone prefix, then the UTC instants of local 2026-03-01 00:00 and 2026-04-01 00:00
 ZONES="UTC utc 2026-03-01T00:00:00Z 2026-04-01T00:00:00Z

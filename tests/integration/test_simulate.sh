@@ -6,7 +6,7 @@
 # developer of the stream.
 source "$(dirname "$0")/../lib.sh"
 need_env
-CTL=$BIN/report/tallyctl
+CTL=$BIN/ctl/tallyctl
 ING=$BIN/ingest/tally-ingest
 
 sim() { "$CTL" simulate --developers 12 --days 5 --events 4000 --duplicates 5 --malformed 2 "$@"; }

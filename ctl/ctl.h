@@ -2,7 +2,7 @@
  * ctl.h - the commands of tallyctl. Each takes the loaded configuration (positional
  * arguments after the command words are in c->args) and returns an exit code
  * (0 ok, 1 runtime failure, 2 usage). Commands that need the database connect
- * themselves with ctl_connect.
+ * themselves with ctl_connect. Single-threaded, like tallyctl.
  */
 #ifndef TALLY_CTL_H
 #define TALLY_CTL_H
@@ -13,10 +13,10 @@
 
 #include "cfg.h"
 
+/* ctl.c: the helpers every command shares. */
+
 /* Connects to the configured database (a few attempts) or returns NULL after logging. */
 PGconn *ctl_connect(const cfg *c);
-
-int ctl_migrate(const cfg *c);
 
 /* Connects like ctl_connect and sets the session time zone to UTC. */
 PGconn *ctl_connect_utc(const cfg *c);
@@ -31,6 +31,9 @@ void ctl_print_tsv(const PGresult *res);
  * header of the column names; returns an exit code. */
 int ctl_print_query(const cfg *c, const char *what, const char *sql);
 
+/* The commands, one file per family: migrate.c, prices.c, dimensions.c, tokens.c, quotas.c
+ * (quotas and alerts), simulate.c. */
+int ctl_migrate(const cfg *c);
 int ctl_prices_load(const cfg *c);
 int ctl_prices_list(const cfg *c);
 int ctl_prices_show(const cfg *c);

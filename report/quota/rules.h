@@ -1,6 +1,6 @@
 /*
- * quota.h - quotas set by the platform team (DESIGN §7): the definition, its validation
- * (pure, no I/O), and create/read/update/delete and status through Postgres.
+ * rules.h - quotas set by the platform team (docs/architecture.md, "Quotas and alerts"):
+ * the definition and its validation. Pure: no I/O (store.h keeps quotas in Postgres).
  *
  * A quota travels as a JSON object, in the API and in tallyctl alike:
  *   {"name": "team-platform", "scope": "team", "subject": "platform",
@@ -8,19 +8,18 @@
  *    "thresholds": [50, 80, 100], "forecast": true,
  *    "targets": [{"kind": "slack", "url": "https://hooks.slack.com/…"},
  *                {"kind": "webhook", "url": "https://…", "secret": "env:TALLY_ALERT_KEY_HOOK"}]}
- * Amounts are decimal strings (exact); a JSON number is accepted for the limit when it has
- * at most 15 significant digits (it then converts back to exactly the digits written).
+ * Amounts are decimal strings (exact); the limit may also be a JSON integer, but a JSON
+ * number with a fraction or an exponent is refused (a double does not keep every digit).
  *
- * Thread-safety: the functions keep no state; a PGconn must not be shared between threads.
+ * Thread-safety: the functions keep no state.
  */
-#ifndef TALLY_QUOTA_H
-#define TALLY_QUOTA_H
+#ifndef TALLY_QUOTA_RULES_H
+#define TALLY_QUOTA_RULES_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
-#include <libpq-fe.h>
 
 #define QUOTA_MAX_THRESHOLDS 32
 #define QUOTA_MAX_TARGETS 16
@@ -53,13 +52,12 @@ typedef struct quota_error {
     char message[200];
 } quota_error;
 
-typedef enum {
-    QUOTA_OK = 0,
-    QUOTA_INVALID,   /* refused: see the quota_error */
-    QUOTA_NOT_FOUND, /* no quota with that id */
-    QUOTA_CONFLICT,  /* another quota has that name */
-    QUOTA_DB_ERROR,  /* logged */
-} quota_status;
+/*
+ * Fills err (when given) with the field and a printf-style message; returns false, so that
+ * a check can `return quota_fail(…)`.
+ */
+bool quota_fail(quota_error *err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Frees the strings of q (not q itself); safe on a zeroed or half-filled quota. */
 void quota_cleanup(quota *q);
@@ -92,36 +90,5 @@ bool quota_secret_ref_valid(const char *ref);
 
 /* True for an http(s) URL with a host and no whitespace or control characters. */
 bool quota_url_valid(const char *url);
-
-/*
- * Database operations. Results are JSON values the caller json_decref()s. Decimals are
- * strings; times are UTC, ISO 8601 with a Z.
- */
-quota_status quota_create(PGconn *conn, const quota *q, long *id, quota_error *err);
-quota_status quota_update(PGconn *conn, long id, const quota *q, quota_error *err);
-quota_status quota_delete(PGconn *conn, long id);
-/* One quota (with targets) or NULL with *st QUOTA_NOT_FOUND / QUOTA_DB_ERROR. */
-json_t *quota_get(PGconn *conn, long id, quota_status *st);
-/* Every quota, by id; NULL on a database error. */
-json_t *quota_list(PGconn *conn);
-/* Resolves a quota given by id or name; 0 when there is none, -1 on a database error. */
-long quota_lookup(PGconn *conn, const char *id_or_name);
-
-/* Which quotas a caller may read the status of (DESIGN §6 roles). */
-typedef struct quota_scope {
-    bool all;              /* platform, finance */
-    const char *team;      /* lead: its team's quotas and its members' developer quotas */
-    const char *developer; /* developer: its own developer quotas */
-} quota_scope;
-
-/*
- * Usage in the current period (as of at: a timestamptz literal, NULL = now) of every
- * quota in scope: used, limit, ratio, forecast, thresholds already fired this period and
- * the delivery state of their notifications. NULL on a database error.
- */
-json_t *quota_status_list(PGconn *conn, const quota_scope *scope, const char *at);
-
-/* The alert log of one quota, newest first, each alert with its deliveries (no URLs). */
-json_t *quota_alerts(PGconn *conn, long id, int limit);
 
 #endif

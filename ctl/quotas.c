@@ -13,7 +13,7 @@
 #include "db.h"
 #include "evaluator.h"
 #include "log.h"
-#include "quota.h"
+#include "store.h"
 
 /*
  * The words of `quotas create` as a quota JSON object: key=value for the string keys,

@@ -1,14 +1,8 @@
+/* tallyctl migrate: applies the schema migrations compiled into the binary. */
 #include <stdio.h>
 
 #include "ctl.h"
-#include "db.h"
-#include "log.h"
 #include "migrate.h"
-
-PGconn *ctl_connect(const cfg *c)
-{
-    return db_connect(cfg_str(c, "db"), 3, NULL);
-}
 
 int ctl_migrate(const cfg *c)
 {

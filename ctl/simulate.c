@@ -1,5 +1,5 @@
 /*
- * ctl_simulate.c - tallyctl simulate: realistic Claude Code traffic as messages on
+ * simulate.c - tallyctl simulate: realistic Claude Code traffic as messages on
  * stdout, one per line, for the quick start, tests and benchmarks. The expected
  * totals (--totals FILE) and the developer roster (--developers-csv FILE) let a test
  * assert exact sums and let the quick start import the same developers.

@@ -11,7 +11,7 @@
 
 #include "db.h"
 #include "log.h"
-#include "quota.h"
+#include "rules.h"
 
 #define ALERT_SECRET_MAX 4096
 

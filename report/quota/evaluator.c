@@ -8,7 +8,7 @@
 
 #include "db.h"
 #include "log.h"
-#include "quota.h"
+#include "rules.h"
 
 #define EVALUATOR_QUOTA_LABELS "quota,scope,subject,metric,period"
 

@@ -1,9 +1,8 @@
 /*
- * ctl_prices.c - tallyctl prices load|list|show: price books into and out of Postgres.
+ * prices.c - tallyctl prices load|list|show: price books into and out of Postgres.
  * A loaded book is immutable: its SHA-256 is stored and the same name with other
  * content is refused. Single-threaded (a command of tallyctl).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,63 +13,7 @@
 #include "log.h"
 #include "price_book.h"
 
-#define CTL_FILE_MAX (64L * 1024 * 1024)
 #define CTL_PRICES_LOCK "7340312" /* serialises concurrent loads of one database */
-
-char *ctl_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-
-    if (!f) {
-        log_error("could not open \"%s\": %s", path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb;
-            cap = cap ? cap * 2 : 65536;
-            if ((long)cap > CTL_FILE_MAX + 1) {
-                log_error("could not read \"%s\": larger than %ld bytes", path, CTL_FILE_MAX);
-                goto fail;
-            }
-            nb = realloc(buf, cap);
-            if (!nb) {
-                log_error("could not read \"%s\": out of memory", path);
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        log_error("could not read \"%s\": %s", path, strerror(errno));
-        goto fail;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-fail:
-    fclose(f);
-    free(buf);
-    return NULL;
-}
-
-PGconn *ctl_connect_utc(const cfg *c)
-{
-    PGconn *conn = ctl_connect(c);
-
-    if (conn && !db_exec(conn, "set the session time zone", "SET TIME ZONE 'UTC'", 0, NULL)) {
-        PQfinish(conn);
-        return NULL;
-    }
-    return conn;
-}
 
 static bool prices_insert_range(PGconn *conn, const char *book_id, const char *model,
                                 const price_range *r)
@@ -193,36 +136,6 @@ out:
     price_book_free(b);
     free(doc);
     return rc;
-}
-
-/* Prints a result as tab-separated lines under a header of its column names. */
-void ctl_print_tsv(const PGresult *res)
-{
-    int nf = PQnfields(res);
-
-    for (int f = 0; f < nf; f++)
-        printf("%s%s", f ? "\t" : "", PQfname(res, f));
-    putchar('\n');
-    for (int r = 0; r < PQntuples(res); r++) {
-        for (int f = 0; f < nf; f++)
-            printf("%s%s", f ? "\t" : "", PQgetvalue(res, r, f));
-        putchar('\n');
-    }
-}
-
-int ctl_print_query(const cfg *c, const char *what, const char *sql)
-{
-    PGconn *conn = ctl_connect_utc(c);
-    PGresult *res;
-
-    if (!conn)
-        return CFG_EXIT_RUNTIME;
-    res = db_query(conn, what, sql, 0, NULL);
-    if (res)
-        ctl_print_tsv(res);
-    PQclear(res);
-    PQfinish(conn);
-    return res ? CFG_EXIT_OK : CFG_EXIT_RUNTIME;
 }
 
 int ctl_prices_list(const cfg *c)
