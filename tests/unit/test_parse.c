@@ -486,6 +486,24 @@ static void test_bad_format_value(void **state)
     collected_free(&c);
 }
 
+/* The golden serialization shows every byte of a value and any stray field of a reject. */
+static void test_golden_text(void **state)
+{
+    static const char raw[] = "a\\b\n\t\xff\x00z";
+    parse_item it = {.kind = ITEM_REJECT, .raw = raw, .raw_len = sizeof(raw) - 1};
+    collected c = {.items = &it, .n = 1};
+    membuf b = MEMBUF_INIT;
+
+    (void)state;
+    strcpy(it.reason, "why");
+    it.ev.input_tokens = 3;
+    golden_text(&c, &b);
+    assert_false(b.oom);
+    assert_string_equal(b.data, "items=1\n\n[item 0]\nkind=reject\nreason=why\n"
+                                "raw=a\\\\b\\n\\t\\xff\\x00z\ninput_tokens=3\n");
+    membuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_invalid_json),
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_bad_format_value),
+        cmocka_unit_test(test_golden_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
