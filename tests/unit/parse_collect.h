@@ -10,9 +10,9 @@
  * parsers' spec. A test that parses an input compares the serialization byte for byte
  * and fails naming the first line that differs. Run a test with TALLY_UPDATE_GOLDEN=1 in
  * the environment to rewrite the files it checks instead (then read the diff: every
- * changed line is a change users see):
+ * changed line changes what tally-ingest stores):
  *
- *     TALLY_UPDATE_GOLDEN=1 TALLY_FIXTURES=tests/fixtures build/tests/test_parse_usage
+ *     TALLY_UPDATE_GOLDEN=1 ctest --test-dir build -R unit/test_parse
  *
  * Tests only through parse.h, the parsers' public API. Included by tests/unit/test_parse*.c
  * only; cmocka must be included first.
