@@ -1,4 +1,4 @@
-/* report/csv.c and report/decimal.c: RFC 4180 output and exact decimal totals. */
+/* report/csv.c: RFC 4180 output. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,6 @@
 #include <cmocka.h>
 
 #include "csv.h"
-#include "decimal.h"
 
 static void assert_buf(const csv_buf *b, const char *expected)
 {
@@ -105,69 +104,12 @@ static void test_growth(void **state)
     csv_buf_free(&b);
 }
 
-static void sum_is(const char *const *values, int n, const char *expected)
-{
-    dec_sum s;
-    char out[128];
-
-    dec_init(&s);
-    for (int i = 0; i < n; i++)
-        assert_true(dec_add(&s, values[i]));
-    assert_true(dec_format(&s, out, sizeof(out)));
-    assert_string_equal(out, expected);
-}
-
-static void test_decimal(void **state)
-{
-    static const char *const a[] = {"0.1", "0.2"};
-    static const char *const b[] = {"0.0007764", "0.122613", "1.75", "0.00033", "0.000771"};
-    static const char *const c[] = {"5", "-7.25", "2"};
-    static const char *const d[] = {"1.10", "-1.1"};
-    static const char *const e[] = {"99999999999999999999.99999999999999999999",
-                                    "0.00000000000000000001"};
-    static const char *const f[] = {"123456789012345678901234567890",
-                                    "0.000000000000000000000000000001"};
-    dec_sum s;
-    char out[8], text[32];
-
-    (void)state;
-    sum_is(a, 2, "0.3"); /* what a double gets wrong */
-    sum_is(b, 5, "1.8744904");
-    sum_is(c, 3, "-0.25");
-    sum_is(d, 2, "0");
-    sum_is(e, 2, "100000000000000000000");
-    sum_is(f, 2, "123456789012345678901234567890.000000000000000000000000000001");
-    sum_is(NULL, 0, "0");
-    dec_init(&s);
-    assert_false(dec_add(&s, "1e5"));
-    assert_false(dec_add(&s, ".5"));
-    assert_false(dec_add(&s, "5."));
-    assert_false(dec_add(&s, ""));
-    assert_false(dec_add(&s, "NaN"));
-    assert_false(dec_add(&s, "1.2.3"));
-    assert_true(dec_add(&s, "123456789"));
-    assert_false(dec_format(&s, out, sizeof(out))); /* does not fit */
-    strcpy(text, "1.500");
-    dec_trim(text);
-    assert_string_equal(text, "1.5");
-    strcpy(text, "2.000");
-    dec_trim(text);
-    assert_string_equal(text, "2");
-    strcpy(text, "100");
-    dec_trim(text);
-    assert_string_equal(text, "100");
-    strcpy(text, "0.0");
-    dec_trim(text);
-    assert_string_equal(text, "0");
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quoting),
         cmocka_unit_test(test_formula_injection),
         cmocka_unit_test(test_growth),
-        cmocka_unit_test(test_decimal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

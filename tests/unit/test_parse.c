@@ -418,40 +418,20 @@ static void test_detection(void **state)
     }
 }
 
+/* What fits no format is one reject with the whole message as raw, in auto mode. */
 static void test_unknown_format(void **state)
 {
-    static const char *const messages[] = {
-        "{\"foo\":1}",
-        "{\"requestId\":\"r\",\"timestamp\":\"2026-10-14T09:12:33Z\",\"model\":\"m\"}",
-        "[1,2,3]",
-        "[[]]",
-    };
-
     (void)state;
-    for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++) {
-        collected c = {0};
-
-        collect_str(&c, messages[i], PARSE_AUTO);
-        assert_int_equal(c.n, 1);
-        assert_int_equal(c.items[0].kind, ITEM_REJECT);
-        assert_string_equal(c.items[0].reason, "unknown format");
-        assert_string_equal(c.items[0].raw, messages[i]);
-        collected_free(&c);
-    }
+    assert_int_equal(golden_parse_check("parse/unknown-format.jsonl", PARSE_AUTO, "unknown-format"),
+                     4);
 }
 
 /* A schema other than tally.usage/1 is not parsed as usage. */
 static void test_unsupported_schema(void **state)
 {
-    static const char msg[] = "{\"schema\":\"tally.usage/2\",\"requestId\":\"r\"}";
-    collected c = {0};
-
     (void)state;
-    collect_str(&c, msg, PARSE_AUTO);
-    assert_int_equal(c.n, 1);
-    assert_int_equal(c.items[0].kind, ITEM_REJECT);
-    assert_string_equal(c.items[0].reason, "unsupported schema \"tally.usage/2\"");
-    collected_free(&c);
+    assert_int_equal(
+        golden_parse_check("parse/unsupported-schema.jsonl", PARSE_AUTO, "unsupported-schema"), 1);
 }
 
 /* Reasons are printable UTF-8 even when jansson quotes bad input back. */
@@ -506,6 +486,24 @@ static void test_bad_format_value(void **state)
     collected_free(&c);
 }
 
+/* The golden serialization shows every byte of a value and any stray field of a reject. */
+static void test_golden_text(void **state)
+{
+    static const char raw[] = "a\\b\n\t\xff\x00z";
+    parse_item it = {.kind = ITEM_REJECT, .raw = raw, .raw_len = sizeof(raw) - 1};
+    collected c = {.items = &it, .n = 1};
+    membuf b = MEMBUF_INIT;
+
+    (void)state;
+    strcpy(it.reason, "why");
+    it.ev.input_tokens = 3;
+    golden_text(&c, &b);
+    assert_false(b.oom);
+    assert_string_equal(b.data, "items=1\n\n[item 0]\nkind=reject\nreason=why\n"
+                                "raw=a\\\\b\\n\\t\\xff\\x00z\ninput_tokens=3\n");
+    membuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_invalid_json),
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_bad_format_value),
+        cmocka_unit_test(test_golden_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
