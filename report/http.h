@@ -27,8 +27,10 @@
 #include <libpq-fe.h>
 
 #include "auth.h"
+#include "pool.h"
 #include "prom.h"
 #include "query.h"
+#include "tz.h"
 
 typedef enum { HTTP_GET = 1, HTTP_POST = 2, HTTP_PUT = 4, HTTP_DELETE = 8 } http_method;
 
@@ -54,22 +56,23 @@ extern const int HTTP_ROUTES_COUNT;
 
 typedef struct http_config {
     const char *listen;    /* "ADDR:PORT" */
-    const char *db;        /* libpq conninfo */
-    int db_connections;    /* pool size: requests that query at the same time */
+    pool *pool;            /* database connections of the requests (the caller owns it) */
+    tz_cache *tz;          /* zones tz= may name (the caller owns it) */
     int max_connections;   /* open HTTP connections */
     int request_timeout_s; /* idle connection timeout and statement_timeout */
     bool metrics_auth;     /* /healthz, /readyz, /metrics need a token */
 } http_config;
 
 /*
- * Starts listening. Returns NULL after logging on failure. The configuration strings
- * must outlive the server. reg receives the server's metrics (the caller owns it).
+ * Starts listening. Returns NULL after logging on failure. The configuration strings,
+ * the pool and the time zone cache must outlive the server. reg receives the server's metrics (the
+ * caller owns it).
  */
 http_server *http_server_start(const http_config *cfg, prom_registry *reg);
 
 /*
  * Graceful stop: stops accepting, lets in-flight requests finish for up to grace_ms,
- * then closes every connection and the pool. NULL is a no-op.
+ * then closes every connection (the pool stays open; its owner frees it). NULL is a no-op.
  */
 void http_server_stop(http_server *s, int grace_ms);
 
