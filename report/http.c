@@ -21,11 +21,11 @@
 
 #include <microhttpd.h>
 
-#include "csv.h"
 #include "db.h"
-#include "decimal.h"
 #include "log.h"
+#include "membuf.h"
 #include "problem.h"
+#include "render.h"
 
 #define HTTP_BODY_MAX (64 * 1024)
 /* request line + headers per connection: room for query strings far past QUERY_MAX_LEN,
@@ -173,23 +173,17 @@ void http_reply_db_error(http_req *req, const char *sqlstate, const char *messag
 
 /* ---- streamed rows ---- */
 
-typedef enum { COL_TEXT, COL_INT, COL_NUM, COL_BOOL } http_col_kind;
-
 typedef struct http_stream {
     http_server *srv;
     int slot;
     PGconn *conn;
     PGresult *pending; /* the first row (or the final status), read before replying */
-    bool csv, totals, began, rows_done, finished, failed, query_done;
-    json_t *header;
+    bool began, finished, failed, query_done;
+    render *out;
     int ncols;
-    http_col_kind *kinds;
-    char **names;
-    bool *sum_int, *sum_cost;
-    long long *int_sums;
-    dec_sum cost;
-    long long nrows, unpriced;
-    csv_buf buf;
+    const char **values; /* the current row, as render_row takes it */
+    size_t *lens;
+    membuf buf;
 } http_stream;
 
 static void http_stream_free(void *cls)
@@ -211,164 +205,61 @@ static void http_stream_free(void *cls)
             PQclear(r);
     }
     pool_release(st->srv->cfg.pool, st->slot);
-    json_decref(st->header);
-    for (int i = 0; i < st->ncols; i++)
-        free(st->names ? st->names[i] : NULL);
-    free(st->names);
-    free(st->kinds);
-    free(st->sum_int);
-    free(st->sum_cost);
-    free(st->int_sums);
-    csv_buf_free(&st->buf);
+    render_free(st->out);
+    free(st->values);
+    free(st->lens);
+    membuf_free(&st->buf);
     free(st);
 }
 
-static bool http_stream_columns(http_stream *st, const PGresult *res)
+/* The role a column's SQL type gives it, unless the route declares another. */
+static render_role http_type_role(Oid t)
 {
-    st->ncols = PQnfields(res);
-    st->kinds = calloc((size_t)st->ncols + 1, sizeof(*st->kinds));
-    st->names = calloc((size_t)st->ncols + 1, sizeof(*st->names));
-    st->sum_int = calloc((size_t)st->ncols + 1, sizeof(*st->sum_int));
-    st->sum_cost = calloc((size_t)st->ncols + 1, sizeof(*st->sum_cost));
-    st->int_sums = calloc((size_t)st->ncols + 1, sizeof(*st->int_sums));
-    if (!st->kinds || !st->names || !st->sum_int || !st->sum_cost || !st->int_sums)
-        return false;
-    for (int i = 0; i < st->ncols; i++) {
-        Oid t = PQftype(res, i);
-        const char *n = PQfname(res, i);
-        size_t nl = strlen(n);
-
-        st->names[i] = strdup(n);
-        if (!st->names[i])
-            return false;
-        st->kinds[i] = t == OID_INT8 || t == OID_INT4 || t == OID_INT2 ? COL_INT
-                       : t == OID_NUMERIC                              ? COL_NUM
-                       : t == OID_BOOL                                 ? COL_BOOL
-                                                                       : COL_TEXT;
-        st->sum_int[i] =
-            st->kinds[i] == COL_INT &&
-            (strcmp(n, "requests") == 0 || (nl > 7 && strcmp(n + nl - 7, "_tokens") == 0) ||
-             (nl > 9 && strcmp(n + nl - 9, "_requests") == 0));
-        /* cost_usd may be numeric or exact text (tally_money_text) */
-        st->sum_cost[i] = strcmp(n, "cost_usd") == 0;
-    }
-    return true;
+    return t == OID_INT8 || t == OID_INT4 || t == OID_INT2 ? RENDER_INT
+           : t == OID_NUMERIC                              ? RENDER_DECIMAL
+           : t == OID_BOOL                                 ? RENDER_BOOL
+                                                           : RENDER_TEXT;
 }
 
-static void http_stream_begin(http_stream *st)
+/* The renderer for res's columns; rows->roles (the route's) override the SQL types. */
+static bool http_stream_columns(http_stream *st, const PGresult *res, const http_rows *rows)
 {
-    if (st->csv) {
-        for (int i = 0; i < st->ncols; i++)
-            csv_field(&st->buf, st->names[i], strlen(st->names[i]), i == 0);
-        csv_end_row(&st->buf);
-        return;
+    render_column *cols;
+
+    st->ncols = PQnfields(res);
+    cols = calloc((size_t)st->ncols + 1, sizeof(*cols));
+    st->values = calloc((size_t)st->ncols + 1, sizeof(*st->values));
+    st->lens = calloc((size_t)st->ncols + 1, sizeof(*st->lens));
+    if (!cols || !st->values || !st->lens) {
+        free(cols);
+        json_decref(rows->header);
+        return false;
     }
-    csv_put(&st->buf, "{", 1);
-    if (st->header && json_object_size(st->header) > 0) {
-        char *h = json_dumps(st->header, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (h) {
-            /* the members of the header object, without its braces */
-            csv_put(&st->buf, h + 1, strlen(h) - 2);
-            csv_put(&st->buf, ",", 1);
-            free(h);
-        }
+    for (int i = 0; i < st->ncols; i++) {
+        cols[i].name = PQfname(res, i);
+        cols[i].role = http_type_role(PQftype(res, i));
+        for (int k = 0; k < rows->nroles; k++)
+            if (strcmp(rows->roles[k].name, cols[i].name) == 0)
+                cols[i].role = rows->roles[k].role;
     }
-    csv_put(&st->buf, "\"rows\":[", 8);
+    st->out = render_new(rows->csv ? RENDER_CSV : RENDER_JSON, cols, st->ncols, rows->header,
+                         rows->totals);
+    free(cols);
+    return st->out != NULL;
 }
 
 static bool http_stream_row(http_stream *st, const PGresult *res)
 {
-    json_t *row = st->csv ? NULL : json_object();
-    char num[128];
-
     for (int i = 0; i < st->ncols; i++) {
-        bool null = PQgetisnull(res, 0, i);
-        const char *v = PQgetvalue(res, 0, i);
-        size_t vl = (size_t)PQgetlength(res, 0, i);
-        json_t *jv = NULL;
-
-        if (!null && st->kinds[i] == COL_NUM && vl < sizeof(num)) {
-            memcpy(num, v, vl + 1);
-            dec_trim(num);
-            v = num;
-            vl = strlen(num);
-        }
-        if (!null && st->kinds[i] == COL_BOOL) {
-            v = v[0] == 't' ? "true" : "false";
-            vl = strlen(v);
-        }
-        if (!null && st->sum_int[i])
-            st->int_sums[i] += strtoll(v, NULL, 10);
-        if (st->sum_cost[i]) {
-            if (null)
-                st->unpriced++;
-            else if (!dec_add(&st->cost, v)) {
-                log_error("could not add cost \"%s\" to the total", v);
-                json_decref(row);
-                return false;
-            }
-        }
-        if (st->csv) {
-            if (st->kinds[i] == COL_TEXT)
-                csv_text_field(&st->buf, null ? "" : v, null ? 0 : vl, i == 0);
-            else
-                csv_field(&st->buf, null ? "" : v, null ? 0 : vl, i == 0);
-            continue;
-        }
-        if (null)
-            jv = json_null();
-        else if (st->kinds[i] == COL_INT)
-            jv = json_integer(strtoll(v, NULL, 10));
-        else if (st->kinds[i] == COL_BOOL)
-            jv = json_boolean(v[0] == 't');
-        else
-            jv = json_stringn(v, vl);
-        json_object_set_new(row, st->names[i], jv ? jv : json_null());
+        st->values[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
+        st->lens[i] = (size_t)PQgetlength(res, 0, i);
     }
-    if (st->csv) {
-        csv_end_row(&st->buf);
-    } else {
-        char *text = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(row);
-        if (!text)
-            return false;
-        if (st->nrows > 0)
-            csv_put(&st->buf, ",", 1);
-        csv_put(&st->buf, text, strlen(text));
-        free(text);
-    }
-    st->nrows++;
-    return !st->buf.oom;
-}
-
-static void http_stream_end(http_stream *st)
-{
-    json_t *totals;
-    char cost[DEC_INT + DEC_FRAC + 4], *text;
-
-    if (st->csv)
-        return;
-    csv_put(&st->buf, "]", 1);
-    if (st->totals) {
-        totals = json_object();
-        json_object_set_new(totals, "rows", json_integer(st->nrows));
-        for (int i = 0; i < st->ncols; i++)
-            if (st->sum_int[i])
-                json_object_set_new(totals, st->names[i], json_integer(st->int_sums[i]));
-        for (int i = 0; i < st->ncols; i++) {
-            if (!st->sum_cost[i])
-                continue;
-            dec_format(&st->cost, cost, sizeof(cost));
-            json_object_set_new(totals, st->names[i], json_string(cost));
-            json_object_set_new(totals, "unpriced_rows", json_integer(st->unpriced));
-        }
-        text = json_dumps(totals, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(totals);
-        csv_put(&st->buf, ",\"totals\":", 10);
-        csv_put(&st->buf, text ? text : "{}", text ? strlen(text) : 2);
-        free(text);
-    }
-    csv_put(&st->buf, "}\n", 2);
+    if (render_row(st->out, &st->buf, st->values, st->lens))
+        return true;
+    log_error("could not render row %lld of the report (a total that does not add up, or "
+              "out of memory)",
+              render_nrows(st->out) + 1);
+    return false;
 }
 
 /* Produces more output into st->buf; false when the stream has failed. */
@@ -379,15 +270,14 @@ static bool http_stream_step(http_stream *st)
 
     if (!st->began) {
         st->began = true;
-        http_stream_begin(st);
+        render_begin(st->out, &st->buf);
         return true;
     }
     res = st->pending ? st->pending : PQgetResult(st->conn);
     st->pending = NULL;
     if (!res) {
         st->query_done = true;
-        st->rows_done = true;
-        http_stream_end(st);
+        render_end(st->out, &st->buf);
         st->finished = true;
         return true;
     }
@@ -401,7 +291,7 @@ static bool http_stream_step(http_stream *st)
         PQclear(res); /* the end; PQgetResult returns NULL next */
         return true;
     }
-    log_error("report query failed mid-stream after %lld rows: %s", st->nrows,
+    log_error("report query failed mid-stream after %lld rows: %s", render_nrows(st->out),
               PQresultErrorMessage(res));
     PQclear(res);
     return false;
@@ -425,7 +315,7 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
         return MHD_CONTENT_READER_END_OF_STREAM;
     n = st->buf.len < max ? st->buf.len : max;
     memcpy(out, st->buf.data, n);
-    csv_consume(&st->buf, n);
+    membuf_consume(&st->buf, n);
     return (ssize_t)n;
 }
 
@@ -462,19 +352,17 @@ void http_reply_rows(http_req *req, const http_rows *rows)
         st->srv = req->srv;
         st->slot = -1;
     }
-    if (!st || !http_stream_columns(st, first)) {
+    if (!st || !http_stream_columns(st, first, rows)) {
+        if (!st)
+            json_decref(rows->header);
         http_reply_problem(req, 500, NULL, "out of memory");
-        goto out;
+        goto out_taken;
     }
     st->conn = conn;
     st->slot = req->slot;
     req->slot = -1; /* the stream returns the connection when the response is freed */
     st->pending = first;
     first = NULL;
-    st->csv = rows->csv;
-    st->totals = rows->totals;
-    st->header = rows->header;
-    dec_init(&st->cost);
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_read,
                                              st, http_stream_free);
     if (!resp) {
@@ -495,12 +383,10 @@ void http_reply_rows(http_req *req, const http_rows *rows)
                rows->csv ? "text/csv; charset=utf-8; header=present" : "application/json");
     return;
 out:
-    PQclear(first);
     json_decref(rows->header);
-    if (st) {
-        st->header = NULL;
-        http_stream_free(st);
-    }
+out_taken:
+    PQclear(first);
+    http_stream_free(st);
 }
 
 /* ---- request accessors ---- */

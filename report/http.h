@@ -30,6 +30,7 @@
 #include "pool.h"
 #include "prom.h"
 #include "query.h"
+#include "render.h"
 #include "tz.h"
 
 typedef enum { HTTP_GET = 1, HTTP_POST = 2, HTTP_PUT = 4, HTTP_DELETE = 8 } http_method;
@@ -123,18 +124,21 @@ void http_reply_text(http_req *req, int status, const char *content_type, const 
                      size_t len);
 
 /*
- * A row response streamed from one SQL statement: CSV (header row of the column names)
- * or JSON {<header members>, "rows": [...], "totals": {...}}. Column types decide the
- * rendering: integers as JSON numbers, numeric as exact decimal strings with trailing
- * zeros trimmed, booleans as true/false, NULL as null (empty in CSV). totals holds the
- * row count and the exact sums of requests, *_tokens, *_requests and cost_usd.
+ * A row response streamed from one SQL statement, rendered by render.h: CSV (header row
+ * of the column names) or JSON {<header members>, "rows": [...], "totals": {...}}. A
+ * column's role comes from roles (declared by the route: the counts and the money that
+ * totals sums) or else from its SQL type: integers as JSON numbers, numeric as exact
+ * decimal strings with trailing zeros trimmed, booleans as true/false, the rest as
+ * text; NULL is null (empty in CSV).
  */
 typedef struct http_rows {
     const char *sql;
     int nparams;
     const char *const *params;
     bool csv;
-    bool totals;          /* JSON: add "totals" */
+    bool totals;                /* JSON: add "totals" */
+    const render_column *roles; /* roles of named columns (the route's), or NULL */
+    int nroles;
     json_t *header;       /* JSON members before "rows" (object, taken), or NULL */
     const char *filename; /* CSV: Content-Disposition attachment name, or NULL */
 } http_rows;

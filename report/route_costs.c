@@ -116,6 +116,8 @@ void route_costs(http_req *req)
     rows.params = params;
     rows.csv = http_wants_csv(req);
     rows.totals = true;
+    rows.roles = ROUTE_USAGE_SUMS;
+    rows.nroles = ROUTE_USAGE_SUMS_COUNT;
     rows.header = header;
     rows.filename = "tally-costs.csv";
     http_reply_rows(req, &rows);

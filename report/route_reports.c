@@ -42,6 +42,8 @@ void route_reports_monthly(http_req *req)
     rows.params = params;
     rows.csv = http_wants_csv(req);
     rows.totals = true;
+    rows.roles = ROUTE_USAGE_SUMS;
+    rows.nroles = ROUTE_USAGE_SUMS_COUNT;
     rows.header = header;
     rows.filename = filename;
     http_reply_rows(req, &rows);

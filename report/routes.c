@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "tokens.h"
 
 #define COST_PARAMS                                                                                \
     (QP_FROM | QP_TO | QP_TZ | QP_GROUP_BY | QP_DEVELOPER | QP_TEAM | QP_MODEL | QP_DEPLOYMENT |   \
@@ -37,6 +38,21 @@ const http_route HTTP_ROUTES[] = {
 };
 
 const int HTTP_ROUTES_COUNT = (int)(sizeof(HTTP_ROUTES) / sizeof(HTTP_ROUTES[0]));
+
+#define ROUTE_COUNT_COLUMN(name) {#name, RENDER_COUNT},
+
+/* one X-macro expansion a line */
+/* clang-format off */
+const render_column ROUTE_USAGE_SUMS[] = {
+    {"requests", RENDER_COUNT},
+    {"long_context_requests", RENDER_COUNT},
+    TALLY_TOKEN_CLASSES(ROUTE_COUNT_COLUMN)
+    TALLY_REQUEST_COUNTS(ROUTE_COUNT_COLUMN)
+    {"cost_usd", RENDER_MONEY},
+};
+/* clang-format on */
+
+const int ROUTE_USAGE_SUMS_COUNT = (int)(sizeof(ROUTE_USAGE_SUMS) / sizeof(ROUTE_USAGE_SUMS[0]));
 
 bool route_book_resolve(http_req *req, route_book *b)
 {

@@ -28,6 +28,14 @@ void route_quotas(http_req *req);
 void route_quota(http_req *req);
 void route_quotas_status(http_req *req);
 
+/*
+ * The columns the usage reports (costs, monthly, unpriced) sum into their totals: the
+ * request counts, every token class (common/tokens.h) and the cost. Columns a statement
+ * does not return are not summed.
+ */
+extern const render_column ROUTE_USAGE_SUMS[];
+extern const int ROUTE_USAGE_SUMS_COUNT;
+
 /* A price book chosen by price_book= (or the newest); loaded = false when none exists. */
 typedef struct route_book {
     bool loaded;
