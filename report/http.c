@@ -94,8 +94,8 @@ static void http_queue(http_req *req, int status, struct MHD_Response *resp, con
                                 "Bearer realm=\"tokentally\"");
     if (status == 405 && req->route) {
         char allow[64] = "";
-        for (int i = 0; i < HTTP_ROUTES_COUNT; i++) {
-            const http_route *r = &HTTP_ROUTES[i];
+        for (int i = 0; i < req->srv->cfg.nroutes; i++) {
+            const http_route *r = &req->srv->cfg.routes[i];
             if (strcmp(r->path, req->route->path) != 0)
                 continue;
             static const char *const names[] = {"GET, HEAD", "POST", "PUT", "DELETE"};
@@ -526,8 +526,8 @@ static bool http_route_find(http_req *req)
 {
     const http_route *path_match = NULL;
 
-    for (int i = 0; i < HTTP_ROUTES_COUNT; i++) {
-        const http_route *r = &HTTP_ROUTES[i];
+    for (int i = 0; i < req->srv->cfg.nroutes; i++) {
+        const http_route *r = &req->srv->cfg.routes[i];
         req->has_path_arg = false;
         if (!http_path_match(req, r->path, req->uri, req->path_len))
             continue;
@@ -838,12 +838,12 @@ void http_server_stop(http_server *s, int grace_ms)
     free(s);
 }
 
-void http_print_routes(FILE *out)
+void http_print_routes(FILE *out, const http_route *routes, int nroutes)
 {
     static const char *const names[] = {"GET", "POST", "PUT", "DELETE"};
 
-    for (int i = 0; i < HTTP_ROUTES_COUNT; i++)
+    for (int i = 0; i < nroutes; i++)
         for (int b = 0; b < 4; b++)
-            if (HTTP_ROUTES[i].methods & (1u << b))
-                fprintf(out, "%s %s\n", names[b], HTTP_ROUTES[i].path);
+            if (routes[i].methods & (1u << b))
+                fprintf(out, "%s %s\n", names[b], routes[i].path);
 }

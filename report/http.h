@@ -5,8 +5,9 @@
  * query in single-row mode (bounded memory, aborted connection if the query fails
  * mid-stream so a truncated CSV never looks complete).
  *
- * Adding a route: one row in HTTP_ROUTES (report/routes.c) plus its handler in its own
- * file report/route_<family>.c, declared in report/routes.h. The row gives the methods,
+ * The server knows no route of its own: the application hands it a table of http_route
+ * rows in http_config (tally-report's is ROUTES in report/routes/table.c, its handlers
+ * one file per family in report/routes/). A row gives the methods,
  * the path (a last segment "{id}" matches any one segment, see http_path_arg), the roles
  * allowed (AUTH_* bits, AUTH_OPEN, or HTTP_PROBE) and the query parameters accepted
  * (QP_* bits, parsed into http_query before the handler runs). The handler calls
@@ -52,11 +53,10 @@ typedef struct http_route {
     const char *summary;
 } http_route;
 
-extern const http_route HTTP_ROUTES[];
-extern const int HTTP_ROUTES_COUNT;
-
 typedef struct http_config {
-    const char *listen;    /* "ADDR:PORT" */
+    const char *listen;       /* "ADDR:PORT" */
+    const http_route *routes; /* the application's route table, matched in order */
+    int nroutes;
     pool *pool;            /* database connections of the requests (the caller owns it) */
     tz_cache *tz;          /* zones tz= may name (the caller owns it) */
     int max_connections;   /* open HTTP connections */
@@ -81,7 +81,7 @@ void http_server_stop(http_server *s, int grace_ms);
 unsigned short http_server_port(const http_server *s);
 
 /* Prints "METHOD PATH" per route, sorted as in the table (for --list-routes). */
-void http_print_routes(FILE *out);
+void http_print_routes(FILE *out, const http_route *routes, int nroutes);
 
 /* ---- for handlers ---- */
 

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pool.h"
 #include "prom.h"
+#include "routes/routes.h"
 #include "session.h"
 #include "sig.h"
 #include "tz.h"
@@ -63,7 +64,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         goto out;
     if (cfg_bool(&c, "list_routes")) {
-        http_print_routes(stdout);
+        http_print_routes(stdout, ROUTES, ROUTES_COUNT);
         rc = CFG_EXIT_OK;
         goto out;
     }
@@ -93,6 +94,8 @@ int main(int argc, char **argv)
         goto out;
     }
     hc.listen = cfg_str(&c, "listen");
+    hc.routes = ROUTES;
+    hc.nroutes = ROUTES_COUNT;
     hc.pool = db;
     hc.tz = tz;
     hc.max_connections = (int)cfg_int(&c, "max_connections");
