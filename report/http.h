@@ -1,21 +1,24 @@
 /*
- * http.h - the report server: libmicrohttpd with one thread per connection, a small
- * pool of Postgres connections, a route table, strict query parsing, bearer-token auth,
- * problem+json errors, and JSON/CSV row responses streamed straight from a Postgres
- * query in single-row mode (bounded memory, aborted connection if the query fails
- * mid-stream so a truncated CSV never looks complete).
+ * http.h - the report server's HTTP layer, the only code that talks to libmicrohttpd:
+ * listen with one thread per connection, look the route up in the table it is given,
+ * parse the query strictly, hand authentication to auth.h, dispatch, and stream row
+ * responses from a Postgres query in single-row mode (bounded memory, aborted connection
+ * if the query fails mid-stream so a truncated CSV never looks complete). What it is
+ * handed: the route table, the connection pool (common/pool.h) and the time zone cache
+ * (tz.h); the bytes come from render.h, error bodies from problem.h.
  *
  * The server knows no route of its own: the application hands it a table of http_route
  * rows in http_config (tally-report's is ROUTES in report/routes/table.c, its handlers
- * one file per family in report/routes/). A row gives the methods,
- * the path (a last segment "{id}" matches any one segment, see http_path_arg), the roles
- * allowed (AUTH_* bits, AUTH_OPEN, or HTTP_PROBE) and the query parameters accepted
- * (QP_* bits, parsed into http_query before the handler runs). The handler calls
- * exactly one http_reply_* function. `tally-report --list-routes` prints the table, and
+ * one file per family in report/routes/). A row gives the methods, the path (a last
+ * segment "{id}" matches any one segment, see http_path_arg), the roles allowed (AUTH_*
+ * bits, AUTH_OPEN, or HTTP_PROBE) and the query parameters accepted (QP_* bits, parsed
+ * into http_query before the handler runs). The handler calls exactly one http_reply_*
+ * function. `tally-report --list-routes` prints the table, and
  * tests/integration/test_openapi.sh checks report/openapi.yaml against it.
  *
- * Thread-safety: the server object is shared by every connection thread (its pool and
- * time zone list are mutex-guarded); an http_req belongs to one connection thread.
+ * Thread-safety: the server object is shared by every connection thread (the pool and
+ * the time zone cache it is handed are mutex-guarded); an http_req belongs to one
+ * connection thread.
  */
 #ifndef TALLY_HTTP_H
 #define TALLY_HTTP_H
