@@ -2,12 +2,12 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "membuf.h"
 
 #define PROM_MAX_LABELS 8
 #define PROM_MAX_COLLECT 8
@@ -44,53 +44,17 @@ struct prom_registry {
     int ncollect;
 };
 
-/* a growable text buffer */
-typedef struct prom_buf {
-    char *data;
-    size_t len, cap;
-} prom_buf;
-
-static void prom_buf_printf(prom_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void prom_buf_printf(prom_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    for (;;) {
-        size_t room = b->cap - b->len;
-        va_start(ap, fmt);
-        n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if (b->data && (size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return;
-        b->data = grown;
-        b->cap = cap;
-    }
-}
-
-static void prom_buf_escaped(prom_buf *b, const char *s, bool quote)
+static void prom_escaped(membuf *b, const char *s, bool quote)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            prom_buf_printf(b, "\\\\");
+            membuf_printf(b, "\\\\");
         else if (*s == '\n')
-            prom_buf_printf(b, "\\n");
+            membuf_printf(b, "\\n");
         else if (*s == '"' && quote)
-            prom_buf_printf(b, "\\\"");
+            membuf_printf(b, "\\\"");
         else
-            prom_buf_printf(b, "%c", *s);
+            membuf_putc(b, *s);
     }
 }
 
@@ -191,14 +155,16 @@ prom_metric *prom_histogram(prom_registry *r, const char *name, const char *help
 /* Finds or creates the series for labels; called with the registry locked. */
 static prom_series *prom_series_get(prom_metric *m, const char *const *labels)
 {
-    prom_buf key = {0};
+    membuf key = MEMBUF_INIT;
     prom_series *s;
 
     for (int i = 0; i < m->nlabels; i++) {
-        prom_buf_printf(&key, "%s%s=\"", i ? "," : "", m->label_names[i]);
-        prom_buf_escaped(&key, labels && labels[i] ? labels[i] : "", true);
-        prom_buf_printf(&key, "\"");
+        membuf_printf(&key, "%s%s=\"", i ? "," : "", m->label_names[i]);
+        prom_escaped(&key, labels && labels[i] ? labels[i] : "", true);
+        membuf_printf(&key, "\"");
     }
+    if (key.oom)
+        goto oom;
     if (!key.data)
         key.data = strdup("");
     if (!key.data)
@@ -210,16 +176,17 @@ static prom_series *prom_series_get(prom_metric *m, const char *const *labels)
         }
     }
     s = calloc(1, sizeof(*s));
-    if (!s) {
-        free(key.data);
-        return NULL;
-    }
+    if (!s)
+        goto oom;
     s->labels = key.data;
     if (m->nbounds)
         s->bucket = calloc((size_t)m->nbounds, sizeof(uint64_t));
     s->next = m->series;
     m->series = s;
     return s;
+oom:
+    membuf_free(&key);
+    return NULL;
 }
 
 void prom_counter_add(prom_metric *m, const char *const *labels, uint64_t n)
@@ -313,31 +280,31 @@ static void prom_double(char *out, size_t len, double v)
     }
 }
 
-static void prom_render_labels(prom_buf *b, const char *labels, const char *extra)
+static void prom_render_labels(membuf *b, const char *labels, const char *extra)
 {
     if (!*labels && !extra)
         return;
-    prom_buf_printf(b, "{%s%s%s}", labels, *labels && extra ? "," : "", extra ? extra : "");
+    membuf_printf(b, "{%s%s%s}", labels, *labels && extra ? "," : "", extra ? extra : "");
 }
 
-static void prom_render_metric(prom_buf *b, const prom_metric *m)
+static void prom_render_metric(membuf *b, const prom_metric *m)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
     char num[32];
 
-    prom_buf_printf(b, "# HELP %s ", m->name);
-    prom_buf_escaped(b, m->help, false);
-    prom_buf_printf(b, "\n# TYPE %s %s\n", m->name, types[m->type]);
+    membuf_printf(b, "# HELP %s ", m->name);
+    prom_escaped(b, m->help, false);
+    membuf_printf(b, "\n# TYPE %s %s\n", m->name, types[m->type]);
     for (const prom_series *s = m->series; s; s = s->next) {
         if (m->type == PROM_COUNTER) {
-            prom_buf_printf(b, "%s", m->name);
+            membuf_printf(b, "%s", m->name);
             prom_render_labels(b, s->labels, NULL);
-            prom_buf_printf(b, " %llu\n", (unsigned long long)s->count);
+            membuf_printf(b, " %llu\n", (unsigned long long)s->count);
         } else if (m->type == PROM_GAUGE) {
             prom_double(num, sizeof(num), s->value);
-            prom_buf_printf(b, "%s", m->name);
+            membuf_printf(b, "%s", m->name);
             prom_render_labels(b, s->labels, NULL);
-            prom_buf_printf(b, " %s\n", num);
+            membuf_printf(b, " %s\n", num);
         } else {
             uint64_t cumulative = 0;
             char le[64];
@@ -345,25 +312,25 @@ static void prom_render_metric(prom_buf *b, const prom_metric *m)
                 cumulative += s->bucket ? s->bucket[i] : 0;
                 prom_double(num, sizeof(num), m->bounds[i]);
                 snprintf(le, sizeof(le), "le=\"%s\"", num);
-                prom_buf_printf(b, "%s_bucket", m->name);
+                membuf_printf(b, "%s_bucket", m->name);
                 prom_render_labels(b, s->labels, le);
-                prom_buf_printf(b, " %llu\n", (unsigned long long)cumulative);
+                membuf_printf(b, " %llu\n", (unsigned long long)cumulative);
             }
-            prom_buf_printf(b, "%s_bucket", m->name);
+            membuf_printf(b, "%s_bucket", m->name);
             prom_render_labels(b, s->labels, "le=\"+Inf\"");
-            prom_buf_printf(b, " %llu\n%s_sum", (unsigned long long)s->count, m->name);
+            membuf_printf(b, " %llu\n%s_sum", (unsigned long long)s->count, m->name);
             prom_render_labels(b, s->labels, NULL);
             prom_double(num, sizeof(num), s->value);
-            prom_buf_printf(b, " %s\n%s_count", num, m->name);
+            membuf_printf(b, " %s\n%s_count", num, m->name);
             prom_render_labels(b, s->labels, NULL);
-            prom_buf_printf(b, " %llu\n", (unsigned long long)s->count);
+            membuf_printf(b, " %llu\n", (unsigned long long)s->count);
         }
     }
 }
 
 char *prom_render(prom_registry *r, size_t *len)
 {
-    prom_buf b = {0};
+    membuf b = MEMBUF_INIT;
     int n;
 
     /* collectors are only ever appended, so the first n stay valid without the lock */
@@ -377,6 +344,11 @@ char *prom_render(prom_registry *r, size_t *len)
     for (const prom_metric *m = r->first; m; m = m->next)
         prom_render_metric(&b, m);
     pthread_mutex_unlock(&r->lock);
+    if (b.oom) {
+        log_error("out of memory rendering the metrics");
+        membuf_free(&b);
+        return NULL;
+    }
     if (!b.data)
         b.data = calloc(1, 1);
     if (len)

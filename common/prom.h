@@ -47,7 +47,8 @@ void prom_metric_clear(prom_metric *m);
  */
 void prom_on_collect(prom_registry *r, void (*collect)(void *ctx), void *ctx);
 
-/* Renders every family; returns a malloc'd NUL-terminated text the caller frees. */
+/* Renders every family; returns a malloc'd NUL-terminated text the caller frees, NULL
+   (logged) when memory ran out. */
 char *prom_render(prom_registry *r, size_t *len);
 
 /* The Content-Type of prom_render's output. */

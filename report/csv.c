@@ -1,45 +1,6 @@
 #include "csv.h"
 
-#include <stdlib.h>
 #include <string.h>
-
-void csv_buf_free(csv_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-static bool csv_reserve(csv_buf *b, size_t extra)
-{
-    size_t need, cap;
-    char *p;
-
-    if (b->oom)
-        return false;
-    need = b->len + extra;
-    if (need <= b->cap)
-        return true;
-    cap = b->cap ? b->cap : 4096;
-    while (cap < need)
-        cap *= 2;
-    p = realloc(b->data, cap);
-    if (!p) {
-        b->oom = true;
-        return false;
-    }
-    b->data = p;
-    b->cap = cap;
-    return true;
-}
-
-void csv_put(csv_buf *b, const char *s, size_t n)
-{
-    if (n == 0 || !csv_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-}
 
 /* A decimal number as Postgres prints one: optional sign, digits, optional fraction. */
 static bool csv_is_number(const char *s, size_t n)
@@ -61,7 +22,7 @@ static bool csv_is_number(const char *s, size_t n)
 }
 
 /* prefix: a leading single quote, or 0 for none */
-static void csv_field_prefixed(csv_buf *b, const char *s, size_t n, bool first, char prefix)
+static void csv_field_prefixed(membuf *b, const char *s, size_t n, bool first, char prefix)
 {
     bool quote = false;
     size_t extra = prefix ? 1 : 0;
@@ -72,7 +33,7 @@ static void csv_field_prefixed(csv_buf *b, const char *s, size_t n, bool first, 
         if (s[i] == '"' || s[i] == ',' || s[i] == '\r' || s[i] == '\n')
             quote = true;
     }
-    if (!csv_reserve(b, n + extra + 3))
+    if (!membuf_reserve(b, n + extra + 3))
         return;
     if (!first)
         b->data[b->len++] = ',';
@@ -81,6 +42,7 @@ static void csv_field_prefixed(csv_buf *b, const char *s, size_t n, bool first, 
             b->data[b->len++] = prefix;
         memcpy(b->data + b->len, s, n);
         b->len += n;
+        b->data[b->len] = '\0';
         return;
     }
     b->data[b->len++] = '"';
@@ -92,14 +54,15 @@ static void csv_field_prefixed(csv_buf *b, const char *s, size_t n, bool first, 
         b->data[b->len++] = s[i];
     }
     b->data[b->len++] = '"';
+    b->data[b->len] = '\0';
 }
 
-void csv_field(csv_buf *b, const char *s, size_t n, bool first)
+void csv_field(membuf *b, const char *s, size_t n, bool first)
 {
     csv_field_prefixed(b, s, n, first, 0);
 }
 
-void csv_text_field(csv_buf *b, const char *s, size_t n, bool first)
+void csv_text_field(membuf *b, const char *s, size_t n, bool first)
 {
     /* Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV
        injection"); UPNs and deployment names come from events anyone can send. */
@@ -108,17 +71,7 @@ void csv_text_field(csv_buf *b, const char *s, size_t n, bool first)
     csv_field_prefixed(b, s, n, first, formula ? '\'' : 0);
 }
 
-void csv_end_row(csv_buf *b)
+void csv_end_row(membuf *b)
 {
-    csv_put(b, "\r\n", 2);
-}
-
-void csv_consume(csv_buf *b, size_t n)
-{
-    if (n >= b->len) {
-        b->len = 0;
-        return;
-    }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
+    membuf_put(b, "\r\n", 2);
 }

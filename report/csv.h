@@ -1,7 +1,7 @@
 /*
  * csv.h - RFC 4180 output (comma separated, CRLF line ends, fields quoted when they
- * hold a comma, a double quote, CR or LF; quotes doubled) into a growable byte buffer;
- * text cells that would start a spreadsheet formula are prefixed with a single quote.
+ * hold a comma, a double quote, CR or LF; quotes doubled) appended to a membuf; text
+ * cells that would start a spreadsheet formula are prefixed with a single quote.
  * Pure, no I/O; a buffer belongs to one thread.
  */
 #ifndef TALLY_CSV_H
@@ -10,31 +10,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef struct csv_buf {
-    char *data; /* owned; not NUL-terminated */
-    size_t len, cap;
-    bool oom; /* an allocation failed: the content is incomplete */
-} csv_buf;
-
-void csv_buf_free(csv_buf *b); /* frees data; the struct may be reused after */
-
-/* Appends raw bytes (not escaped). */
-void csv_put(csv_buf *b, const char *s, size_t n);
+#include "membuf.h"
 
 /* Appends one field, quoted if needed; first says whether a comma goes before it. */
-void csv_field(csv_buf *b, const char *s, size_t n, bool first);
+void csv_field(membuf *b, const char *s, size_t n, bool first);
 
 /*
  * Appends one text field like csv_field, but a cell a spreadsheet would read as a formula
  * (starting with =, +, -, @, tab or CR, and not a decimal number) gets a leading single
  * quote. For text columns only: numbers go through csv_field untouched.
  */
-void csv_text_field(csv_buf *b, const char *s, size_t n, bool first);
+void csv_text_field(membuf *b, const char *s, size_t n, bool first);
 
 /* Ends the row with CRLF. */
-void csv_end_row(csv_buf *b);
-
-/* Drops the first n bytes (what has been sent). */
-void csv_consume(csv_buf *b, size_t n);
+void csv_end_row(membuf *b);
 
 #endif

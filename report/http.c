@@ -9,10 +9,7 @@
  */
 #include "http.h"
 
-#include <errno.h>
 #include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -24,17 +21,17 @@
 
 #include <microhttpd.h>
 
-#include "csv.h"
 #include "db.h"
-#include "decimal.h"
 #include "log.h"
+#include "membuf.h"
+#include "problem.h"
+#include "render.h"
 
 #define HTTP_BODY_MAX (64 * 1024)
 /* request line + headers per connection: room for query strings far past QUERY_MAX_LEN,
    so they get our 414 problem (past this, libmicrohttpd answers 414/431 itself) */
 #define HTTP_MEMORY_LIMIT (256 * 1024)
 #define HTTP_STREAM_BLOCK (32 * 1024)
-#define HTTP_POOL_WAIT_MS 5000
 #define HTTP_GRACE_POLL_MS 50
 
 #define OID_BOOL 16
@@ -43,24 +40,12 @@
 #define OID_INT4 23
 #define OID_NUMERIC 1700
 
-typedef struct http_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    PGconn **conns;
-    bool *busy;
-    int size, nbusy;
-} http_pool;
-
 struct http_server {
     http_config cfg;
     struct MHD_Daemon *daemon;
     unsigned short port;
-    http_pool pool;
     atomic_int in_flight;
     atomic_bool stopping;
-    pthread_mutex_t tz_mu;
-    char **tz_names; /* sorted (C collation), loaded once */
-    int ntz;
     prom_registry *reg;
     prom_metric *m_requests, *m_duration, *m_in_flight, *m_pool, *m_pool_timeouts, *m_aborts;
 };
@@ -88,179 +73,7 @@ struct http_req {
     struct timespec t0;
 };
 
-/* ---- connection pool ---- */
-
-/* False when the session could not be set up: without the statement timeout a request
-   would be unbounded, so the caller drops the connection. */
-static bool http_conn_setup(http_server *s, PGconn *conn)
-{
-    char timeout[32];
-    const char *params[1] = {timeout};
-
-    snprintf(timeout, sizeof(timeout), "%d", s->cfg.request_timeout_s * 1000);
-    /* Sessions print instants in UTC and ISO; the statement timeout bounds a request. */
-    return db_exec(
-        conn, "set session defaults",
-        "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false), "
-        "set_config('statement_timeout', $1, false), "
-        "set_config('application_name', 'tally-report', false)",
-        1, params);
-}
-
-static void http_tz_load(http_server *s, PGconn *conn)
-{
-    PGresult *res;
-
-    pthread_mutex_lock(&s->tz_mu);
-    if (s->tz_names)
-        goto out;
-    res = db_query(conn, "load time zone names",
-                   "SELECT name FROM pg_timezone_names ORDER BY name COLLATE \"C\"", 0, NULL);
-    if (!res)
-        goto out;
-    s->tz_names = calloc((size_t)PQntuples(res) + 1, sizeof(char *));
-    if (s->tz_names) {
-        for (int i = 0; i < PQntuples(res); i++) {
-            s->tz_names[i] = strdup(PQgetvalue(res, i, 0));
-            if (!s->tz_names[i]) {
-                /* a NULL in the table would crash bsearch: no cache, the next
-                   connection tries again */
-                log_error("out of memory loading time zone names");
-                for (int j = 0; j < i; j++)
-                    free(s->tz_names[j]);
-                free(s->tz_names);
-                s->tz_names = NULL;
-                break;
-            }
-        }
-        if (s->tz_names)
-            s->ntz = PQntuples(res);
-    }
-    PQclear(res);
-out:
-    pthread_mutex_unlock(&s->tz_mu);
-}
-
-/*
- * False when the server closed an idle connection meanwhile (restart,
- * pg_terminate_backend): it sends a FATAL message, then EOF, which libpq only notices
- * when it reads. Nothing is pending on a healthy idle connection, so this costs a poll.
- */
-static bool http_conn_alive(PGconn *conn)
-{
-    for (int i = 0; i < 3; i++) {
-        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
-
-        if (PQstatus(conn) != CONNECTION_OK || pfd.fd < 0)
-            return false;
-        if (poll(&pfd, 1, 0) <= 0)
-            return true;
-        if (!PQconsumeInput(conn))
-            return false;
-    }
-    return PQstatus(conn) == CONNECTION_OK;
-}
-
-/* Returns a slot index, -1 when every connection stayed busy, -2 when connecting failed. */
-static int http_pool_acquire(http_server *s)
-{
-    http_pool *p = &s->pool;
-    struct timespec deadline;
-    int slot = -1;
-
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += HTTP_POOL_WAIT_MS / 1000;
-    pthread_mutex_lock(&p->mu);
-    while (p->nbusy == p->size) {
-        if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT)
-            break;
-    }
-    if (p->nbusy < p->size) {
-        /* prefer a slot that already has a connection */
-        for (int i = 0; i < p->size; i++) {
-            if (!p->busy[i] && (slot < 0 || (p->conns[i] && !p->conns[slot])))
-                slot = i;
-        }
-        p->busy[slot] = true;
-        p->nbusy++;
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (slot < 0) {
-        prom_counter_add(s->m_pool_timeouts, NULL, 1);
-        return -1;
-    }
-    if (p->conns[slot] && !http_conn_alive(p->conns[slot])) {
-        PQfinish(p->conns[slot]);
-        p->conns[slot] = NULL;
-    }
-    if (!p->conns[slot]) {
-        p->conns[slot] = db_connect(s->cfg.db, 1, NULL);
-        if (p->conns[slot] && !http_conn_setup(s, p->conns[slot])) {
-            PQfinish(p->conns[slot]);
-            p->conns[slot] = NULL;
-        }
-        if (!p->conns[slot]) {
-            pthread_mutex_lock(&p->mu);
-            p->busy[slot] = false;
-            p->nbusy--;
-            pthread_cond_signal(&p->cv);
-            pthread_mutex_unlock(&p->mu);
-            return -2;
-        }
-        http_tz_load(s, p->conns[slot]);
-    }
-    return slot;
-}
-
-/* Returns a slot; a connection left mid-query or mid-transaction is dropped. */
-static void http_pool_release(http_server *s, int slot)
-{
-    http_pool *p = &s->pool;
-    PGconn *conn;
-
-    if (slot < 0)
-        return;
-    conn = p->conns[slot];
-    if (conn && (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)) {
-        PQfinish(conn);
-        p->conns[slot] = NULL;
-    }
-    pthread_mutex_lock(&p->mu);
-    p->busy[slot] = false;
-    p->nbusy--;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-}
-
 /* ---- replies ---- */
-
-static const char *http_status_title(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 415:
-        return "Unsupported Media Type";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return status >= 500 ? "Internal Server Error" : "Error";
-    }
-}
 
 static void http_queue(http_req *req, int status, struct MHD_Response *resp, const char *ctype)
 {
@@ -281,8 +94,8 @@ static void http_queue(http_req *req, int status, struct MHD_Response *resp, con
                                 "Bearer realm=\"tokentally\"");
     if (status == 405 && req->route) {
         char allow[64] = "";
-        for (int i = 0; i < HTTP_ROUTES_COUNT; i++) {
-            const http_route *r = &HTTP_ROUTES[i];
+        for (int i = 0; i < req->srv->cfg.nroutes; i++) {
+            const http_route *r = &req->srv->cfg.routes[i];
             if (strcmp(r->path, req->route->path) != 0)
                 continue;
             static const char *const names[] = {"GET, HEAD", "POST", "PUT", "DELETE"};
@@ -321,7 +134,7 @@ void http_reply_json(http_req *req, int status, json_t *body)
     json_decref(body);
     if (!text) {
         static const char oom[] = "{\"title\":\"Internal Server Error\",\"status\":500}";
-        http_reply_text(req, 500, "application/problem+json", oom, sizeof(oom) - 1);
+        http_reply_text(req, 500, PROBLEM_CONTENT_TYPE, oom, sizeof(oom) - 1);
         return;
     }
     http_reply_text(req, status, "application/json", text, strlen(text));
@@ -330,69 +143,47 @@ void http_reply_json(http_req *req, int status, json_t *body)
 
 void http_reply_problem(http_req *req, int status, const char *param, const char *fmt, ...)
 {
-    char detail[512];
+    char detail[512], *text;
     va_list ap;
-    json_t *o, *dv;
-    char *text;
 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    o = json_object();
-    json_object_set_new(o, "type", json_string("about:blank"));
-    json_object_set_new(o, "title", json_string(http_status_title(status)));
-    json_object_set_new(o, "status", json_integer(status));
-    /* details may quote request input: only valid UTF-8 gets through jansson */
-    dv = json_string(detail);
-    json_object_set_new(o, "detail", dv ? dv : json_string("invalid input"));
-    if (param && param[0]) {
-        json_t *pv = json_string(param);
-        json_object_set_new(o, "parameter", pv ? pv : json_string("?"));
-    }
-    text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    http_reply_text(req, status, "application/problem+json", text ? text : "{}",
-                    text ? strlen(text) : 2);
+    text = problem_json(status, param, detail);
+    http_reply_text(req, status, PROBLEM_CONTENT_TYPE, text ? text : "{}", text ? strlen(text) : 2);
     free(text);
 }
 
 void http_reply_db_error(http_req *req, const char *sqlstate, const char *message)
 {
-    PGconn *conn = req->slot >= 0 ? req->srv->pool.conns[req->slot] : NULL;
+    PGconn *conn = pool_conn(req->srv->cfg.pool, req->slot);
 
-    if (!conn || PQstatus(conn) != CONNECTION_OK || !sqlstate || strncmp(sqlstate, "08", 2) == 0 ||
-        strcmp(sqlstate, "57014") == 0 || strncmp(sqlstate, "57P", 3) == 0 ||
-        strncmp(sqlstate, "53", 2) == 0) {
+    switch (problem_db_status(sqlstate, conn && PQstatus(conn) == CONNECTION_OK)) {
+    case 503:
         http_reply_problem(req, 503, NULL, "the database is unavailable or the query timed out");
-        return;
-    }
-    if (strncmp(sqlstate, "22", 2) == 0 || strcmp(sqlstate, "P0001") == 0 ||
-        strcmp(sqlstate, "P0002") == 0) {
+        break;
+    case 400:
         http_reply_problem(req, 400, NULL, "%s", message ? message : "invalid request");
-        return;
+        break;
+    default:
+        http_reply_problem(req, 500, NULL, "the query failed (sqlstate %s)", sqlstate);
+        break;
     }
-    http_reply_problem(req, 500, NULL, "the query failed (sqlstate %s)", sqlstate);
 }
 
 /* ---- streamed rows ---- */
-
-typedef enum { COL_TEXT, COL_INT, COL_NUM, COL_BOOL } http_col_kind;
 
 typedef struct http_stream {
     http_server *srv;
     int slot;
     PGconn *conn;
     PGresult *pending; /* the first row (or the final status), read before replying */
-    bool csv, totals, began, rows_done, finished, failed, query_done;
-    json_t *header;
+    bool began, finished, failed, query_done;
+    render *out;
     int ncols;
-    http_col_kind *kinds;
-    char **names;
-    bool *sum_int, *sum_cost;
-    long long *int_sums;
-    dec_sum cost;
-    long long nrows, unpriced;
-    csv_buf buf;
+    const char **values; /* the current row, as render_row takes it */
+    size_t *lens;
+    membuf buf;
 } http_stream;
 
 static void http_stream_free(void *cls)
@@ -413,165 +204,62 @@ static void http_stream_free(void *cls)
         for (PGresult *r; (r = PQgetResult(st->conn)) != NULL;)
             PQclear(r);
     }
-    http_pool_release(st->srv, st->slot);
-    json_decref(st->header);
-    for (int i = 0; i < st->ncols; i++)
-        free(st->names ? st->names[i] : NULL);
-    free(st->names);
-    free(st->kinds);
-    free(st->sum_int);
-    free(st->sum_cost);
-    free(st->int_sums);
-    csv_buf_free(&st->buf);
+    pool_release(st->srv->cfg.pool, st->slot);
+    render_free(st->out);
+    free(st->values);
+    free(st->lens);
+    membuf_free(&st->buf);
     free(st);
 }
 
-static bool http_stream_columns(http_stream *st, const PGresult *res)
+/* The role a column's SQL type gives it, unless the route declares another. */
+static render_role http_type_role(Oid t)
 {
-    st->ncols = PQnfields(res);
-    st->kinds = calloc((size_t)st->ncols + 1, sizeof(*st->kinds));
-    st->names = calloc((size_t)st->ncols + 1, sizeof(*st->names));
-    st->sum_int = calloc((size_t)st->ncols + 1, sizeof(*st->sum_int));
-    st->sum_cost = calloc((size_t)st->ncols + 1, sizeof(*st->sum_cost));
-    st->int_sums = calloc((size_t)st->ncols + 1, sizeof(*st->int_sums));
-    if (!st->kinds || !st->names || !st->sum_int || !st->sum_cost || !st->int_sums)
-        return false;
-    for (int i = 0; i < st->ncols; i++) {
-        Oid t = PQftype(res, i);
-        const char *n = PQfname(res, i);
-        size_t nl = strlen(n);
-
-        st->names[i] = strdup(n);
-        if (!st->names[i])
-            return false;
-        st->kinds[i] = t == OID_INT8 || t == OID_INT4 || t == OID_INT2 ? COL_INT
-                       : t == OID_NUMERIC                              ? COL_NUM
-                       : t == OID_BOOL                                 ? COL_BOOL
-                                                                       : COL_TEXT;
-        st->sum_int[i] =
-            st->kinds[i] == COL_INT &&
-            (strcmp(n, "requests") == 0 || (nl > 7 && strcmp(n + nl - 7, "_tokens") == 0) ||
-             (nl > 9 && strcmp(n + nl - 9, "_requests") == 0));
-        /* cost_usd may be numeric or exact text (tally_money_text) */
-        st->sum_cost[i] = strcmp(n, "cost_usd") == 0;
-    }
-    return true;
+    return t == OID_INT8 || t == OID_INT4 || t == OID_INT2 ? RENDER_INT
+           : t == OID_NUMERIC                              ? RENDER_DECIMAL
+           : t == OID_BOOL                                 ? RENDER_BOOL
+                                                           : RENDER_TEXT;
 }
 
-static void http_stream_begin(http_stream *st)
+/* The renderer for res's columns; rows->roles (the route's) override the SQL types. */
+static bool http_stream_columns(http_stream *st, const PGresult *res, const http_rows *rows)
 {
-    if (st->csv) {
-        for (int i = 0; i < st->ncols; i++)
-            csv_field(&st->buf, st->names[i], strlen(st->names[i]), i == 0);
-        csv_end_row(&st->buf);
-        return;
+    render_column *cols;
+
+    st->ncols = PQnfields(res);
+    cols = calloc((size_t)st->ncols + 1, sizeof(*cols));
+    st->values = calloc((size_t)st->ncols + 1, sizeof(*st->values));
+    st->lens = calloc((size_t)st->ncols + 1, sizeof(*st->lens));
+    if (!cols || !st->values || !st->lens) {
+        free(cols);
+        json_decref(rows->header);
+        return false;
     }
-    csv_put(&st->buf, "{", 1);
-    if (st->header && json_object_size(st->header) > 0) {
-        char *h = json_dumps(st->header, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (h) {
-            /* the members of the header object, without its braces */
-            csv_put(&st->buf, h + 1, strlen(h) - 2);
-            csv_put(&st->buf, ",", 1);
-            free(h);
-        }
+    for (int i = 0; i < st->ncols; i++) {
+        cols[i].name = PQfname(res, i);
+        cols[i].role = http_type_role(PQftype(res, i));
+        for (int k = 0; k < rows->nroles; k++)
+            if (strcmp(rows->roles[k].name, cols[i].name) == 0)
+                cols[i].role = rows->roles[k].role;
     }
-    csv_put(&st->buf, "\"rows\":[", 8);
+    st->out = render_new(rows->csv ? RENDER_CSV : RENDER_JSON, cols, st->ncols, rows->header,
+                         rows->totals);
+    free(cols);
+    return st->out != NULL;
 }
 
 static bool http_stream_row(http_stream *st, const PGresult *res)
 {
-    json_t *row = st->csv ? NULL : json_object();
-    char num[128];
-
     for (int i = 0; i < st->ncols; i++) {
-        bool null = PQgetisnull(res, 0, i);
-        const char *v = PQgetvalue(res, 0, i);
-        size_t vl = (size_t)PQgetlength(res, 0, i);
-        json_t *jv = NULL;
-
-        if (!null && st->kinds[i] == COL_NUM && vl < sizeof(num)) {
-            memcpy(num, v, vl + 1);
-            dec_trim(num);
-            v = num;
-            vl = strlen(num);
-        }
-        if (!null && st->kinds[i] == COL_BOOL) {
-            v = v[0] == 't' ? "true" : "false";
-            vl = strlen(v);
-        }
-        if (!null && st->sum_int[i])
-            st->int_sums[i] += strtoll(v, NULL, 10);
-        if (st->sum_cost[i]) {
-            if (null)
-                st->unpriced++;
-            else if (!dec_add(&st->cost, v)) {
-                log_error("could not add cost \"%s\" to the total", v);
-                json_decref(row);
-                return false;
-            }
-        }
-        if (st->csv) {
-            if (st->kinds[i] == COL_TEXT)
-                csv_text_field(&st->buf, null ? "" : v, null ? 0 : vl, i == 0);
-            else
-                csv_field(&st->buf, null ? "" : v, null ? 0 : vl, i == 0);
-            continue;
-        }
-        if (null)
-            jv = json_null();
-        else if (st->kinds[i] == COL_INT)
-            jv = json_integer(strtoll(v, NULL, 10));
-        else if (st->kinds[i] == COL_BOOL)
-            jv = json_boolean(v[0] == 't');
-        else
-            jv = json_stringn(v, vl);
-        json_object_set_new(row, st->names[i], jv ? jv : json_null());
+        st->values[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
+        st->lens[i] = (size_t)PQgetlength(res, 0, i);
     }
-    if (st->csv) {
-        csv_end_row(&st->buf);
-    } else {
-        char *text = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(row);
-        if (!text)
-            return false;
-        if (st->nrows > 0)
-            csv_put(&st->buf, ",", 1);
-        csv_put(&st->buf, text, strlen(text));
-        free(text);
-    }
-    st->nrows++;
-    return !st->buf.oom;
-}
-
-static void http_stream_end(http_stream *st)
-{
-    json_t *totals;
-    char cost[DEC_INT + DEC_FRAC + 4], *text;
-
-    if (st->csv)
-        return;
-    csv_put(&st->buf, "]", 1);
-    if (st->totals) {
-        totals = json_object();
-        json_object_set_new(totals, "rows", json_integer(st->nrows));
-        for (int i = 0; i < st->ncols; i++)
-            if (st->sum_int[i])
-                json_object_set_new(totals, st->names[i], json_integer(st->int_sums[i]));
-        for (int i = 0; i < st->ncols; i++) {
-            if (!st->sum_cost[i])
-                continue;
-            dec_format(&st->cost, cost, sizeof(cost));
-            json_object_set_new(totals, st->names[i], json_string(cost));
-            json_object_set_new(totals, "unpriced_rows", json_integer(st->unpriced));
-        }
-        text = json_dumps(totals, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(totals);
-        csv_put(&st->buf, ",\"totals\":", 10);
-        csv_put(&st->buf, text ? text : "{}", text ? strlen(text) : 2);
-        free(text);
-    }
-    csv_put(&st->buf, "}\n", 2);
+    if (render_row(st->out, &st->buf, st->values, st->lens))
+        return true;
+    log_error("could not render row %lld of the report (a total that does not add up, or "
+              "out of memory)",
+              render_nrows(st->out) + 1);
+    return false;
 }
 
 /* Produces more output into st->buf; false when the stream has failed. */
@@ -582,15 +270,14 @@ static bool http_stream_step(http_stream *st)
 
     if (!st->began) {
         st->began = true;
-        http_stream_begin(st);
+        render_begin(st->out, &st->buf);
         return true;
     }
     res = st->pending ? st->pending : PQgetResult(st->conn);
     st->pending = NULL;
     if (!res) {
         st->query_done = true;
-        st->rows_done = true;
-        http_stream_end(st);
+        render_end(st->out, &st->buf);
         st->finished = true;
         return true;
     }
@@ -604,7 +291,7 @@ static bool http_stream_step(http_stream *st)
         PQclear(res); /* the end; PQgetResult returns NULL next */
         return true;
     }
-    log_error("report query failed mid-stream after %lld rows: %s", st->nrows,
+    log_error("report query failed mid-stream after %lld rows: %s", render_nrows(st->out),
               PQresultErrorMessage(res));
     PQclear(res);
     return false;
@@ -628,7 +315,7 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
         return MHD_CONTENT_READER_END_OF_STREAM;
     n = st->buf.len < max ? st->buf.len : max;
     memcpy(out, st->buf.data, n);
-    csv_consume(&st->buf, n);
+    membuf_consume(&st->buf, n);
     return (ssize_t)n;
 }
 
@@ -665,19 +352,17 @@ void http_reply_rows(http_req *req, const http_rows *rows)
         st->srv = req->srv;
         st->slot = -1;
     }
-    if (!st || !http_stream_columns(st, first)) {
+    if (!st || !http_stream_columns(st, first, rows)) {
+        if (!st)
+            json_decref(rows->header);
         http_reply_problem(req, 500, NULL, "out of memory");
-        goto out;
+        goto out_taken;
     }
     st->conn = conn;
     st->slot = req->slot;
     req->slot = -1; /* the stream returns the connection when the response is freed */
     st->pending = first;
     first = NULL;
-    st->csv = rows->csv;
-    st->totals = rows->totals;
-    st->header = rows->header;
-    dec_init(&st->cost);
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_read,
                                              st, http_stream_free);
     if (!resp) {
@@ -698,12 +383,10 @@ void http_reply_rows(http_req *req, const http_rows *rows)
                rows->csv ? "text/csv; charset=utf-8; header=present" : "application/json");
     return;
 out:
-    PQclear(first);
     json_decref(rows->header);
-    if (st) {
-        st->header = NULL;
-        http_stream_free(st);
-    }
+out_taken:
+    PQclear(first);
+    http_stream_free(st);
 }
 
 /* ---- request accessors ---- */
@@ -756,20 +439,21 @@ bool http_wants_csv(const http_req *req)
 
 static PGconn *http_db_get(http_req *req, bool reply)
 {
-    int slot;
+    pool_status st;
 
     if (req->slot >= 0)
-        return req->srv->pool.conns[req->slot];
-    slot = http_pool_acquire(req->srv);
-    if (slot < 0) {
+        return pool_conn(req->srv->cfg.pool, req->slot);
+    st = pool_acquire(req->srv->cfg.pool, &req->slot);
+    if (st == POOL_BUSY)
+        prom_counter_add(req->srv->m_pool_timeouts, NULL, 1);
+    if (st != POOL_OK) {
         if (reply)
             http_reply_problem(req, 503, NULL,
-                               slot == -1 ? "every database connection is busy; retry shortly"
-                                          : "the database is unavailable");
+                               st == POOL_BUSY ? "every database connection is busy; retry shortly"
+                                               : "the database is unavailable");
         return NULL;
     }
-    req->slot = slot;
-    return req->srv->pool.conns[slot];
+    return pool_conn(req->srv->cfg.pool, req->slot);
 }
 
 PGconn *http_db(http_req *req)
@@ -782,29 +466,19 @@ PGconn *http_db_try(http_req *req)
     return http_db_get(req, false);
 }
 
-static int http_tz_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 bool http_tz_known(http_req *req, const char *tz)
 {
     http_server *s = req->srv;
-    const char *key = tz;
-    bool loaded, found = false;
+    tz_lookup found;
 
     if (req->slot >= 0)
-        http_tz_load(s, s->pool.conns[req->slot]); /* no-op once loaded */
-    pthread_mutex_lock(&s->tz_mu);
-    loaded = s->tz_names != NULL;
-    if (loaded)
-        found = bsearch(&key, s->tz_names, (size_t)s->ntz, sizeof(char *), http_tz_cmp) != NULL;
-    pthread_mutex_unlock(&s->tz_mu);
+        tz_cache_load(s->cfg.tz, pool_conn(s->cfg.pool, req->slot)); /* no-op once loaded */
+    found = tz_cache_find(s->cfg.tz, tz);
     /* not the caller's fault: the list failed to load (out of memory, database error) */
-    if (!loaded)
+    if (found == TZ_UNLOADED)
         http_reply_problem(req, 503, NULL,
                            "the time zone names could not be loaded; retry shortly");
-    return found;
+    return found == TZ_KNOWN;
 }
 
 /* ---- dispatch ---- */
@@ -852,8 +526,8 @@ static bool http_route_find(http_req *req)
 {
     const http_route *path_match = NULL;
 
-    for (int i = 0; i < HTTP_ROUTES_COUNT; i++) {
-        const http_route *r = &HTTP_ROUTES[i];
+    for (int i = 0; i < req->srv->cfg.nroutes; i++) {
+        const http_route *r = &req->srv->cfg.routes[i];
         req->has_path_arg = false;
         if (!http_path_match(req, r->path, req->uri, req->path_len))
             continue;
@@ -1026,7 +700,7 @@ static void http_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     log_debug("request route=%s status=%d seconds=%.6f user=\"%s\" completed=%s", labels[0],
               req->status, secs, req->authenticated ? req->principal.name : "",
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "yes" : "no");
-    http_pool_release(s, req->slot);
+    pool_release(s->cfg.pool, req->slot);
     free(req->body);
     free(req->uri);
     free(req);
@@ -1051,16 +725,12 @@ static void http_collect(void *ctx)
 {
     http_server *s = ctx;
     const char *busy[1] = {"busy"}, *open_[1] = {"open"}, *max[1] = {"max"};
-    int nopen = 0, nbusy;
+    int nopen, nbusy, size;
 
-    pthread_mutex_lock(&s->pool.mu);
-    for (int i = 0; i < s->pool.size; i++)
-        nopen += s->pool.conns[i] != NULL;
-    nbusy = s->pool.nbusy;
-    pthread_mutex_unlock(&s->pool.mu);
+    pool_stats(s->cfg.pool, &nbusy, &nopen, &size);
     prom_gauge_set(s->m_pool, busy, nbusy);
     prom_gauge_set(s->m_pool, open_, nopen);
-    prom_gauge_set(s->m_pool, max, s->pool.size);
+    prom_gauge_set(s->m_pool, max, size);
     prom_gauge_set(s->m_in_flight, NULL, atomic_load(&s->in_flight));
 }
 
@@ -1085,16 +755,6 @@ static void http_metrics_init(http_server *s)
     prom_on_collect(s->reg, http_collect, s);
 }
 
-static void http_pool_cleanup(http_pool *p)
-{
-    for (int i = 0; p->conns && i < p->size; i++)
-        PQfinish(p->conns[i]);
-    free(p->conns);
-    free(p->busy);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-}
-
 http_server *http_server_start(const http_config *cfg, prom_registry *reg)
 {
     http_server *s = calloc(1, sizeof(*s));
@@ -1105,20 +765,12 @@ http_server *http_server_start(const http_config *cfg, prom_registry *reg)
                      MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
     char portstr[8];
-    int rc;
+    int rc, nbusy, nopen, size;
 
     if (!s)
         return NULL;
     s->cfg = *cfg;
     s->reg = reg;
-    pthread_mutex_init(&s->tz_mu, NULL);
-    pthread_mutex_init(&s->pool.mu, NULL);
-    pthread_cond_init(&s->pool.cv, NULL);
-    s->pool.size = cfg->db_connections;
-    s->pool.conns = calloc((size_t)s->pool.size, sizeof(PGconn *));
-    s->pool.busy = calloc((size_t)s->pool.size, sizeof(bool));
-    if (!s->pool.conns || !s->pool.busy)
-        goto fail;
     http_metrics_init(s);
     if (!prom_parse_listen(cfg->listen, host, sizeof(host), &port)) {
         log_error("could not parse listen address \"%s\"", cfg->listen);
@@ -1150,12 +802,11 @@ http_server *http_server_start(const http_config *cfg, prom_registry *reg)
     }
     info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
+    pool_stats(cfg->pool, &nbusy, &nopen, &size);
     log_info("listening on %s (port %u), %d database connections, %d HTTP connections", cfg->listen,
-             s->port, cfg->db_connections, cfg->max_connections);
+             s->port, size, cfg->max_connections);
     return s;
 fail:
-    http_pool_cleanup(&s->pool);
-    pthread_mutex_destroy(&s->tz_mu);
     free(s);
     return NULL;
 }
@@ -1184,20 +835,15 @@ void http_server_stop(http_server *s, int grace_ms)
     if (atomic_load(&s->in_flight) > 0)
         log_warn("stopping with %d requests still in flight", atomic_load(&s->in_flight));
     MHD_stop_daemon(s->daemon);
-    http_pool_cleanup(&s->pool);
-    for (int i = 0; i < s->ntz; i++)
-        free(s->tz_names[i]);
-    free(s->tz_names);
-    pthread_mutex_destroy(&s->tz_mu);
     free(s);
 }
 
-void http_print_routes(FILE *out)
+void http_print_routes(FILE *out, const http_route *routes, int nroutes)
 {
     static const char *const names[] = {"GET", "POST", "PUT", "DELETE"};
 
-    for (int i = 0; i < HTTP_ROUTES_COUNT; i++)
+    for (int i = 0; i < nroutes; i++)
         for (int b = 0; b < 4; b++)
-            if (HTTP_ROUTES[i].methods & (1u << b))
-                fprintf(out, "%s %s\n", names[b], HTTP_ROUTES[i].path);
+            if (routes[i].methods & (1u << b))
+                fprintf(out, "%s %s\n", names[b], routes[i].path);
 }

@@ -1,20 +1,24 @@
 /*
- * http.h - the report server: libmicrohttpd with one thread per connection, a small
- * pool of Postgres connections, a route table, strict query parsing, bearer-token auth,
- * problem+json errors, and JSON/CSV row responses streamed straight from a Postgres
- * query in single-row mode (bounded memory, aborted connection if the query fails
- * mid-stream so a truncated CSV never looks complete).
+ * http.h - the report server's HTTP layer, the only code that talks to libmicrohttpd:
+ * listen with one thread per connection, look the route up in the table it is given,
+ * parse the query strictly, hand authentication to auth.h, dispatch, and stream row
+ * responses from a Postgres query in single-row mode (bounded memory, aborted connection
+ * if the query fails mid-stream so a truncated CSV never looks complete). What it is
+ * handed: the route table, the connection pool (common/pool.h) and the time zone cache
+ * (tz.h); the bytes come from render.h, error bodies from problem.h.
  *
- * Adding a route: one row in HTTP_ROUTES (report/routes.c) plus its handler in its own
- * file report/route_<family>.c, declared in report/routes.h. The row gives the methods,
- * the path (a last segment "{id}" matches any one segment, see http_path_arg), the roles
- * allowed (AUTH_* bits, AUTH_OPEN, or HTTP_PROBE) and the query parameters accepted
- * (QP_* bits, parsed into http_query before the handler runs). The handler calls
- * exactly one http_reply_* function. `tally-report --list-routes` prints the table, and
+ * The server knows no route of its own: the application hands it a table of http_route
+ * rows in http_config (tally-report's is ROUTES in report/routes/table.c, its handlers
+ * one file per family in report/routes/). A row gives the methods, the path (a last
+ * segment "{id}" matches any one segment, see http_path_arg), the roles allowed (AUTH_*
+ * bits, AUTH_OPEN, or HTTP_PROBE) and the query parameters accepted (QP_* bits, parsed
+ * into http_query before the handler runs). The handler calls exactly one http_reply_*
+ * function. `tally-report --list-routes` prints the table, and
  * tests/integration/test_openapi.sh checks report/openapi.yaml against it.
  *
- * Thread-safety: the server object is shared by every connection thread (its pool and
- * time zone list are mutex-guarded); an http_req belongs to one connection thread.
+ * Thread-safety: the server object is shared by every connection thread (the pool and
+ * the time zone cache it is handed are mutex-guarded); an http_req belongs to one
+ * connection thread.
  */
 #ifndef TALLY_HTTP_H
 #define TALLY_HTTP_H
@@ -27,8 +31,11 @@
 #include <libpq-fe.h>
 
 #include "auth.h"
+#include "pool.h"
 #include "prom.h"
 #include "query.h"
+#include "render.h"
+#include "tz.h"
 
 typedef enum { HTTP_GET = 1, HTTP_POST = 2, HTTP_PUT = 4, HTTP_DELETE = 8 } http_method;
 
@@ -49,27 +56,27 @@ typedef struct http_route {
     const char *summary;
 } http_route;
 
-extern const http_route HTTP_ROUTES[];
-extern const int HTTP_ROUTES_COUNT;
-
 typedef struct http_config {
-    const char *listen;    /* "ADDR:PORT" */
-    const char *db;        /* libpq conninfo */
-    int db_connections;    /* pool size: requests that query at the same time */
+    const char *listen;       /* "ADDR:PORT" */
+    const http_route *routes; /* the application's route table, matched in order */
+    int nroutes;
+    pool *pool;            /* database connections of the requests (the caller owns it) */
+    tz_cache *tz;          /* zones tz= may name (the caller owns it) */
     int max_connections;   /* open HTTP connections */
     int request_timeout_s; /* idle connection timeout and statement_timeout */
     bool metrics_auth;     /* /healthz, /readyz, /metrics need a token */
 } http_config;
 
 /*
- * Starts listening. Returns NULL after logging on failure. The configuration strings
- * must outlive the server. reg receives the server's metrics (the caller owns it).
+ * Starts listening. Returns NULL after logging on failure. The configuration strings,
+ * the pool and the time zone cache must outlive the server. reg receives the server's metrics (the
+ * caller owns it).
  */
 http_server *http_server_start(const http_config *cfg, prom_registry *reg);
 
 /*
  * Graceful stop: stops accepting, lets in-flight requests finish for up to grace_ms,
- * then closes every connection and the pool. NULL is a no-op.
+ * then closes every connection (the pool stays open; its owner frees it). NULL is a no-op.
  */
 void http_server_stop(http_server *s, int grace_ms);
 
@@ -77,7 +84,7 @@ void http_server_stop(http_server *s, int grace_ms);
 unsigned short http_server_port(const http_server *s);
 
 /* Prints "METHOD PATH" per route, sorted as in the table (for --list-routes). */
-void http_print_routes(FILE *out);
+void http_print_routes(FILE *out, const http_route *routes, int nroutes);
 
 /* ---- for handlers ---- */
 
@@ -120,18 +127,21 @@ void http_reply_text(http_req *req, int status, const char *content_type, const 
                      size_t len);
 
 /*
- * A row response streamed from one SQL statement: CSV (header row of the column names)
- * or JSON {<header members>, "rows": [...], "totals": {...}}. Column types decide the
- * rendering: integers as JSON numbers, numeric as exact decimal strings with trailing
- * zeros trimmed, booleans as true/false, NULL as null (empty in CSV). totals holds the
- * row count and the exact sums of requests, *_tokens, *_requests and cost_usd.
+ * A row response streamed from one SQL statement, rendered by render.h: CSV (header row
+ * of the column names) or JSON {<header members>, "rows": [...], "totals": {...}}. A
+ * column's role comes from roles (declared by the route: the counts and the money that
+ * totals sums) or else from its SQL type: integers as JSON numbers, numeric as exact
+ * decimal strings with trailing zeros trimmed, booleans as true/false, the rest as
+ * text; NULL is null (empty in CSV).
  */
 typedef struct http_rows {
     const char *sql;
     int nparams;
     const char *const *params;
     bool csv;
-    bool totals;          /* JSON: add "totals" */
+    bool totals;                /* JSON: add "totals" */
+    const render_column *roles; /* roles of named columns (the route's), or NULL */
+    int nroles;
     json_t *header;       /* JSON members before "rows" (object, taken), or NULL */
     const char *filename; /* CSV: Content-Disposition attachment name, or NULL */
 } http_rows;

@@ -9,8 +9,12 @@
 #include "evaluator.h"
 #include "http.h"
 #include "log.h"
+#include "pool.h"
 #include "prom.h"
+#include "routes/routes.h"
+#include "session.h"
 #include "sig.h"
+#include "tz.h"
 
 static const cfg_spec REPORT_SPEC[] = {
     {"db", CFG_STR, "", 0, 0, NULL, CFG_CONNINFO,
@@ -34,6 +38,9 @@ static const cfg_spec REPORT_SPEC[] = {
     ALERT_CFG_SPEC,
 };
 
+/* how long a request waits for a database connection before its 503 */
+#define REPORT_POOL_WAIT_MS 5000
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 int main(int argc, char **argv)
@@ -42,6 +49,10 @@ int main(int argc, char **argv)
     http_config hc;
     http_server *srv = NULL;
     prom_registry *reg = NULL;
+    tz_cache *tz = NULL;
+    session_opts so;
+    pool_config pc;
+    pool *db = NULL;
     evaluator *ev = NULL;
     evaluator_metrics em;
     alert_opts ao;
@@ -53,7 +64,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         goto out;
     if (cfg_bool(&c, "list_routes")) {
-        http_print_routes(stdout);
+        http_print_routes(stdout, ROUTES, ROUTES_COUNT);
         rc = CFG_EXIT_OK;
         goto out;
     }
@@ -68,9 +79,25 @@ int main(int argc, char **argv)
         goto out;
     }
     reg = prom_registry_new();
+    tz = tz_cache_new();
+    so.statement_timeout_ms = (int)cfg_int(&c, "request_timeout_s") * 1000;
+    so.tz = tz;
+    pc.conninfo = cfg_str(&c, "db");
+    pc.size = (int)cfg_int(&c, "db_pool_size");
+    pc.wait_ms = REPORT_POOL_WAIT_MS;
+    pc.setup = session_setup;
+    pc.setup_ctx = &so;
+    db = pool_new(&pc);
+    if (!reg || !tz || !db) {
+        log_error("out of memory");
+        rc = CFG_EXIT_RUNTIME;
+        goto out;
+    }
     hc.listen = cfg_str(&c, "listen");
-    hc.db = cfg_str(&c, "db");
-    hc.db_connections = (int)cfg_int(&c, "db_pool_size");
+    hc.routes = ROUTES;
+    hc.nroutes = ROUTES_COUNT;
+    hc.pool = db;
+    hc.tz = tz;
     hc.max_connections = (int)cfg_int(&c, "max_connections");
     hc.request_timeout_s = (int)cfg_int(&c, "request_timeout_s");
     hc.metrics_auth = cfg_bool(&c, "metrics_auth");
@@ -81,7 +108,7 @@ int main(int argc, char **argv)
     }
     alert_opts_from_cfg(&c, &ao);
     evaluator_metrics_init(&em, reg);
-    ev = evaluator_start(hc.db, (int)cfg_int(&c, "quota_interval_s"), &ao, &em);
+    ev = evaluator_start(pc.conninfo, (int)cfg_int(&c, "quota_interval_s"), &ao, &em);
     if (!ev) {
         http_server_stop(srv, 0);
         rc = CFG_EXIT_RUNTIME;
@@ -95,6 +122,8 @@ int main(int argc, char **argv)
     log_info("stopped");
     rc = CFG_EXIT_OK;
 out:
+    pool_free(db);
+    tz_cache_free(tz);
     alert_global_cleanup();
     prom_registry_free(reg);
     cfg_cleanup(&c);

@@ -22,7 +22,7 @@ done
 
 # metric names in the rules that no daemon registers would never fire
 # (a metric's name is a whole string literal in the C sources)
-registered=$(grep -ohE '"tally_[a-z0-9_]+"' "$SRC"/common/*.c "$SRC"/ingest/*.c "$SRC"/report/*.c |
+registered=$(grep -rohE --include='*.c' '"tally_[a-z0-9_]+"' "$SRC"/common "$SRC"/ingest "$SRC"/report |
                  tr -d '"' | sort -u)
 used=$(grep -ohE '\btally_[a-z0-9_]+' "$RULES" "$GRAFANA" | grep -vE '^tally_(ingest|report)$' | sort -u)
 unknown=$(comm -23 <(echo "$used") <(echo "$registered") | tr '\n' ' ')

@@ -24,7 +24,7 @@ cmp "$F/monthly-2026-03-utc.csv" "$TMP/m1.csv" || diff "$F/monthly-2026-03-utc.c
 assert_match 'Content-Type: text/csv; charset=utf-8' "$(cat "$TMP/h")" "CSV content type"
 assert_match 'filename="tally-monthly-2026-03.csv"' "$(cat "$TMP/h")" "CSV attachment name"
 assert_eq "month,tz,developer_oid,developer_upn,team,cost_center,model,requests,input_tokens,cache_write_5m_tokens,cache_write_1h_tokens,cache_read_tokens,output_tokens,cost_usd,priced,price_book,price_book_sha256" \
-    "$(head -1 "$TMP/m1.csv" | cut -d, -f1-17)" "DESIGN §11 columns, in order"
+    "$(head -1 "$TMP/m1.csv" | cut -d, -f1-17)" "chargeback columns (docs/architecture.md, \"Chargeback CSV\"), in order"
 assert_eq "$(wc -l <"$TMP/m1.csv")" "$(grep -c $'\r$' "$TMP/m1.csv")" "every line ends in CRLF"
 GET "/v1/reports/monthly?month=2026-03" "$FIN" -H 'Accept: text/csv' >"$TMP/m1b.csv"
 assert_eq "$(sha256sum <"$TMP/m1.csv")" "$(sha256sum <"$TMP/m1b.csv")" "Accept: text/csv gives the same CSV"

@@ -8,8 +8,9 @@
 #include <cmocka.h>
 
 #include "csv.h"
+#include "membuf.h"
 
-static void assert_buf(const csv_buf *b, const char *expected)
+static void assert_buf(const membuf *b, const char *expected)
 {
     assert_int_equal(b->len, strlen(expected));
     assert_memory_equal(b->data, expected, b->len);
@@ -17,7 +18,7 @@ static void assert_buf(const csv_buf *b, const char *expected)
 
 static void test_quoting(void **state)
 {
-    csv_buf b = {0};
+    membuf b = MEMBUF_INIT;
 
     (void)state;
     csv_field(&b, "plain", 5, true);
@@ -28,19 +29,19 @@ static void test_quoting(void **state)
     csv_field(&b, "\xc3\xa9t\xc3\xa9", 5, false);
     csv_end_row(&b);
     assert_buf(&b, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\r\nlines\",,\xc3\xa9t\xc3\xa9\r\n");
-    csv_consume(&b, 6);
+    membuf_consume(&b, 6);
     assert_buf(&b, "\"a,b\",\"say \"\"hi\"\"\",\"two\r\nlines\",,\xc3\xa9t\xc3\xa9\r\n");
-    csv_consume(&b, 1000);
+    membuf_consume(&b, 1000);
     assert_int_equal(b.len, 0);
     csv_field(&b, "x", 1, true);
     assert_buf(&b, "x");
     assert_false(b.oom);
-    csv_buf_free(&b);
-    csv_buf_free(&b); /* twice is fine */
+    membuf_free(&b);
+    membuf_free(&b); /* twice is fine */
 }
 
 /* text(b, s): one text field on its own row */
-static void text_row(csv_buf *b, const char *s)
+static void text_row(membuf *b, const char *s)
 {
     csv_text_field(b, s, strlen(s), true);
     csv_end_row(b);
@@ -48,7 +49,7 @@ static void text_row(csv_buf *b, const char *s)
 
 static void test_formula_injection(void **state)
 {
-    csv_buf b = {0};
+    membuf b = MEMBUF_INIT;
 
     (void)state;
     /* what a spreadsheet would run as a formula gets a leading quote (OWASP) */
@@ -66,7 +67,7 @@ static void test_formula_injection(void **state)
                    "'\tlead\r\n"
                    "\"'\r=1\"\r\n"
                    "\"'=a,b\"\r\n");
-    csv_buf_free(&b);
+    membuf_free(&b);
     /* numbers, ordinary text, empty cells and the other characters stay as they are */
     text_row(&b, "-1.5");
     text_row(&b, "+42");
@@ -77,7 +78,7 @@ static void test_formula_injection(void **state)
     text_row(&b, "\"quoted\"");
     assert_buf(&b, "-1.5\r\n+42\r\n-0.0007764\r\nalice@example.com\r\na=b\r\n\r\n"
                    "\"\"\"quoted\"\"\"\r\n");
-    csv_buf_free(&b);
+    membuf_free(&b);
     /* not numbers: a lone sign, a sign and a dot, trailing text */
     text_row(&b, "-");
     text_row(&b, "-.");
@@ -88,12 +89,12 @@ static void test_formula_injection(void **state)
     csv_field(&b, "-1", 2, true);
     assert_buf(&b, "'-\r\n'-.\r\n'-1x\r\n'-1.\r\n-1");
     assert_false(b.oom);
-    csv_buf_free(&b);
+    membuf_free(&b);
 }
 
 static void test_growth(void **state)
 {
-    csv_buf b = {0};
+    membuf b = MEMBUF_INIT;
     char big[10000];
 
     (void)state;
@@ -101,7 +102,7 @@ static void test_growth(void **state)
     for (int i = 0; i < 20; i++)
         csv_field(&b, big, sizeof(big), i == 0);
     assert_int_equal(b.len, 20 * sizeof(big) + 19);
-    csv_buf_free(&b);
+    membuf_free(&b);
 }
 
 int main(void)

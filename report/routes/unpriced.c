@@ -1,4 +1,4 @@
-/* route_unpriced.c - GET /v1/usage/unpriced: usage the newest price book cannot price. */
+/* unpriced.c - GET /v1/usage/unpriced: usage the newest price book cannot price. */
 #include "routes.h"
 
 void route_usage_unpriced(http_req *req)
@@ -6,7 +6,6 @@ void route_usage_unpriced(http_req *req)
     const query *q = http_query(req);
     char from[40], to[40];
     const char *params[2] = {from, to};
-    http_rows rows = {0};
     route_book book;
     json_t *header;
 
@@ -18,12 +17,6 @@ void route_usage_unpriced(http_req *req)
     json_object_set_new(header, "to", json_string(to));
     json_object_set_new(header, "tz", json_string(q->tz));
     json_object_set_new(header, "price_book", route_book_json(&book));
-    rows.sql = "SELECT * FROM tally_unpriced($1::timestamptz, $2::timestamptz)";
-    rows.nparams = 2;
-    rows.params = params;
-    rows.csv = http_wants_csv(req);
-    rows.totals = true;
-    rows.header = header;
-    rows.filename = "tally-unpriced.csv";
-    http_reply_rows(req, &rows);
+    route_reply_usage(req, "SELECT * FROM tally_unpriced($1::timestamptz, $2::timestamptz)", 2,
+                      params, header, "tally-unpriced.csv");
 }

@@ -1,5 +1,5 @@
 /*
- * route_costs.c - GET /v1/costs: usage and cost over [from, to) in a zone, grouped by
+ * costs.c - GET /v1/costs: usage and cost over [from, to) in a zone, grouped by
  * an allow-listed set of dimensions, filtered, scoped to the caller's role in SQL. A
  * developer's team (for grouping, filters and a lead's scope) is the one its labels give
  * for the range, as in the monthly report.
@@ -79,7 +79,6 @@ void route_costs(http_req *req)
     char sql[4096], from[40], to[40];
     const char *params[11];
     route_book book;
-    http_rows rows = {0};
     json_t *header, *groups;
 
     if (!route_book_resolve(req, &book) || !route_range(req, from, to))
@@ -111,12 +110,5 @@ void route_costs(http_req *req)
         json_array_append_new(groups, json_string(QUERY_GROUP_NAMES[q->groups[i]]));
     json_object_set_new(header, "group_by", groups);
     json_object_set_new(header, "price_book", route_book_json(&book));
-    rows.sql = sql;
-    rows.nparams = 11;
-    rows.params = params;
-    rows.csv = http_wants_csv(req);
-    rows.totals = true;
-    rows.header = header;
-    rows.filename = "tally-costs.csv";
-    http_reply_rows(req, &rows);
+    route_reply_usage(req, sql, 11, params, header, "tally-costs.csv");
 }

@@ -1,7 +1,6 @@
 /*
- * routes.c - the route table of tally-report and helpers shared by the handlers.
- * Adding a route: one row here, its handler in report/route_<family>.c, declared in
- * routes.h, and its path in report/openapi.yaml (test_openapi.sh compares them).
+ * routes.c - helpers shared by the handlers of tally-report's routes: the summed columns
+ * of the usage reports, the price book and the time range of a request.
  */
 #include "routes.h"
 
@@ -10,33 +9,37 @@
 
 #include "db.h"
 #include "log.h"
+#include "tokens.h"
 
-#define COST_PARAMS                                                                                \
-    (QP_FROM | QP_TO | QP_TZ | QP_GROUP_BY | QP_DEVELOPER | QP_TEAM | QP_MODEL | QP_DEPLOYMENT |   \
-     QP_PRICE_BOOK | QP_FORMAT)
-#define FINANCE (AUTH_FINANCE | AUTH_PLATFORM)
+#define ROUTE_COUNT_COLUMN(name) {#name, RENDER_COUNT},
 
-const http_route HTTP_ROUTES[] = {
-    {HTTP_GET, "/healthz", HTTP_PROBE, 0, route_healthz, "liveness"},
-    {HTTP_GET, "/readyz", HTTP_PROBE, 0, route_readyz, "database reachable, migrations current"},
-    {HTTP_GET, "/metrics", HTTP_PROBE, 0, route_metrics, "Prometheus metrics"},
-    {HTTP_GET, "/v1/costs", AUTH_ANY_ROLE, COST_PARAMS, route_costs, "costs, grouped"},
-    {HTTP_GET, "/v1/reports/monthly", AUTH_ANY_ROLE, QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT,
-     route_reports_monthly, "monthly chargeback"},
-    {HTTP_GET, "/v1/exports/focus", FINANCE, QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT,
-     route_exports_focus, "FOCUS 1.2 export"},
-    {HTTP_GET, "/v1/usage/unpriced", FINANCE, QP_FROM | QP_TO | QP_TZ | QP_FORMAT,
-     route_usage_unpriced, "usage without a price"},
-    {HTTP_GET, "/v1/prices", FINANCE, QP_PRICE_BOOK | QP_FORMAT, route_prices, "price books"},
-    {HTTP_GET, "/v1/developers", AUTH_PLATFORM, QP_FORMAT, route_developers, "developers"},
-    {HTTP_GET, "/v1/deployments", AUTH_PLATFORM, QP_FORMAT, route_deployments, "deployments"},
-    {HTTP_GET | HTTP_POST, "/v1/quotas", AUTH_PLATFORM, 0, route_quotas, "quotas: list, create"},
-    {HTTP_GET, "/v1/quotas/status", AUTH_ANY_ROLE, 0, route_quotas_status, "quota use now"},
-    {HTTP_GET | HTTP_PUT | HTTP_DELETE, "/v1/quotas/{id}", AUTH_PLATFORM, 0, route_quota,
-     "a quota with its alerts: read, replace, delete"},
+/* one X-macro expansion a line */
+/* clang-format off */
+static const render_column ROUTE_USAGE_SUMS[] = {
+    {"requests", RENDER_COUNT},
+    {"long_context_requests", RENDER_COUNT},
+    TALLY_TOKEN_CLASSES(ROUTE_COUNT_COLUMN)
+    TALLY_REQUEST_COUNTS(ROUTE_COUNT_COLUMN)
+    {"cost_usd", RENDER_MONEY},
 };
+/* clang-format on */
 
-const int HTTP_ROUTES_COUNT = (int)(sizeof(HTTP_ROUTES) / sizeof(HTTP_ROUTES[0]));
+void route_reply_usage(http_req *req, const char *sql, int nparams, const char *const *params,
+                       json_t *header, const char *filename)
+{
+    http_rows rows = {0};
+
+    rows.sql = sql;
+    rows.nparams = nparams;
+    rows.params = params;
+    rows.csv = http_wants_csv(req);
+    rows.totals = true;
+    rows.roles = ROUTE_USAGE_SUMS;
+    rows.nroles = (int)(sizeof(ROUTE_USAGE_SUMS) / sizeof(ROUTE_USAGE_SUMS[0]));
+    rows.header = header;
+    rows.filename = filename;
+    http_reply_rows(req, &rows);
+}
 
 bool route_book_resolve(http_req *req, route_book *b)
 {

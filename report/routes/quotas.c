@@ -1,5 +1,5 @@
 /*
- * route_quotas.c - /v1/quotas (list, create), /v1/quotas/{id} (read with its recent
+ * quotas.c - /v1/quotas (list, create), /v1/quotas/{id} (read with its recent
  * alerts and their delivery state, replace, delete), both for the platform role, and
  * /v1/quotas/status (use in the current period) for any role, scoped like costs: finance
  * and platform see every quota, a lead its team's and its members', a developer its own.

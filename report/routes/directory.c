@@ -1,4 +1,4 @@
-/* route_directory.c - GET /v1/developers and /v1/deployments: the dated dimension tables. */
+/* directory.c - GET /v1/developers and /v1/deployments: the dated dimension tables. */
 #include "routes.h"
 
 static void directory_reply(http_req *req, const char *sql, const char *filename)

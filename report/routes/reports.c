@@ -1,6 +1,6 @@
 /*
- * route_reports.c - GET /v1/reports/monthly (the finance chargeback, DESIGN §11: the
- * columns of tally_report_monthly, in its order) and GET /v1/exports/focus (FinOps
+ * reports.c - GET /v1/reports/monthly (the finance chargeback, docs/architecture.md, "Chargeback
+ * CSV": the columns of tally_report_monthly, in its order) and GET /v1/exports/focus (FinOps
  * FOCUS 1.2, CSV only). A lead sees its team's rows, a developer its own: the scope is
  * bound into the statement.
  */
@@ -16,7 +16,6 @@ void route_reports_monthly(http_req *req)
     const char *params[5];
     char filename[64];
     route_book book;
-    http_rows rows = {0};
     json_t *header;
 
     if (!(q->given & QP_MONTH)) {
@@ -35,16 +34,11 @@ void route_reports_monthly(http_req *req)
     json_object_set_new(header, "tz", json_string(q->tz));
     json_object_set_new(header, "price_book", route_book_json(&book));
     snprintf(filename, sizeof(filename), "tally-monthly-%s.csv", q->month);
-    rows.sql = "SELECT * FROM tally_report_monthly($1::int, $2::text, $3::text) r "
-               "WHERE ($4::text IS NULL OR r.team = $4::text) "
-               "AND ($5::text IS NULL OR r.developer_oid = $5::text)";
-    rows.nparams = 5;
-    rows.params = params;
-    rows.csv = http_wants_csv(req);
-    rows.totals = true;
-    rows.header = header;
-    rows.filename = filename;
-    http_reply_rows(req, &rows);
+    route_reply_usage(req,
+                      "SELECT * FROM tally_report_monthly($1::int, $2::text, $3::text) r "
+                      "WHERE ($4::text IS NULL OR r.team = $4::text) "
+                      "AND ($5::text IS NULL OR r.developer_oid = $5::text)",
+                      5, params, header, filename);
 }
 
 void route_exports_focus(http_req *req)

@@ -1,5 +1,5 @@
 /*
- * route_prices.c - GET /v1/prices: the rows of one price book (price_book=, default the
+ * prices.c - GET /v1/prices: the rows of one price book (price_book=, default the
  * newest), and in JSON the list of every loaded book.
  */
 #include <string.h>

@@ -1,4 +1,4 @@
-/* route_health.c - /healthz (the process answers), /readyz (database and schema), /metrics. */
+/* health.c - /healthz (the process answers), /readyz (database and schema), /metrics. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

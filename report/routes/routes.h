@@ -1,9 +1,9 @@
 /*
- * routes.h - the handlers of tally-report's routes (one file per family:
- * route_health.c, route_costs.c, route_reports.c, route_unpriced.c, route_prices.c,
- * route_directory.c; quotas add route_quotas.c) and helpers they share. The table that
- * maps paths to them is HTTP_ROUTES in routes.c. Handlers run on connection threads;
- * they keep no state of their own.
+ * routes.h - the application of tally-report: its route table and the handlers (one
+ * file per family in report/routes/: health.c, costs.c, reports.c, unpriced.c,
+ * prices.c, directory.c, quotas.c) and helpers they share (routes.c). The table that
+ * maps paths to them is ROUTES in table.c, handed to the server in http_config.
+ * Handlers run on connection threads; they keep no state of their own.
  */
 #ifndef TALLY_ROUTES_H
 #define TALLY_ROUTES_H
@@ -13,6 +13,10 @@
 #include <jansson.h>
 
 #include "http.h"
+
+/* The route table (table.c). */
+extern const http_route ROUTES[];
+extern const int ROUTES_COUNT;
 
 void route_healthz(http_req *req);
 void route_readyz(http_req *req);
@@ -27,6 +31,15 @@ void route_deployments(http_req *req);
 void route_quotas(http_req *req);
 void route_quota(http_req *req);
 void route_quotas_status(http_req *req);
+
+/*
+ * Replies with a usage report (costs, monthly, unpriced) streamed from sql: CSV when the
+ * request asks for it, else JSON with totals of the request counts, every token class
+ * (common/tokens.h) and the cost; columns the statement does not return are not summed.
+ * header (JSON members before "rows") is taken.
+ */
+void route_reply_usage(http_req *req, const char *sql, int nparams, const char *const *params,
+                       json_t *header, const char *filename);
 
 /* A price book chosen by price_book= (or the newest); loaded = false when none exists. */
 typedef struct route_book {

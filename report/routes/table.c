@@ -1,0 +1,34 @@
+/*
+ * table.c - the route table of tally-report, handed to the HTTP server through
+ * http_config. Adding a route: one row here, its handler in the file of its family
+ * (report/routes/<family>.c), declared in routes.h, and its path in report/openapi.yaml
+ * (test_openapi.sh compares them).
+ */
+#include "routes.h"
+
+#define COST_PARAMS                                                                                \
+    (QP_FROM | QP_TO | QP_TZ | QP_GROUP_BY | QP_DEVELOPER | QP_TEAM | QP_MODEL | QP_DEPLOYMENT |   \
+     QP_PRICE_BOOK | QP_FORMAT)
+#define FINANCE (AUTH_FINANCE | AUTH_PLATFORM)
+
+const http_route ROUTES[] = {
+    {HTTP_GET, "/healthz", HTTP_PROBE, 0, route_healthz, "liveness"},
+    {HTTP_GET, "/readyz", HTTP_PROBE, 0, route_readyz, "database reachable, migrations current"},
+    {HTTP_GET, "/metrics", HTTP_PROBE, 0, route_metrics, "Prometheus metrics"},
+    {HTTP_GET, "/v1/costs", AUTH_ANY_ROLE, COST_PARAMS, route_costs, "costs, grouped"},
+    {HTTP_GET, "/v1/reports/monthly", AUTH_ANY_ROLE, QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT,
+     route_reports_monthly, "monthly chargeback"},
+    {HTTP_GET, "/v1/exports/focus", FINANCE, QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT,
+     route_exports_focus, "FOCUS 1.2 export"},
+    {HTTP_GET, "/v1/usage/unpriced", FINANCE, QP_FROM | QP_TO | QP_TZ | QP_FORMAT,
+     route_usage_unpriced, "usage without a price"},
+    {HTTP_GET, "/v1/prices", FINANCE, QP_PRICE_BOOK | QP_FORMAT, route_prices, "price books"},
+    {HTTP_GET, "/v1/developers", AUTH_PLATFORM, QP_FORMAT, route_developers, "developers"},
+    {HTTP_GET, "/v1/deployments", AUTH_PLATFORM, QP_FORMAT, route_deployments, "deployments"},
+    {HTTP_GET | HTTP_POST, "/v1/quotas", AUTH_PLATFORM, 0, route_quotas, "quotas: list, create"},
+    {HTTP_GET, "/v1/quotas/status", AUTH_ANY_ROLE, 0, route_quotas_status, "quota use now"},
+    {HTTP_GET | HTTP_PUT | HTTP_DELETE, "/v1/quotas/{id}", AUTH_PLATFORM, 0, route_quota,
+     "a quota with its alerts: read, replace, delete"},
+};
+
+const int ROUTES_COUNT = (int)(sizeof(ROUTES) / sizeof(ROUTES[0]));
