@@ -457,7 +457,6 @@ static void test_realism(void **state)
 
 static void test_parse_helpers(void **state)
 {
-    int64_t us;
     sim_options o;
     char err[128];
 
@@ -473,19 +472,21 @@ static void test_parse_helpers(void **state)
     assert_int_equal(sim_parse_percent(""), -1);
     assert_int_equal(sim_parse_percent("1."), -1);
     assert_int_equal(sim_parse_percent("abc"), -1);
-    assert_true(sim_parse_date("2026-11-02", &us));
-    assert_int_equal(us, INT64_C(1793577600000000));
-    assert_true(sim_parse_date("2024-02-29", &us));
-    assert_false(sim_parse_date("2026-02-29", &us));
-    assert_false(sim_parse_date("2026-1-02", &us));
-    assert_false(sim_parse_date("2026-11-02x", &us));
-    assert_false(sim_parse_date("+026-11-02", &us));
+    /* sim_parse_date: tests/unit/test_sim_calendar.c */
     sim_options_default(&o);
     o.developers = 0;
     assert_null(sim_new(&o, err, sizeof(err)));
     sim_options_default(&o);
     o.format = (event_format)PARSE_AUTO; /* a parser setting, not a format */
     assert_null(sim_new(&o, err, sizeof(err)));
+    assert_int_equal(sim_format_from_name("usage"), EVENT_FORMAT_USAGE);
+    assert_int_equal(sim_format_from_name("Legacy"), EVENT_FORMAT_LEGACY);
+    assert_int_equal(sim_format_from_name("MONITOR"), EVENT_FORMAT_MONITOR);
+    assert_int_equal(sim_format_from_name("auto"), -1);
+    assert_int_equal(sim_format_from_name("usag"), -1);
+    assert_int_equal(sim_format_from_name("usages"), -1);
+    assert_int_equal(sim_format_from_name(""), -1);
+    assert_int_equal(sim_format_from_name(NULL), -1);
 }
 
 int main(void)
