@@ -65,48 +65,36 @@ static void run(event_format format, char **csv)
     totals_cleanup(&t);
 }
 
-static void test_usage(void **state)
+static void test_formats(void **state)
 {
-    char *csv;
-
-    (void)state;
-    run(EVENT_FORMAT_USAGE, &csv);
-    assert_string_equal(csv, HEADER "aaaa,claude-haiku-4-5,1,100,200001,0,0,5,2,1\n"
+    static const struct {
+        event_format format;
+        const char *csv;
+    } cases[] = {
+        {EVENT_FORMAT_USAGE, HEADER "aaaa,claude-haiku-4-5,1,100,200001,0,0,5,2,1\n"
                                     "bbbb,claude-sonnet-4-6,2,11,5,6,390000,22,1,1\n"
-                                    "total,,3,111,200006,6,390000,27,3,2\n");
-    free(csv);
-}
-
-static void test_legacy(void **state)
-{
+                                    "total,,3,111,200006,6,390000,27,3,2\n"},
+        {EVENT_FORMAT_LEGACY, HEADER "aaaa,claude-haiku-4-5-20251001,1,100,0,0,0,5,0,0\n"
+                                     "bbbb,claude-sonnet-4-6,2,11,0,0,0,22,0,0\n"
+                                     "total,,3,111,0,0,0,27,0,0\n"},
+        {EVENT_FORMAT_MONITOR, HEADER "aaaa,claude-haiku-4-5,1,100,0,0,0,5,0,0\n"
+                                      "bbbb,claude-sonnet-4-6,2,11,0,0,390000,22,0,1\n"
+                                      "total,,3,111,0,0,390000,27,0,1\n"},
+    };
     char *csv;
 
     (void)state;
-    run(EVENT_FORMAT_LEGACY, &csv);
-    assert_string_equal(csv, HEADER "aaaa,claude-haiku-4-5-20251001,1,100,0,0,0,5,0,0\n"
-                                    "bbbb,claude-sonnet-4-6,2,11,0,0,0,22,0,0\n"
-                                    "total,,3,111,0,0,0,27,0,0\n");
-    free(csv);
-}
-
-static void test_monitor(void **state)
-{
-    char *csv;
-
-    (void)state;
-    run(EVENT_FORMAT_MONITOR, &csv);
-    assert_string_equal(csv, HEADER "aaaa,claude-haiku-4-5,1,100,0,0,0,5,0,0\n"
-                                    "bbbb,claude-sonnet-4-6,2,11,0,0,390000,22,0,1\n"
-                                    "total,,3,111,0,0,390000,27,0,1\n");
-    free(csv);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run(cases[i].format, &csv);
+        assert_string_equal(csv, cases[i].csv);
+        free(csv);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_usage),
-        cmocka_unit_test(test_legacy),
-        cmocka_unit_test(test_monitor),
+        cmocka_unit_test(test_formats),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
