@@ -10,7 +10,7 @@
 
 #include "ctl.h"
 #include "log.h"
-#include "simulate.h"
+#include "sim/sim.h"
 
 /* Writes a file with one of the sim writers; false (logged) on failure. */
 static bool write_side_file(const char *path, const char *what, sim *s,
@@ -49,12 +49,12 @@ static bool simulate_options(const cfg *c, sim_options *o)
     o->seed = (uint64_t)cfg_int(c, "seed");
     o->teams = (int)cfg_int(c, "teams");
     o->max_events = cfg_int(c, "events");
-    fmt = parse_format_from_name(format ? format : "usage");
-    if (fmt != PARSE_USAGE && fmt != PARSE_LEGACY && fmt != PARSE_MONITOR) {
+    fmt = sim_format_from_name(format ? format : "usage");
+    if (fmt < 0) {
         fprintf(stderr, "tallyctl: invalid value for \"format\": use usage, legacy or monitor\n");
         return false;
     }
-    o->format = (parse_format)fmt;
+    o->format = (event_format)fmt;
     if (start && !sim_parse_date(start, &o->start_us)) {
         fprintf(stderr, "tallyctl: invalid value for \"start\": use YYYY-MM-DD\n");
         return false;

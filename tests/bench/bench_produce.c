@@ -1,6 +1,6 @@
 /*
  * bench_produce - the producer side of tests/bench/ingest_bench.sh: generates simulated
- * traffic in process (ingest/simulate.c) and produces it to a Kafka topic while
+ * traffic in process (ctl/sim/) and produces it to a Kafka topic while
  * tally-ingest consumes, keeping every partition at most --window-kb (default 2048)
  * ahead of the offset the daemon has stored for it in Postgres, because librdkafka's
  * mock broker keeps only ~5 MiB per partition and drops the oldest beyond that.
@@ -25,7 +25,7 @@
 #include <librdkafka/rdkafka.h>
 #include <libpq-fe.h>
 
-#include "simulate.h"
+#include "sim/sim.h"
 
 static int64_t mono_ms(void)
 {
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     o.days = atoi(arg(argc, argv, "--days", "30"));
     o.seed = strtoull(arg(argc, argv, "--seed", "1"), NULL, 10);
     o.max_events = strtoll(arg(argc, argv, "--events", "0"), NULL, 10);
-    o.format = (parse_format)parse_format_from_name(arg(argc, argv, "--format", "usage"));
+    o.format = (event_format)sim_format_from_name(arg(argc, argv, "--format", "usage"));
     o.duplicates_ppm = sim_parse_percent(arg(argc, argv, "--duplicates", "1"));
     o.malformed_ppm = sim_parse_percent(arg(argc, argv, "--malformed", "0.5"));
     s = sim_new(&o, err, sizeof(err));

@@ -47,8 +47,8 @@ for f in "$BUILD/ingest/tally-ingest" "$BUILD/ctl/tallyctl" "$BUILD/tests/mockbr
 done
 
 # the producer links the generator from the build's static libraries
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I"$ROOT/ingest" -I"$ROOT/common" \
-    "$ROOT/tests/bench/bench_produce.c" "$BUILD/ingest/libingest_core.a" "$BUILD/common/libtally.a" \
+cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I"$ROOT/ctl" -I"$ROOT/common" \
+    "$ROOT/tests/bench/bench_produce.c" "$BUILD/ctl/sim/libtally_sim.a" "$BUILD/common/libtally.a" \
     $(pkg-config --cflags --libs rdkafka libpq jansson) -o "$WORK/bench_produce" ||
     die "could not build bench_produce"
 

@@ -1,7 +1,8 @@
 /*
- * Unit tests of ingest/simulate.c: the stream is a pure function of the options, every
- * line parses as the format promises, re-deliveries and malformed lines are exactly as
- * many as the stats say, and the totals equal what the parsers read from the lines.
+ * Tests of the traffic generator (ctl/sim/sim.c) against the ingest parsers: the stream is a pure
+ * function of the options, every line parses as the format promises, re-deliveries and malformed
+ * lines are exactly as many as the stats say, and the totals equal what the parsers read from the
+ * lines.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simulate.h"
+#include "parse.h"
+#include "sim/sim.h"
 
 /* ---- what the parsers read from one simulated stream ---- */
 
@@ -244,7 +246,7 @@ static void check_stream(const sim_options *o)
                 oid = r->oid;
             }
         }
-        if (o->format == PARSE_MONITOR) {
+        if (o->format == EVENT_FORMAT_MONITOR) {
             assert_int_equal(ev->kind, ITEM_MON_LLM);
             assert_int_equal(ev->sequence, 0);
             assert_true(ev->write_unknown);
@@ -253,7 +255,7 @@ static void check_stream(const sim_options *o)
             (void)chunk1;
         } else {
             assert_int_equal(ev->kind, ITEM_EVENT);
-            assert_true(ev->write_unknown == (o->format == PARSE_LEGACY));
+            assert_true(ev->write_unknown == (o->format == EVENT_FORMAT_LEGACY));
             assert_int_equal(ev->unsplit, 0);
         }
         assert_true(oid[0] != '\0');
@@ -282,7 +284,7 @@ static void check_stream(const sim_options *o)
     seen_free(&s);
 }
 
-static void options(sim_options *o, parse_format fmt)
+static void options(sim_options *o, event_format fmt)
 {
     sim_options_default(o);
     o->developers = 6;
@@ -298,7 +300,7 @@ static void test_usage_stream(void **state)
     sim_options o;
 
     (void)state;
-    options(&o, PARSE_USAGE);
+    options(&o, EVENT_FORMAT_USAGE);
     check_stream(&o);
 }
 
@@ -307,7 +309,7 @@ static void test_legacy_stream(void **state)
     sim_options o;
 
     (void)state;
-    options(&o, PARSE_LEGACY);
+    options(&o, EVENT_FORMAT_LEGACY);
     check_stream(&o);
 }
 
@@ -320,7 +322,7 @@ static void test_monitor_stream(void **state)
     size_t len;
 
     (void)state;
-    options(&o, PARSE_MONITOR);
+    options(&o, EVENT_FORMAT_MONITOR);
     check_stream(&o);
     /* the traps the parser must handle appear: late halves and chunked LLM logs */
     o.developers = 20;
@@ -340,8 +342,8 @@ static void test_deterministic(void **state)
     uint64_t h1, h2;
 
     (void)state;
-    for (int f = PARSE_USAGE; f <= PARSE_MONITOR; f++) {
-        options(&o, (parse_format)f);
+    for (int f = EVENT_FORMAT_USAGE; f <= EVENT_FORMAT_MONITOR; f++) {
+        options(&o, (event_format)f);
         o.developers = 4;
         o.days = 3;
         h1 = run(&o, &a, NULL);
@@ -375,7 +377,7 @@ static void test_golden(void **state)
     const sim_stats *st;
 
     (void)state;
-    options(&o, PARSE_USAGE);
+    options(&o, EVENT_FORMAT_USAGE);
     o.developers = 3;
     o.days = 2;
     h = run(&o, &s, NULL);
@@ -402,7 +404,7 @@ static void test_max_events(void **state)
     sim *sm;
 
     (void)state;
-    options(&o, PARSE_MONITOR);
+    options(&o, EVENT_FORMAT_MONITOR);
     o.days = 30;
     o.max_events = 1234;
     run(&o, &s, &sm);
@@ -455,7 +457,6 @@ static void test_realism(void **state)
 
 static void test_parse_helpers(void **state)
 {
-    int64_t us;
     sim_options o;
     char err[128];
 
@@ -471,19 +472,21 @@ static void test_parse_helpers(void **state)
     assert_int_equal(sim_parse_percent(""), -1);
     assert_int_equal(sim_parse_percent("1."), -1);
     assert_int_equal(sim_parse_percent("abc"), -1);
-    assert_true(sim_parse_date("2026-11-02", &us));
-    assert_int_equal(us, INT64_C(1793577600000000));
-    assert_true(sim_parse_date("2024-02-29", &us));
-    assert_false(sim_parse_date("2026-02-29", &us));
-    assert_false(sim_parse_date("2026-1-02", &us));
-    assert_false(sim_parse_date("2026-11-02x", &us));
-    assert_false(sim_parse_date("+026-11-02", &us));
+    /* sim_parse_date: tests/unit/test_sim_calendar.c */
     sim_options_default(&o);
     o.developers = 0;
     assert_null(sim_new(&o, err, sizeof(err)));
     sim_options_default(&o);
-    o.format = PARSE_AUTO;
+    o.format = (event_format)PARSE_AUTO; /* a parser setting, not a format */
     assert_null(sim_new(&o, err, sizeof(err)));
+    assert_int_equal(sim_format_from_name("usage"), EVENT_FORMAT_USAGE);
+    assert_int_equal(sim_format_from_name("Legacy"), EVENT_FORMAT_LEGACY);
+    assert_int_equal(sim_format_from_name("MONITOR"), EVENT_FORMAT_MONITOR);
+    assert_int_equal(sim_format_from_name("auto"), -1);
+    assert_int_equal(sim_format_from_name("usag"), -1);
+    assert_int_equal(sim_format_from_name("usages"), -1);
+    assert_int_equal(sim_format_from_name(""), -1);
+    assert_int_equal(sim_format_from_name(NULL), -1);
 }
 
 int main(void)

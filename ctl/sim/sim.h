@@ -1,7 +1,8 @@
 /*
- * simulate.h - realistic Claude Code traffic through APIM, as the messages the ingest
- * daemon consumes (tally.usage/1, the legacy accelerator format or Azure Monitor
- * resource logs), for the quick start, tests and benchmarks (tallyctl simulate).
+ * sim.h - the traffic generator (libtally_sim): realistic Claude Code traffic through
+ * APIM, as the messages the ingest daemon consumes (tally.usage/1, the legacy
+ * accelerator format or Azure Monitor resource logs), for the quick start, tests and
+ * benchmarks (tallyctl simulate). The library is built over common/ only.
  *
  * Developers have stable oids, upns, teams and a home time zone; they work in sessions
  * of many requests during their working hours, each turn re-reading a growing cached
@@ -14,15 +15,15 @@
  * as the parsers will read them, are kept alongside, so tests can assert exact sums
  * without re-implementing the generator. A sim is not thread-safe; separate sims are.
  */
-#ifndef TALLY_SIMULATE_H
-#define TALLY_SIMULATE_H
+#ifndef TALLY_SIM_H
+#define TALLY_SIM_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "parse.h"
+#include "event.h"
 
 #define SIM_PPM 1000000 /* probabilities are in parts per million */
 
@@ -30,7 +31,7 @@ typedef struct sim_options {
     int developers;      /* > 0 */
     int days;            /* > 0: working days are planned on each calendar day */
     uint64_t seed;       /* everything is derived from it */
-    parse_format format; /* PARSE_USAGE, PARSE_LEGACY or PARSE_MONITOR */
+    event_format format; /* EVENT_FORMAT_USAGE, _LEGACY or _MONITOR */
     int64_t start_us;    /* UTC midnight of the first day, microseconds since the epoch */
     int duplicates_ppm;  /* share of valid lines delivered a second time, later */
     int malformed_ppm;   /* per valid event, chance of an extra malformed line */
@@ -101,6 +102,9 @@ bool sim_roster_write(const sim *s, FILE *out);
 /* Parses a percentage such as "1", "0.5" or "10%" into parts per million; -1 if invalid
  * or above 100. */
 int sim_parse_percent(const char *s);
+
+/* The format called name (usage, legacy or monitor, in any case), or -1. */
+int sim_format_from_name(const char *name);
 
 /* Parses YYYY-MM-DD into microseconds since the epoch at UTC midnight; false if invalid. */
 bool sim_parse_date(const char *s, int64_t *out_us);
