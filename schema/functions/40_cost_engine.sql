@@ -168,12 +168,9 @@ BEGIN
       FROM prices p
       CROSS JOIN (VALUES (false), (true)) l(flag)
       CROSS JOIN LATERAL (
-          SELECT CASE WHEN lc THEN p.lc_input ELSE p.input END AS r_in,
-                 CASE WHEN lc THEN p.lc_output ELSE p.output END AS r_out,
-                 CASE WHEN lc THEN p.lc_cache_write_5m ELSE p.cache_write_5m END AS r_w5,
-                 CASE WHEN lc THEN p.lc_cache_write_1h ELSE p.cache_write_1h END AS r_w1,
-                 CASE WHEN lc THEN p.lc_cache_read ELSE p.cache_read END AS r_rd
-            FROM (SELECT l.flag AND p.lc_threshold IS NOT NULL AS lc) f) x
+          SELECT t.input AS r_in, t.output AS r_out, t.cache_write_5m AS r_w5,
+                 t.cache_write_1h AS r_w1, t.cache_read AS r_rd
+            FROM tally_rates(p, l.flag) t) x
      WHERE p.book_id = $1
 ), res AS (
     SELECT a.period_start, a.developer_oid, coalesce(al.model, m.resolved) AS canon, a.deployment,
@@ -191,7 +188,7 @@ BEGIN
                           (SELECT dep.model FROM deployments dep
                             WHERE dep.name = a.deployment AND a.at >= dep.valid_from AND a.at < dep.valid_to),
                           '') AS resolved) m
-      LEFT JOIN price_aliases al ON al.book_id = $1 AND al.alias = m.resolved
+      LEFT JOIN tally_model_names($1) al ON al.name = m.resolved
       LEFT JOIN rates x ON x.model = coalesce(al.model, m.resolved) AND x.flag = a.long_context
            AND a.at >= x.effective_from AND a.at < x.effective_to
 $q$ || CASE WHEN agg THEN $q$
@@ -206,7 +203,8 @@ $q$ ELSE '' END || $q$
 )
 SELECT period_start, developer_oid, canon, deployment, long_context, ok, requests,
        t_in, t_w5, t_w1, t_un, t_rd, t_out, c_in, c_out, c_w5, c_w1, c_un, c_rd,
-       c_in + c_out + c_w5 + c_w1 + c_un + c_rd, r_in, r_out, r_w5, r_w1, r_rd,
+       tally_cost_usd(t_in, t_out, t_w5, t_w1, t_un, t_rd, r_in, r_out, r_w5, r_w1, r_rd),
+       r_in, r_out, r_w5, r_w1, r_rd,
        b_in, b_out, b_w5, b_w1, b_rd, effective_from
   FROM costed
 $q$ USING p_book, p_developer, pcs.kind, pcs.lo, pcs.hi, pcs.sign, pcs.period_start, pcs.fk, pcs.fn;

@@ -89,35 +89,27 @@ SELECT b.name AS price_book, p.model, p.effective_from, p.effective_to,
   JOIN prices p ON p.book_id = b.id;
 
 -- The rates (USD per million tokens) of the book in use, once per name a model is known by
--- (its id and its aliases) and per long-context flag: long-context rates apply when the
--- usage is long-context and the model has them (a missing long-context class keeps its
--- normal rate). Every cost below is a plain join on this view; no row means unpriced.
+-- (its id and its aliases) and per long-context flag, as the cost engine charges them
+-- (tally_rates, tally_model_names). Every cost below is a plain join on this view; no row
+-- means unpriced.
 CREATE OR REPLACE VIEW reporting.rates_in_use AS
-SELECT k.model_key, p.model, p.effective_from, p.effective_to, x.long_context,
-       CASE WHEN x.lc THEN coalesce(p.lc_input, p.input) ELSE p.input END AS input,
-       CASE WHEN x.lc THEN coalesce(p.lc_output, p.output) ELSE p.output END AS output,
-       CASE WHEN x.lc THEN coalesce(p.lc_cache_write_5m, p.cache_write_5m) ELSE p.cache_write_5m END
-           AS cache_write_5m,
-       CASE WHEN x.lc THEN coalesce(p.lc_cache_write_1h, p.cache_write_1h) ELSE p.cache_write_1h END
-           AS cache_write_1h,
-       CASE WHEN x.lc THEN coalesce(p.lc_cache_read, p.cache_read) ELSE p.cache_read END AS cache_read
+SELECT k.name AS model_key, p.model, p.effective_from, p.effective_to, x.long_context,
+       r.input, r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read
   FROM reporting.price_book_in_use b
   JOIN prices p ON p.book_id = b.id
-  CROSS JOIN LATERAL (SELECT p.model
-                      UNION
-                      SELECT a.alias FROM price_aliases a WHERE a.book_id = b.id AND a.model = p.model)
-             AS k(model_key)
-  CROSS JOIN LATERAL (VALUES (false, false), (true, p.lc_threshold IS NOT NULL)) AS x(long_context, lc);
+  JOIN tally_model_names(b.id) k ON k.model = p.model
+  CROSS JOIN (VALUES (false), (true)) AS x(long_context)
+  CROSS JOIN LATERAL tally_rates(p, x.long_context) r;
 
--- The cost of token counts at one row of rates_in_use (NULL rates: NULL, i.e. unpriced).
--- Exact: products and a multiplication by 0.000001, no division. Unsplit cache writes are
--- passed in cache_write_5m, charged at the 5-minute rate ((docs/architecture.md, "Cost engine")).
+-- The cost of token counts at one row of rates_in_use (NULL rates: NULL, i.e. unpriced),
+-- unsplit cache writes passed in cache_write_5m: the engine's tally_cost_usd.
 CREATE OR REPLACE FUNCTION reporting.cost_usd(r reporting.rates_in_use, input bigint, output bigint,
-                                   cache_write_5m bigint, cache_write_1h bigint, cache_read bigint)
+                                              cache_write_5m bigint, cache_write_1h bigint,
+                                              cache_read bigint)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT (input * r.input + output * r.output + cache_write_5m * r.cache_write_5m
-            + cache_write_1h * r.cache_write_1h + cache_read * r.cache_read) * 0.000001
+    SELECT tally_cost_usd(input, output, cache_write_5m, cache_write_1h, 0, cache_read, r.input,
+                          r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read)
 $$;
 
 -- Usage and cost at 15-minute grain (UTC buckets: any zone's day or month is a union of
@@ -140,9 +132,9 @@ SELECT u.bucket,
        u.cache_write_1h_tokens,
        u.cache_unknown_requests,
        r.input IS NOT NULL AS priced,
-       reporting.cost_usd(r, u.input_tokens, u.output_tokens,
-                          u.cache_write_5m_tokens + u.cache_write_unsplit_tokens,
-                          u.cache_write_1h_tokens, u.cache_read_tokens) AS cost_usd,
+       tally_cost_usd(u.input_tokens, u.output_tokens, u.cache_write_5m_tokens,
+                      u.cache_write_1h_tokens, u.cache_write_unsplit_tokens, u.cache_read_tokens,
+                      r.input, r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read) AS cost_usd,
        u.cache_read_tokens * (r.input - r.cache_read) * 0.000001 AS cache_read_saved_usd
   FROM reporting.usage_15m u
   LEFT JOIN reporting.rates_in_use r ON r.model_key = u.model AND r.long_context = u.long_context
@@ -166,9 +158,9 @@ SELECT (r.day::timestamp AT TIME ZONE 'UTC') AS day,
        r.cache_write_1h_tokens,
        r.cache_unknown_requests,
        p.input IS NOT NULL AS priced,
-       reporting.cost_usd(p, r.input_tokens, r.output_tokens,
-                          r.cache_write_5m_tokens + r.cache_write_unsplit_tokens,
-                          r.cache_write_1h_tokens, r.cache_read_tokens) AS cost_usd,
+       tally_cost_usd(r.input_tokens, r.output_tokens, r.cache_write_5m_tokens,
+                      r.cache_write_1h_tokens, r.cache_write_unsplit_tokens, r.cache_read_tokens,
+                      p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read) AS cost_usd,
        r.cache_read_tokens * (p.input - p.cache_read) * 0.000001 AS cache_read_saved_usd
   FROM usage_rollup_day r
   CROSS JOIN LATERAL (SELECT r.day::timestamp AT TIME ZONE 'UTC' AS at) t
@@ -198,9 +190,9 @@ SELECT e.event_time,
        e.cache_write_5m_tokens + e.cache_write_unsplit_tokens AS cache_write_5m_tokens,
        e.cache_write_1h_tokens,
        p.input IS NOT NULL AS priced,
-       reporting.cost_usd(p, e.input_tokens, e.output_tokens,
-                          e.cache_write_5m_tokens + e.cache_write_unsplit_tokens,
-                          e.cache_write_1h_tokens, e.cache_read_tokens) AS cost_usd
+       tally_cost_usd(e.input_tokens, e.output_tokens, e.cache_write_5m_tokens,
+                      e.cache_write_1h_tokens, e.cache_write_unsplit_tokens, e.cache_read_tokens,
+                      p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read) AS cost_usd
   FROM usage_events e
   LEFT JOIN developers d ON d.oid = e.developer_oid AND e.event_time >= d.valid_from AND e.event_time < d.valid_to
   LEFT JOIN developer_labels l ON l.oid = e.developer_oid
