@@ -53,9 +53,93 @@ static migrate_status migrate_compare(PGconn *conn, int *pending)
     return st;
 }
 
-static bool migrate_ensure_table(PGconn *conn)
+/*
+ * Sets *current when schema_functions lists exactly this build's function files with their
+ * checksums (a file added, changed or removed makes it false). The table comes with the
+ * migrations: call this only when they are all applied.
+ */
+static migrate_status migrate_functions_current(PGconn *conn, bool *current)
 {
-    return db_exec(conn, "create schema_migrations", MIGRATE_TABLE_SQL, 0, NULL);
+    PGresult *res;
+    int n, known = 0;
+
+    *current = false;
+    res = db_query(conn, "read schema_functions", "SELECT name, sha256 FROM schema_functions", 0,
+                   NULL);
+    if (!res)
+        return MIGRATE_ERROR;
+    n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < FUNCTIONS_COUNT; k++) {
+            char sha[HASH_HEX_LEN + 1];
+            if (strcmp(PQgetvalue(res, i, 0), FUNCTIONS[k].name) != 0)
+                continue;
+            hash_sha256_hex(FUNCTIONS[k].sql, FUNCTIONS[k].len, sha);
+            if (strcmp(sha, PQgetvalue(res, i, 1)) == 0)
+                known++;
+            break;
+        }
+    }
+    *current = n == FUNCTIONS_COUNT && known == FUNCTIONS_COUNT;
+    PQclear(res);
+    return MIGRATE_OK;
+}
+
+/* Runs one of our own files (several statements: the simple protocol, no parameters) and
+ * records it with its checksum by insert_sql ($1 name, $2 sha256). */
+static bool migrate_run_file(PGconn *conn, const migration *m, const char *kind,
+                             const char *insert_sql)
+{
+    char sha[HASH_HEX_LEN + 1];
+    const char *params[2] = {m->name, sha};
+    PGresult *res = PQexec(conn, m->sql);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    if (!ok)
+        log_error("could not apply %s \"%s\": %s", kind, m->name, db_error(conn));
+    PQclear(res);
+    if (!ok)
+        return false;
+    hash_sha256_hex(m->sql, m->len, sha);
+    return db_exec(conn, "record a schema file", insert_sql, 2, params);
+}
+
+/* Applies every function file in name order and makes schema_functions list them. */
+static bool migrate_functions_apply(PGconn *conn)
+{
+    if (!db_exec(conn, "clear schema_functions", "DELETE FROM schema_functions", 0, NULL))
+        return false;
+    for (int i = 0; i < FUNCTIONS_COUNT; i++) {
+        if (!migrate_run_file(conn, &FUNCTIONS[i], "function file",
+                              "INSERT INTO schema_functions (name, sha256) VALUES ($1, $2)"))
+            return false;
+    }
+    return true;
+}
+
+/* Inside the run's transaction: the pending migrations from index pending on, then the
+ * function files when a migration was applied or they differ. *done counts migrations. */
+static migrate_status migrate_run(PGconn *conn, int pending, int *done)
+{
+    bool current = false;
+
+    for (int i = pending; i < MIGRATIONS_COUNT; i++) {
+        if (!migrate_run_file(conn, &MIGRATIONS[i], "migration",
+                              "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)"))
+            return MIGRATE_ERROR;
+        log_info("applied migration \"%s\"", MIGRATIONS[i].name);
+        (*done)++;
+    }
+    if (*done == 0 && migrate_functions_current(conn, &current) != MIGRATE_OK)
+        return MIGRATE_ERROR;
+    if (current) {
+        log_info("function files: all %d unchanged, nothing applied", FUNCTIONS_COUNT);
+        return MIGRATE_OK;
+    }
+    if (!migrate_functions_apply(conn))
+        return MIGRATE_ERROR;
+    log_info("function files: applied all %d", FUNCTIONS_COUNT);
+    return MIGRATE_OK;
 }
 
 migrate_status migrate_apply(PGconn *conn, int *applied)
@@ -66,41 +150,25 @@ migrate_status migrate_apply(PGconn *conn, int *applied)
 
     if (!db_exec(conn, "take the migration lock", "SELECT pg_advisory_lock($1::bigint)", 1, lock))
         return MIGRATE_ERROR;
-    if (!migrate_ensure_table(conn)) {
+    if (!db_exec(conn, "create schema_migrations", MIGRATE_TABLE_SQL, 0, NULL)) {
         st = MIGRATE_ERROR;
         goto out;
     }
     st = migrate_compare(conn, &pending);
-    for (int i = pending; st == MIGRATE_OK && i < MIGRATIONS_COUNT; i++) {
-        const migration *m = &MIGRATIONS[i];
-        char sha[HASH_HEX_LEN + 1];
-        const char *params[2] = {m->name, sha};
-        PGresult *res;
-
-        hash_sha256_hex(m->sql, m->len, sha);
-        if (!db_begin(conn)) {
-            st = MIGRATE_ERROR;
-            break;
-        }
-        /* our own file, several statements: the simple protocol, no parameters */
-        res = PQexec(conn, m->sql);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-            log_error("could not apply migration \"%s\": %s", m->name, db_error(conn));
-            PQclear(res);
-            db_rollback(conn);
-            st = MIGRATE_ERROR;
-            break;
-        }
-        PQclear(res);
-        if (!db_exec(conn, "record migration",
-                     "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)", 2, params) ||
-            !db_commit(conn)) {
-            db_rollback(conn);
-            st = MIGRATE_ERROR;
-            break;
-        }
-        log_info("applied migration \"%s\"", m->name);
-        done++;
+    if (st != MIGRATE_OK)
+        goto out;
+    if (!db_begin(conn)) {
+        st = MIGRATE_ERROR;
+        goto out;
+    }
+    st = migrate_run(conn, pending, &done);
+    if (st == MIGRATE_OK && !db_commit(conn))
+        st = MIGRATE_ERROR;
+    if (st != MIGRATE_OK) {
+        db_rollback(conn);
+        if (done > 0)
+            log_error("rolled back: none of the %d migration(s) above is applied", done);
+        done = 0;
     }
 out:
     db_exec(conn, "release the migration lock", "SELECT pg_advisory_unlock($1::bigint)", 1, lock);
@@ -126,6 +194,7 @@ migrate_status migrate_check(PGconn *conn, bool *current)
     if (!exists)
         return MIGRATE_OK;
     st = migrate_compare(conn, &pending);
-    *current = st == MIGRATE_OK && pending == MIGRATIONS_COUNT;
-    return st;
+    if (st != MIGRATE_OK || pending != MIGRATIONS_COUNT)
+        return st;
+    return migrate_functions_current(conn, current);
 }

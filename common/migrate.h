@@ -1,8 +1,15 @@
 /*
- * migrate.h - the schema migrations runner. The SQL files of schema/migrations are
- * compiled in (migrations_embedded.c, generated at build time), applied in name order,
- * each in its own transaction, and recorded with their SHA-256 in schema_migrations.
- * Not thread-safe; concurrent runners on one database serialise on an advisory lock.
+ * migrate.h - the schema migrations runner. Two kinds of SQL file are compiled in
+ * (migrations_embedded.c, generated at build time from schema/):
+ *   - the numbered migrations (schema/migrations/NNNN_name.sql): tables and data, each
+ *     applied once, in name order, and recorded with its SHA-256 in schema_migrations; an
+ *     applied file never changes (a database whose history differs is refused);
+ *   - the function files (schema/functions/NN_name.sql): the current definition of every
+ *     function and view (CREATE OR REPLACE), applied in name order after the migrations
+ *     whenever a migration was applied or a file differs from what schema_functions
+ *     records, so a migrate with nothing new applies nothing.
+ * One run is one transaction under one advisory lock: the database moves to this build's
+ * schema whole or not at all. Not thread-safe; concurrent runners serialise on the lock.
  */
 #ifndef TALLY_MIGRATE_H
 #define TALLY_MIGRATE_H
@@ -13,13 +20,15 @@
 #include <libpq-fe.h>
 
 typedef struct migration {
-    const char *name; /* file name, e.g. "0001_core.sql" */
+    const char *name; /* file name, e.g. "0001_core.sql" or "40_cost_engine.sql" */
     size_t len;
     const char *sql;
 } migration;
 
 extern const migration MIGRATIONS[];
 extern const int MIGRATIONS_COUNT;
+extern const migration FUNCTIONS[];
+extern const int FUNCTIONS_COUNT;
 
 typedef enum {
     MIGRATE_OK = 0,
@@ -27,11 +36,12 @@ typedef enum {
     MIGRATE_MISMATCH, /* applied migrations differ from the files (logged) */
 } migrate_status;
 
-/* Applies pending migrations; *applied (may be NULL) receives how many. */
+/* Applies pending migrations, then the function files when needed; *applied (may be NULL)
+ * receives how many migrations were applied (0 when the run failed and rolled back). */
 migrate_status migrate_apply(PGconn *conn, int *applied);
 
 /* Checks the database without changing it: *current is true when every migration is
- * applied and every checksum matches. */
+ * applied, every checksum matches and the function files applied are this build's. */
 migrate_status migrate_check(PGconn *conn, bool *current);
 
 #endif

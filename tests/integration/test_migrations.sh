@@ -1,20 +1,43 @@
 #!/usr/bin/env bash
-# tallyctl migrate: fresh apply, idempotent re-apply, tampered history refused, and
-# usage rows of any month accepted (2020-01, the current month, 2031).
+# tallyctl migrate: fresh apply, idempotent re-apply (migrations and function files), a
+# changed function file re-applied, a database of 3a3d471 upgraded with its data and its
+# reports intact, tampered history refused, and usage rows of any month accepted (2020-01,
+# the current month, 2031).
 source "$(dirname "$0")/../lib.sh"
 need_env
 new_db --empty
 CTL=$BIN/ctl/tallyctl
 nmig=$(ls "$SRC"/schema/migrations/*.sql | wc -l)
+nfun=$(ls "$SRC"/schema/functions/*.sql | wc -l)
+# what a run recorded, to the microsecond: unchanged means the run applied nothing
+history() { sql "SELECT string_agg(name || ' ' || sha256 || ' ' || applied_at, ',' ORDER BY name)
+                   FROM (SELECT * FROM schema_migrations UNION ALL SELECT * FROM schema_functions) h"; }
 
 out=$("$CTL" --db "$DB" migrate 2>/dev/null); rc=$?
 assert_eq 0 "$rc" "fresh migrate exits 0"
 assert_eq "migrations: $nmig applied, $nmig in all" "$out" "fresh migrate applies every file"
 assert_eq "$nmig" "$(sql 'SELECT count(*) FROM schema_migrations')" "schema_migrations has one row per file"
 
-out=$("$CTL" --db "$DB" migrate 2>/dev/null); rc=$?
+assert_eq "$nfun" "$(sql 'SELECT count(*) FROM schema_functions')" "schema_functions has one row per function file"
+
+before=$(history)
+out=$("$CTL" --db "$DB" migrate 2>"$TMP/again.err"); rc=$?
 assert_eq 0 "$rc" "re-apply exits 0"
 assert_eq "migrations: 0 applied, $nmig in all" "$out" "re-apply is a no-op"
+assert_eq "$before" "$(history)" "re-apply leaves schema_migrations and schema_functions as they were"
+assert_match "function files: all $nfun unchanged, nothing applied" "$(cat "$TMP/again.err")" "re-apply says the function files are unchanged"
+
+# a function file whose checksum differs is applied again: its definition comes back
+sql "CREATE OR REPLACE FUNCTION tally_money_text(v numeric) RETURNS text LANGUAGE sql IMMUTABLE AS \$\$ SELECT 'tampered' \$\$" >/dev/null
+sql "UPDATE schema_functions SET sha256 = repeat('0', 64) WHERE name = '40_cost_engine.sql'"
+out=$("$CTL" --db "$DB" migrate 2>"$TMP/changed.err"); rc=$?
+assert_eq "0 migrations: 0 applied, $nmig in all" "$rc $out" "a changed function file: exit 0, no migration"
+assert_match "function files: applied all $nfun" "$(cat "$TMP/changed.err")" "a changed function file is re-applied"
+assert_eq "1.5" "$(sql "SELECT tally_money_text(1.500)")" "its definition is the file's again"
+assert_eq "$nfun" "$(sql "SELECT count(*) FROM schema_functions WHERE sha256 <> repeat('0', 64)")" "and recorded with its checksum"
+sql "INSERT INTO schema_functions (name, sha256) VALUES ('99_gone.sql', 'x')"
+"$CTL" --db "$DB" migrate >/dev/null 2>&1
+assert_eq "0" "$(sql "SELECT count(*) FROM schema_functions WHERE name = '99_gone.sql'")" "a function file this build does not have is forgotten"
 
 for t in usage_events usage_rollup_15m usage_rollup_day ingest_offsets ingest_rejects developers \
          deployments price_books prices quotas alert_log api_tokens schema_migrations; do
@@ -50,6 +73,56 @@ wait $race_a
 assert_eq 0 $? "the first creator succeeds"
 assert_eq "usage_events_2040_01" "$(sql "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relname = 'usage_events_2040_01'")" \
     "the partition is attached once"
+
+# a database migrated and filled by 3a3d471 (tests/fixtures/schema/make-v1-dump.sh) upgrades
+# with its data intact: the same rows, the same reports, then a second migrate is a no-op
+old_db=$DB
+TEST_DB_OLD=$TEST_DB
+new_db --empty
+psql "$DB" -qAtX -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_reader')
+                     THEN CREATE ROLE tally_reader NOLOGIN; END IF; END \$\$" >/dev/null 2>&1
+gzip -dc "$SRC/tests/fixtures/schema/v1-3a3d471.sql.gz" | psql "$DB" -qAtX -v ON_ERROR_STOP=1 >/dev/null 2>"$TMP/restore.err"
+assert_eq "0 " "$? $(grep -v '^$' "$TMP/restore.err")" "the 3a3d471 dump restores"
+counts() { sql "SELECT string_agg(t.relname || '=' || (xpath('/row/c/text()',
+                    query_to_xml(format('SELECT count(*) AS c FROM public.%I', t.relname), false, true, '')))[1]::text,
+                    ' ' ORDER BY t.relname)
+                  FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
+                 WHERE n.nspname = 'public' AND t.relkind IN ('r', 'p')
+                   AND t.relname NOT IN ('schema_migrations', 'schema_functions')"; }
+reports() { # every report and view a user reads, as exact text
+    sql "SET TIME ZONE 'UTC';
+         SELECT md5(string_agg(x::text, E'\n' ORDER BY x::text)) FROM (
+           SELECT r::text AS x FROM tally_report_monthly(tally_book(NULL), '2026-10', 'Europe/Berlin') r
+           UNION ALL SELECT r::text FROM tally_report_monthly(tally_book(NULL), '2026-11', 'UTC') r
+           UNION ALL SELECT r::text FROM tally_report_focus(tally_book(NULL), '2026-11', 'Asia/Kathmandu') r
+           UNION ALL SELECT r::text FROM tally_unpriced('2026-10-01', '2026-12-01') r
+           UNION ALL SELECT r::text FROM tally_quota_usage_all('2026-11-03T00:00:00Z') r
+           UNION ALL SELECT r::text FROM reporting.costs_15m r
+           UNION ALL SELECT r::text FROM reporting.costs_day r
+           UNION ALL SELECT r::text FROM reporting.request_costs r
+           UNION ALL SELECT r::text FROM reporting.rates_in_use r
+           UNION ALL SELECT r::text FROM reporting.models r) y"; }
+rows_before=$(counts)
+reports_before=$(reports)
+assert_match "usage_events=2387 " "$rows_before" "the dump holds 2387 events"
+assert_eq "261.15465325|1637|11" "$(sql "SELECT sum(cost_usd::numeric), sum(requests), count(*) FROM tally_report_monthly(tally_book(NULL), '2026-10', 'Europe/Berlin')")" \
+    "October in Berlin as 3a3d471 reported it"
+out=$("$CTL" --db "$DB" migrate 2>"$TMP/upgrade.err"); rc=$?
+assert_eq "0 migrations: $((nmig - 6)) applied, $nmig in all" "$rc $out" "3a3d471's database upgrades: only the new migrations are applied"
+assert_match "function files: applied all $nfun" "$(cat "$TMP/upgrade.err")" "and the function files"
+assert_eq "$rows_before" "$(counts)" "every table keeps its rows"
+assert_eq "$reports_before" "$(reports)" "every report and view gives the same rows as before"
+assert_eq "261.15465325|1637|11" "$(sql "SELECT sum(cost_usd::numeric), sum(requests), count(*) FROM tally_report_monthly(tally_book(NULL), '2026-10', 'Europe/Berlin')")" \
+    "October in Berlin as before"
+assert_eq "68.0118539|750|12" "$(sql "SELECT trim_scale(sum(cost_usd::numeric)), sum(requests), count(*) FROM tally_report_monthly(tally_book(NULL), '2026-11', 'UTC')")" \
+    "November in UTC as before"
+before=$(history)
+out=$("$CTL" --db "$DB" migrate 2>/dev/null); rc=$?
+assert_eq "0 migrations: 0 applied, $nmig in all" "$rc $out" "the upgraded database: a second migrate applies nothing"
+assert_eq "$before" "$(history)" "and leaves the history tables as they were"
+psql "$TALLY_TEST_PG dbname=postgres" -qAtc "DROP DATABASE IF EXISTS \"$TEST_DB\" WITH (FORCE)" >/dev/null 2>&1
+TEST_DB=$TEST_DB_OLD
+DB=$old_db
 
 # a tampered applied migration is refused
 sql "UPDATE schema_migrations SET sha256 = repeat('0', 64) WHERE name = (SELECT min(name) FROM schema_migrations)"

@@ -1,0 +1,28 @@
+-- The monthly rollup is kept equal to the sum of the daily one (the triggers are in 0003).
+
+-- Adds the daily rows a statement inserted (and subtracts those it replaced or deleted)
+-- to the monthly rollup, aggregated per statement and upserted in key order, so that
+-- concurrent ingest transactions lock month rows in one global order.
+-- The summed columns are the requests, every token class (tally_token_classes) and the
+-- other counters, so that a class added there is summed here too.
+CREATE OR REPLACE FUNCTION tally_rollup_month_apply() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    src text := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT *, 1 AS s FROM new_rows'
+        WHEN 'UPDATE' THEN 'SELECT *, 1 AS s FROM new_rows UNION ALL SELECT *, -1 FROM old_rows'
+        ELSE 'SELECT *, -1 AS s FROM old_rows' END;
+    cols text[] := ARRAY['requests']
+        || ARRAY(SELECT class || '_tokens' FROM tally_token_classes() ORDER BY ord)
+        || ARRAY['cache_unknown_requests', 'web_search_requests', 'web_fetch_requests'];
+BEGIN
+    EXECUTE 'INSERT INTO usage_rollup_month AS m (month, developer_oid, model, deployment, long_context, '
+         || (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) c)
+         || ') SELECT date_trunc(''month'', d.day)::date, d.developer_oid, d.model, d.deployment, d.long_context, '
+         || (SELECT string_agg(format('sum(s * d.%I)', c), ', ') FROM unnest(cols) c)
+         || ' FROM (' || src || ') d GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5'
+         || ' ON CONFLICT (month, developer_oid, model, deployment, long_context) DO UPDATE SET '
+         || (SELECT string_agg(format('%1$I = m.%1$I + excluded.%1$I', c), ', ') FROM unnest(cols) c);
+    RETURN NULL;
+END
+$$;

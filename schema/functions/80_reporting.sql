@@ -1,0 +1,257 @@
+-- The reporting schema: the views Grafana (dashboards/grafana/) and people with psql read,
+-- as tally_reader (which reads nothing else). CREATE OR REPLACE VIEW keeps the grants; a
+-- new view gets SELECT from the default privileges of 0001 and from the GRANT at the end.
+--
+-- Conventions of every view here:
+--  * a team or model that is unknown is spelled '(no team)' / '(unknown)', never '', so it can
+--    be a value of a Grafana variable (an empty option cannot be selected);
+--  * costs are exact numeric USD, priced with the price book in use (reporting.price_book_in_use:
+--    the newest book, as reports use when not pinned); unpriced usage has cost_usd NULL and
+--    priced false, never 0;
+--  * time columns are timestamptz instants so Grafana's $__timeFilter() works on them.
+
+CREATE OR REPLACE VIEW reporting.developers AS
+SELECT d.oid AS developer_oid, d.upn AS developer_upn, d.display_name, d.team, d.cost_center,
+       d.valid_from, d.valid_to
+  FROM developers d;
+
+-- Usage at 15-minute grain with the developer's labels at that time and the model
+-- resolved through the deployment mapping when the event carried none.
+CREATE OR REPLACE VIEW reporting.usage_15m AS
+SELECT r.bucket,
+       r.developer_oid,
+       coalesce(d.upn, l.upn, r.developer_oid) AS developer_upn,
+       coalesce(d.team, '') AS team,
+       coalesce(d.cost_center, '') AS cost_center,
+       coalesce(nullif(r.model, ''), dep.model, '') AS model,
+       r.deployment,
+       r.long_context,
+       r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,
+       r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_write_unsplit_tokens,
+       r.cache_unknown_requests, r.web_search_requests, r.web_fetch_requests
+  FROM usage_rollup_15m r
+  LEFT JOIN developers d ON d.oid = r.developer_oid AND r.bucket >= d.valid_from AND r.bucket < d.valid_to
+  LEFT JOIN developer_labels l ON l.oid = r.developer_oid
+  LEFT JOIN deployments dep ON dep.name = r.deployment AND r.bucket >= dep.valid_from AND r.bucket < dep.valid_to;
+
+CREATE OR REPLACE VIEW reporting.ingest_rejects AS
+SELECT id, received_at, source, reason, length(raw) AS raw_bytes FROM ingest_rejects;
+
+CREATE OR REPLACE VIEW reporting.ingest_offsets AS
+SELECT consumer_group, topic, partition, next_offset, updated_at FROM ingest_offsets;
+
+CREATE OR REPLACE VIEW reporting.price_books AS
+SELECT id, name, sha256, published, loaded_at FROM price_books;
+
+CREATE OR REPLACE VIEW reporting.ingest_monitor_pending AS
+SELECT 'llm' AS half, correlation_id, event_time, received_at FROM ingest_monitor_llm
+UNION ALL
+SELECT 'gateway', correlation_id, event_time, received_at FROM ingest_monitor_gateway;
+
+CREATE OR REPLACE VIEW reporting.usage_month AS
+SELECT (month::timestamp AT TIME ZONE 'UTC') AS month, developer_oid, model, deployment,
+       long_context, requests, input_tokens, output_tokens, cache_read_tokens,
+       cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens,
+       cache_unknown_requests, web_search_requests, web_fetch_requests
+  FROM usage_rollup_month;
+
+-- Quota use now, for Grafana (reads as tally_reader) and people with psql.
+CREATE OR REPLACE VIEW reporting.quota_status AS
+SELECT q.id AS quota_id, q.name AS quota, q.scope, q.subject, q.metric, q.period, q.tz,
+       u.period_start, u.period_end, u.used, u.limit_value, u.ratio, u.forecast,
+       u.unpriced_tokens
+  FROM tally_quota_usage_all(now()) u JOIN quotas q ON q.id = u.quota_id;
+
+CREATE OR REPLACE VIEW reporting.alert_log AS
+SELECT a.id, a.quota_id, q.name AS quota, a.period_start, a.period_end, a.threshold, a.used,
+       a.limit_value, a.ratio, a.forecast, a.fired_at,
+       (SELECT count(*) FROM alert_outbox o WHERE o.alert_id = a.id AND o.state = 'delivered') AS delivered,
+       (SELECT count(*) FROM alert_outbox o WHERE o.alert_id = a.id AND o.state = 'pending') AS pending,
+       (SELECT count(*) FROM alert_outbox o WHERE o.alert_id = a.id AND o.state = 'failed') AS failed
+  FROM alert_log a JOIN quotas q ON q.id = a.quota_id;
+
+-- The book reports use when none is pinned: tally_book(NULL) (30_cost_plan.sql), the newest
+-- published, then the last loaded. (Not a call to it: a function runs with the caller's
+-- rights, and tally_reader cannot read price_books; a view reads as its owner.)
+CREATE OR REPLACE VIEW reporting.price_book_in_use AS
+SELECT id, name, sha256, published, loaded_at
+  FROM price_books
+ ORDER BY published DESC, id DESC
+ LIMIT 1;
+
+-- The prices of the book in use, model aliases resolved to their model.
+CREATE OR REPLACE VIEW reporting.prices_in_use AS
+SELECT b.name AS price_book, p.model, p.effective_from, p.effective_to,
+       p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read,
+       p.lc_threshold, p.lc_input, p.lc_output, p.lc_cache_write_5m, p.lc_cache_write_1h,
+       p.lc_cache_read
+  FROM reporting.price_book_in_use b
+  JOIN prices p ON p.book_id = b.id;
+
+-- The rates (USD per million tokens) of the book in use, once per name a model is known by
+-- (its id and its aliases) and per long-context flag, as the cost engine charges them
+-- (tally_rates, tally_model_names). Every cost below is a plain join on this view; no row
+-- means unpriced.
+CREATE OR REPLACE VIEW reporting.rates_in_use AS
+SELECT k.name AS model_key, p.model, p.effective_from, p.effective_to, x.long_context,
+       r.input, r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read
+  FROM reporting.price_book_in_use b
+  JOIN prices p ON p.book_id = b.id
+  JOIN tally_model_names(b.id) k ON k.model = p.model
+  CROSS JOIN (VALUES (false), (true)) AS x(long_context)
+  CROSS JOIN LATERAL tally_rates(p, x.long_context) r;
+
+-- The cost of token counts at one row of rates_in_use (NULL rates: NULL, i.e. unpriced),
+-- unsplit cache writes passed in cache_write_5m: the engine's tally_cost_usd.
+CREATE OR REPLACE FUNCTION reporting.cost_usd(r reporting.rates_in_use, input bigint, output bigint,
+                                              cache_write_5m bigint, cache_write_1h bigint,
+                                              cache_read bigint)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT tally_cost_usd(input, output, cache_write_5m, cache_write_1h, 0, cache_read, r.input,
+                          r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read)
+$$;
+
+-- Usage and cost at 15-minute grain (UTC buckets: any zone's day or month is a union of
+-- them) × developer × model × deployment × long context. cache_read_saved_usd is what the
+-- cache reads would have cost as plain input, less what they cost.
+CREATE OR REPLACE VIEW reporting.costs_15m AS
+SELECT u.bucket,
+       u.developer_oid,
+       u.developer_upn,
+       coalesce(nullif(u.team, ''), '(no team)') AS team,
+       coalesce(nullif(u.cost_center, ''), '(none)') AS cost_center,
+       coalesce(r.model, nullif(u.model, ''), '(unknown)') AS model,
+       u.deployment,
+       u.long_context,
+       u.requests,
+       u.input_tokens,
+       u.output_tokens,
+       u.cache_read_tokens,
+       u.cache_write_5m_tokens + u.cache_write_unsplit_tokens AS cache_write_5m_tokens,
+       u.cache_write_1h_tokens,
+       u.cache_unknown_requests,
+       r.input IS NOT NULL AS priced,
+       tally_cost_usd(u.input_tokens, u.output_tokens, u.cache_write_5m_tokens,
+                      u.cache_write_1h_tokens, u.cache_write_unsplit_tokens, u.cache_read_tokens,
+                      r.input, r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read) AS cost_usd,
+       u.cache_read_tokens * (r.input - r.cache_read) * 0.000001 AS cache_read_saved_usd
+  FROM reporting.usage_15m u
+  LEFT JOIN reporting.rates_in_use r ON r.model_key = u.model AND r.long_context = u.long_context
+       AND u.bucket >= r.effective_from AND u.bucket < r.effective_to;
+
+-- The same at UTC-day grain, from the daily rollup: what the month-long finance panels read.
+CREATE OR REPLACE VIEW reporting.costs_day AS
+SELECT (r.day::timestamp AT TIME ZONE 'UTC') AS day,
+       r.developer_oid,
+       coalesce(d.upn, l.upn, r.developer_oid) AS developer_upn,
+       coalesce(nullif(d.team, ''), '(no team)') AS team,
+       coalesce(nullif(d.cost_center, ''), '(none)') AS cost_center,
+       coalesce(p.model, nullif(m.model, ''), '(unknown)') AS model,
+       r.deployment,
+       r.long_context,
+       r.requests,
+       r.input_tokens,
+       r.output_tokens,
+       r.cache_read_tokens,
+       r.cache_write_5m_tokens + r.cache_write_unsplit_tokens AS cache_write_5m_tokens,
+       r.cache_write_1h_tokens,
+       r.cache_unknown_requests,
+       p.input IS NOT NULL AS priced,
+       tally_cost_usd(r.input_tokens, r.output_tokens, r.cache_write_5m_tokens,
+                      r.cache_write_1h_tokens, r.cache_write_unsplit_tokens, r.cache_read_tokens,
+                      p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read) AS cost_usd,
+       r.cache_read_tokens * (p.input - p.cache_read) * 0.000001 AS cache_read_saved_usd
+  FROM usage_rollup_day r
+  CROSS JOIN LATERAL (SELECT r.day::timestamp AT TIME ZONE 'UTC' AS at) t
+  LEFT JOIN developers d ON d.oid = r.developer_oid AND t.at >= d.valid_from AND t.at < d.valid_to
+  LEFT JOIN developer_labels l ON l.oid = r.developer_oid
+  LEFT JOIN deployments dep ON dep.name = r.deployment AND t.at >= dep.valid_from AND t.at < dep.valid_to
+  CROSS JOIN LATERAL (SELECT coalesce(nullif(r.model, ''), dep.model, '') AS model) m
+  LEFT JOIN reporting.rates_in_use p ON p.model_key = m.model AND p.long_context = r.long_context
+       AND t.at >= p.effective_from AND t.at < p.effective_to;
+
+-- One row per request with its cost (the request's own long-context flag), for the most
+-- expensive sessions. Filter on event_time: it prunes the monthly partitions.
+CREATE OR REPLACE VIEW reporting.request_costs AS
+SELECT e.event_time,
+       e.request_id,
+       coalesce(nullif(e.session_id, ''), '(none)') AS session_id,
+       e.developer_oid,
+       coalesce(d.upn, e.developer_upn, l.upn, e.developer_oid) AS developer_upn,
+       coalesce(nullif(d.team, ''), '(no team)') AS team,
+       coalesce(nullif(d.cost_center, ''), '(none)') AS cost_center,
+       coalesce(p.model, nullif(m.model, ''), '(unknown)') AS model,
+       e.deployment,
+       e.long_context,
+       e.input_tokens,
+       e.output_tokens,
+       e.cache_read_tokens,
+       e.cache_write_5m_tokens + e.cache_write_unsplit_tokens AS cache_write_5m_tokens,
+       e.cache_write_1h_tokens,
+       p.input IS NOT NULL AS priced,
+       tally_cost_usd(e.input_tokens, e.output_tokens, e.cache_write_5m_tokens,
+                      e.cache_write_1h_tokens, e.cache_write_unsplit_tokens, e.cache_read_tokens,
+                      p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read) AS cost_usd
+  FROM usage_events e
+  LEFT JOIN developers d ON d.oid = e.developer_oid AND e.event_time >= d.valid_from AND e.event_time < d.valid_to
+  LEFT JOIN developer_labels l ON l.oid = e.developer_oid
+  LEFT JOIN deployments dep ON dep.name = e.deployment AND e.event_time >= dep.valid_from AND e.event_time < dep.valid_to
+  CROSS JOIN LATERAL (SELECT coalesce(nullif(e.model, ''), dep.model, '') AS model) m
+  LEFT JOIN reporting.rates_in_use p ON p.model_key = m.model AND p.long_context = e.long_context
+       AND e.event_time >= p.effective_from AND e.event_time < p.effective_to;
+
+-- Values of the dashboards' variables. Never empty: '(no team)' and 'unattributed' always
+-- exist, so "All" never expands to an empty IN ().
+CREATE OR REPLACE VIEW reporting.teams AS
+SELECT coalesce(nullif(team, ''), '(no team)') AS team FROM developers
+UNION
+SELECT '(no team)';
+
+CREATE OR REPLACE VIEW reporting.developer_list AS
+WITH oids AS (
+    SELECT oid FROM developers
+    UNION SELECT oid FROM developer_labels
+    UNION SELECT developer_oid FROM usage_rollup_month
+    UNION SELECT 'unattributed'
+)
+SELECT o.oid AS developer_oid,
+       coalesce(d.upn, l.upn, o.oid) AS developer_upn,
+       coalesce(nullif(d.team, ''), '(no team)') AS team
+  FROM oids o
+  LEFT JOIN LATERAL (SELECT upn, team FROM developers x WHERE x.oid = o.oid
+                      ORDER BY (now() >= x.valid_from AND now() < x.valid_to) DESC, x.valid_to DESC
+                      LIMIT 1) d ON true
+  LEFT JOIN developer_labels l ON l.oid = o.oid;
+
+-- Models by the name the views report (aliases resolved): every model of the book in use
+-- and every model seen in the monthly rollup (small: developers × models × months).
+CREATE OR REPLACE VIEW reporting.models AS
+SELECT coalesce(a.model, nullif(coalesce(nullif(r.model, ''), dep.model), ''), '(unknown)') AS model
+  FROM (SELECT DISTINCT month, model, deployment FROM usage_rollup_month) r
+  LEFT JOIN deployments dep ON dep.name = r.deployment
+       AND r.month::timestamp AT TIME ZONE 'UTC' >= dep.valid_from
+       AND r.month::timestamp AT TIME ZONE 'UTC' < dep.valid_to
+  LEFT JOIN price_aliases a ON a.book_id = (SELECT id FROM reporting.price_book_in_use)
+       AND a.alias = coalesce(nullif(r.model, ''), dep.model)
+UNION
+SELECT model FROM reporting.prices_in_use;
+
+-- Monthly cost budgets of teams: the quotas with scope team, metric cost_usd, period month.
+CREATE OR REPLACE VIEW reporting.team_budgets AS
+SELECT subject AS team, name AS quota, tz, limit_value AS budget_usd, thresholds
+  FROM quotas
+ WHERE scope = 'team' AND metric = 'cost_usd' AND period = 'month';
+
+-- What the ingest daemon wrote and when: the ingest rate and delay panels.
+CREATE OR REPLACE VIEW reporting.ingest_events AS
+SELECT ingested_at, event_time, source_format FROM usage_events;
+
+-- Usage the book in use cannot price (unknown model, or no price at the event's time).
+CREATE OR REPLACE VIEW reporting.unpriced_15m AS
+SELECT bucket, developer_oid, developer_upn, team, cost_center, model, deployment, requests,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens
+  FROM reporting.costs_15m
+ WHERE NOT priced;
+
+GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO tally_reader;
