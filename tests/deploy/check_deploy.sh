@@ -245,7 +245,7 @@ check "Containerfile: two bookworm stages, runtime libs only, non-root user" con
 # ---------------------------------------------------------------- APIM policy and fixtures
 
 if have python3; then
-    check "fixtures: tally.usage/1 fields, usage per DESIGN 2.1, expected token counts" \
+    check "fixtures: tally.usage/1 fields, usage per docs/architecture.md (Inputs), expected token counts" \
         python3 "$here/check_usage_fixtures.py" "$fixtures"
 fi
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks tests/fixtures/apim/policy-*.json against the rules of DESIGN 2.1, independently
+"""Checks tests/fixtures/apim/policy-*.json against the rules of docs/architecture.md, "Inputs", independently
 of the policy's C#: the exact field list, usage copied verbatim from a JSON response, and
 for a stream the last message_delta usage (non-null fields) merged over
 message_start.message.usage. Also pins the token counts a later test relies on.

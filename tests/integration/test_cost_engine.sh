@@ -147,7 +147,7 @@ monthly() { # monthly BOOKEXPR MONTH TZ [WHERE]: the report as psql -A lines
 }
 SHA=$(sql "SELECT sha256 FROM price_books WHERE name = '$BOOK'")
 
-# --- every class of every shipped model (dev-1), whole rows in DESIGN §11 order + extras
+# --- every class of every shipped model (dev-1), whole rows in the chargeback order (docs/architecture.md, "Chargeback CSV") + extras
 expected="2026-11|UTC|dev-1|one@example.com|red|CC1|claude-haiku-4-5|1|1000000|200000|300000|2000000|100000|2.55|t|$BOOK|$SHA|1|5|1.25|2|0.1|0|0|One, Developer
 2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4|1|1000000|200000|300000|2000000|100000|38.25|t|$BOOK|$SHA|15|75|18.75|30|1.5|0|0|One, Developer
 2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4-1|1|1000000|200000|300000|2000000|100000|38.25|t|$BOOK|$SHA|15|75|18.75|30|1.5|0|0|One, Developer

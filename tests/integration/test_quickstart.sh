@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy/quickstart.sh end to end, on its own PostgreSQL, broker and ports (never the shared
-# test cluster): non-interactively, it must print the chargeback CSV (the header of DESIGN
-# §11, a row for every simulated team, exact decimal costs summing to the JSON total) and stop
+# test cluster): non-interactively, it must print the chargeback CSV (the required header,
+# docs/architecture.md "Chargeback CSV"; a row for every simulated team, exact decimal costs summing to the JSON total) and stop
 # everything; interactively, every URL it prints must answer 200 and SIGTERM must stop it
 # cleanly (exit 0, ports closed, files removed).
 source "$(dirname "$0")/../lib.sh"
@@ -50,7 +50,7 @@ assert_eq "" "$(grep 'exited with status' "$TMP/qs1.out")" "both daemons stopped
 assert_eq 1 "$(grep -c '^   stopped$' "$TMP/qs1.out")" "it stopped everything"
 csv=$DIR/chargeback-$MONTH.csv
 header=$(head -1 "$csv" | tr -d '\r')
-assert_eq "$REQUIRED" "$(echo "$header" | cut -d, -f1-17)" "the CSV header starts with exactly the columns of DESIGN §11"
+assert_eq "$REQUIRED" "$(echo "$header" | cut -d, -f1-17)" "the CSV header starts with exactly the required chargeback columns (docs/architecture.md, Chargeback CSV)"
 assert_eq 1 "$(grep -cxF "$header" "$TMP/qs1.out")" "the header line is printed"
 assert_eq "$(wc -l <"$csv")" "$(grep -c $'\r$' "$csv")" "every CSV line ends with CRLF"
 printed=$(grep -c "^$MONTH,UTC," "$TMP/qs1.out")
