@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "backoff.h"
 #include "hash.h"
 #include "log.h"
 #include "sig.h"
@@ -138,7 +139,7 @@ static int64_t now_ms(void)
 /* Commits the batch, retrying with backoff while the database is away. */
 static bool commit(sink_pg *sink, sink_batch *b, ingest_metrics *m, source_file_summary *sum)
 {
-    long backoff = 100;
+    backoff delay = BACKOFF_INIT(BACKOFF_PG_FIRST_MS, BACKOFF_PG_MAX_MS);
 
     for (;;) {
         sink_result r;
@@ -157,8 +158,7 @@ static bool commit(sink_pg *sink, sink_batch *b, ingest_metrics *m, source_file_
         metrics_db_up(m, false);
         if (sig_stop)
             return false;
-        sig_sleep_ms(backoff);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        sig_sleep_ms(backoff_next(&delay));
         if (!sink_pg_ok(sink))
             sink_pg_reconnect(sink, 1, &sig_stop);
     }

@@ -17,12 +17,12 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "sig.h"
 
 #define KAFKA_POLL_MS 100
 #define KAFKA_TICK_MS 1000
-#define KAFKA_BACKOFF_MAX_MS 5000
 #define KAFKA_STOP_RETRY_MS 30000
 
 typedef struct kafka_part {
@@ -173,7 +173,7 @@ static int64_t latest_offset(source_kafka *sk, int32_t p)
 static bool load_offsets(source_kafka *sk, const rd_kafka_topic_partition_list_t *only)
 {
     int64_t *next = calloc((size_t)sk->nparts + 1, sizeof(*next));
-    long backoff = 100;
+    backoff delay = BACKOFF_INIT(BACKOFF_PG_FIRST_MS, BACKOFF_PG_MAX_MS);
     bool ok = false;
 
     if (!next)
@@ -184,8 +184,7 @@ static bool load_offsets(source_kafka *sk, const rd_kafka_topic_partition_list_t
             break;
         }
         metrics_db_up(sk->m, false);
-        sig_sleep_ms(backoff);
-        backoff = backoff * 2 > KAFKA_BACKOFF_MAX_MS ? KAFKA_BACKOFF_MAX_MS : backoff * 2;
+        sig_sleep_ms(backoff_next(&delay));
         if (!sink_pg_ok(sk->sink))
             sink_pg_reconnect(sk->sink, 1, &sig_stop);
     }
@@ -510,7 +509,7 @@ static void committed(source_kafka *sk, const sink_result *r, double seconds)
  */
 static bool flush(source_kafka *sk)
 {
-    long backoff = 100;
+    backoff delay = BACKOFF_INIT(BACKOFF_PG_FIRST_MS, BACKOFF_PG_MAX_MS);
     int64_t started = now_ms();
 
     while (!sink_batch_empty(&sk->batch)) {
@@ -538,9 +537,8 @@ static bool flush(source_kafka *sk)
             log_error("could not commit the last batch before stopping: it will be read again");
             return false;
         }
-        for (int64_t until = now_ms() + backoff; now_ms() < until;)
+        for (int64_t until = now_ms() + backoff_next(&delay); now_ms() < until;)
             poll_once(sk, KAFKA_POLL_MS);
-        backoff = backoff * 2 > KAFKA_BACKOFF_MAX_MS ? KAFKA_BACKOFF_MAX_MS : backoff * 2;
         if (!sink_pg_ok(sk->sink)) {
             volatile sig_atomic_t never = 0;
             sink_pg_reconnect(sk->sink, 1, sig_stop ? &never : &sig_stop);
