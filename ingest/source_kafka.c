@@ -46,6 +46,10 @@ struct source_kafka {
     bool paused;        /* partitions paused while Postgres is away */
     bool brokers_down;  /* last state logged */
     bool monitor_ready; /* pending monitor halves may exist: tick the join */
+    /* a failure going on cannot recover from (logged where it happened): the loop stops
+     * without committing the batch in flight, and tally-ingest exits 1 so that the
+     * service manager restarts it. sig_stop stays for signals. */
+    bool fatal;
 };
 
 static int64_t now_ms(void)
@@ -90,6 +94,19 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
         log_debug("kafka: %s: %s", fac, buf);
 }
 
+/* A fatal librdkafka error (it arrives through the error callback or, for a consumer, as
+ * an error message from the poll): the consumer instance is unusable. */
+static void kafka_fatal(source_kafka *sk)
+{
+    char fatal[512];
+
+    if (sk->fatal)
+        return;
+    rd_kafka_fatal_error(sk->rk, fatal, sizeof(fatal));
+    log_error("kafka fatal error: %s", fatal);
+    sk->fatal = true;
+}
+
 /* Served from rd_kafka_consumer_poll on this thread. librdkafka retries by itself;
  * this only reports the state changes, once each. */
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -104,10 +121,7 @@ static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char fatal[512];
-        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-        log_error("kafka fatal error: %s", fatal);
-        sig_stop = 1;
+        kafka_fatal(sk);
         return;
     }
     /* the log callback has already reported transport and name resolution failures */
@@ -178,7 +192,7 @@ static bool load_offsets(source_kafka *sk, const rd_kafka_topic_partition_list_t
 
     if (!next)
         return false;
-    while (!sig_stop) {
+    while (!sig_stop && !sk->fatal) {
         if (sink_pg_ok(sk->sink) && sink_pg_load_offsets(sk->sink, sk->nparts, next)) {
             ok = true;
             break;
@@ -214,7 +228,7 @@ static void rewind_assigned(source_kafka *sk)
         if (err) {
             log_error("could not seek to the stored offsets: %s", rd_kafka_error_string(err));
             rd_kafka_error_destroy(err);
-            sig_stop = 1; /* going on could skip the dropped messages */
+            sk->fatal = true; /* going on could skip the dropped messages */
         }
     }
     rd_kafka_topic_partition_list_destroy(l);
@@ -237,7 +251,7 @@ static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, 
         max = parts->elems[i].partition + 1 > max ? parts->elems[i].partition + 1 : max;
     if (!parts_grow(sk, max)) {
         log_error("out of memory");
-        sig_stop = 1;
+        sk->fatal = true;
         return;
     }
     for (int i = 0; i < parts->cnt; i++) {
@@ -422,6 +436,10 @@ static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
     char key[300], source[300];
     int32_t p = msg->partition;
 
+    if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
+        kafka_fatal(sk);
+        return;
+    }
     if (msg->err) {
         if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             log_warn("consumer error: %s", rd_kafka_message_errstr(msg));
@@ -441,7 +459,7 @@ static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
                   &sk->batch);
     if (!sink_batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset)) {
         log_error("out of memory");
-        sig_stop = 1;
+        sk->fatal = true;
     }
 }
 
@@ -504,8 +522,8 @@ static void committed(source_kafka *sk, const sink_result *r, double seconds)
  * Commits the batch, retrying with backoff while Postgres is away: the partitions are
  * paused meanwhile (the batch is kept; whatever still arrives joins it), and polling
  * goes on so that a rebalance can still take the partitions, which drops the batch.
- * When stopping, gives up after KAFKA_STOP_RETRY_MS. Returns false if the batch was
- * not written.
+ * When stopping, gives up after KAFKA_STOP_RETRY_MS; after a fatal error at once.
+ * Returns false if the batch was not written.
  */
 static bool flush(source_kafka *sk)
 {
@@ -533,6 +551,8 @@ static bool flush(source_kafka *sk)
                      sk->batch.nmessages);
             pause_all(sk, true);
         }
+        if (sk->fatal)
+            return false;
         if (sig_stop && now_ms() - started > KAFKA_STOP_RETRY_MS) {
             log_error("could not commit the last batch before stopping: it will be read again");
             return false;
@@ -567,7 +587,7 @@ int source_kafka_run(source_kafka *sk)
     int64_t last_tick = now_ms();
     int rc = 0;
 
-    while (!sig_stop) {
+    while (!sig_stop && !sk->fatal) {
         int timeout = KAFKA_POLL_MS;
         bool full;
 
@@ -588,6 +608,11 @@ int source_kafka_run(source_kafka *sk)
             last_tick = now_ms();
         }
     }
+    if (sk->fatal) {
+        /* what the batch holds was read after the failure: it is read again on restart */
+        drop_batch(sk, "stopping after a fatal error");
+        return 1;
+    }
     if (rc == 0) {
         log_info("stopping: committing the batch in flight");
         if (!flush(sk))
@@ -600,7 +625,11 @@ void source_kafka_free(source_kafka *sk)
 {
     if (!sk)
         return;
-    if (sk->rk) {
+    if (sk->rk && sk->fatal) {
+        /* the instance is unusable: leaving the group could only fail, and librdkafka
+         * 2.0.2 can spin in rd_kafka_destroy after trying (a fatal error while joining) */
+        rd_kafka_destroy_flags(sk->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    } else if (sk->rk) {
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(sk->rk);
         if (err)
             log_warn("could not leave the consumer group cleanly: %s", rd_kafka_err2str(err));

@@ -49,7 +49,9 @@ source_kafka *source_kafka_new(const source_kafka_config *conf, sink_pg *sink, i
 
 /*
  * Consumes until sig_stop is set; then commits the batch in flight and leaves the group.
- * Returns 0, or 1 when the last batch could not be committed (it will be consumed again).
+ * Returns 0, or 1 when the last batch could not be committed (it will be consumed again)
+ * or a fatal error stopped the consumer (a fatal librdkafka error, a failed seek, out of
+ * memory: logged once, the batch in flight dropped, to be read again after a restart).
  */
 int source_kafka_run(source_kafka *sk);
 
