@@ -26,8 +26,7 @@ bool metrics_serve(ingest_metrics *m, const char *listen);
 void metrics_free(ingest_metrics *m);
 
 /* Records a committed batch and how long its commit took. */
-void metrics_batch(ingest_metrics *m, const sink_batch *b, const sink_result *r,
-                   double commit_seconds);
+void metrics_batch(ingest_metrics *m, const batch *b, const sink_result *r, double commit_seconds);
 
 /* Records what a monitor join tick stored. */
 void metrics_tick(ingest_metrics *m, const sink_result *r);

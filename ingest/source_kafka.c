@@ -39,7 +39,7 @@ struct source_kafka {
     rd_kafka_t *rk;
     sink_pg *sink;
     ingest_metrics *m;
-    sink_batch batch;
+    batch batch;
     int64_t batch_started_ms;
     kafka_part *parts;
     int32_t nparts;
@@ -236,9 +236,9 @@ static void rewind_assigned(source_kafka *sk)
 
 static void drop_batch(source_kafka *sk, const char *why)
 {
-    if (!sink_batch_empty(&sk->batch))
+    if (!batch_empty(&sk->batch))
         log_info("dropping the batch in flight (%zu messages): %s", sk->batch.nmessages, why);
-    sink_batch_reset(&sk->batch);
+    batch_reset(&sk->batch);
 }
 
 static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, bool cooperative)
@@ -289,7 +289,7 @@ static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, 
 
 static void on_revoke(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, bool cooperative)
 {
-    bool had_batch = !sink_batch_empty(&sk->batch);
+    bool had_batch = !batch_empty(&sk->batch);
     rd_kafka_error_t *err = NULL;
 
     drop_batch(sk, "partitions revoked");
@@ -402,7 +402,7 @@ source_kafka *source_kafka_new(const source_kafka_config *conf_in, sink_pg *sink
     sk->sink = sink;
     sk->m = m;
     sk->monitor_ready = conf_in->format == PARSE_AUTO || conf_in->format == PARSE_MONITOR;
-    sink_batch_init(&sk->batch);
+    batch_init(&sk->batch);
     conf = build_conf(sk);
     if (!conf)
         goto fail;
@@ -448,16 +448,16 @@ static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
     brokers_up(sk);
     if (p < 0 || p >= sk->nparts || !sk->parts[p].assigned || !sk->parts[p].ready)
         return; /* not ours (any more): the owner reads it from the stored offset */
-    if (sink_batch_empty(&sk->batch))
+    if (batch_empty(&sk->batch))
         sk->batch_started_ms = now_ms();
     if (sk->parts[p].stored < 0 && sk->parts[p].start < 0)
         sk->parts[p].start = msg->offset;
     snprintf(key, sizeof(key), "kafka:%s:%" PRId32 ":%" PRId64, sk->cfg.topic, p, msg->offset);
     snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, sk->cfg.topic, p, msg->offset);
-    sink_batch_message(&sk->batch, key, source, msg->payload, msg->len);
-    parse_message(msg->payload ? msg->payload : "", msg->len, sk->cfg.format, sink_batch_emit,
+    batch_message(&sk->batch, key, source, msg->payload, msg->len);
+    parse_message(msg->payload ? msg->payload : "", msg->len, sk->cfg.format, batch_emit,
                   &sk->batch);
-    if (!sink_batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset)) {
+    if (!batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset) || batch_oom(&sk->batch)) {
         log_error("out of memory");
         sk->fatal = true;
     }
@@ -514,7 +514,7 @@ static void committed(source_kafka *sk, const sink_result *r, double seconds)
               sk->batch.nmessages, r->inserted, r->duplicates, sk->batch.nrejects);
     if (sk->batch.nllm || sk->batch.ngateway)
         sk->monitor_ready = true;
-    sink_batch_reset(&sk->batch);
+    batch_reset(&sk->batch);
     update_lag(sk);
 }
 
@@ -530,7 +530,7 @@ static bool flush(source_kafka *sk)
     backoff delay = BACKOFF_INIT(BACKOFF_PG_FIRST_MS, BACKOFF_PG_MAX_MS);
     int64_t started = now_ms();
 
-    while (!sink_batch_empty(&sk->batch)) {
+    while (!batch_empty(&sk->batch)) {
         sink_result r;
         int64_t t0 = now_ms();
         sink_status st = sink_pg_commit(sk->sink, &sk->batch, &r);
@@ -540,7 +540,7 @@ static bool flush(source_kafka *sk)
             break;
         }
         if (st == SINK_CONFLICT) {
-            sink_batch_reset(&sk->batch);
+            batch_reset(&sk->batch);
             load_offsets(sk, NULL);
             rewind_assigned(sk);
             break;
@@ -591,14 +591,14 @@ int source_kafka_run(source_kafka *sk)
         int timeout = KAFKA_POLL_MS;
         bool full;
 
-        if (!sink_batch_empty(&sk->batch)) {
+        if (!batch_empty(&sk->batch)) {
             int64_t left = sk->batch_started_ms + sk->cfg.batch_linger_ms - now_ms();
             timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
         }
         poll_once(sk, timeout);
         full = sk->batch.nmessages >= (size_t)sk->cfg.batch_size ||
                sk->batch.nrecords >= (size_t)sk->cfg.batch_size;
-        if (!sink_batch_empty(&sk->batch) &&
+        if (!batch_empty(&sk->batch) &&
             (full || now_ms() - sk->batch_started_ms >= sk->cfg.batch_linger_ms) && !flush(sk)) {
             rc = 1; /* stopped while retrying: that was the last attempt */
             break;
@@ -637,7 +637,7 @@ void source_kafka_free(source_kafka *sk)
             log_info("left consumer group \"%s\"", sk->cfg.group);
         rd_kafka_destroy(sk->rk);
     }
-    sink_batch_cleanup(&sk->batch);
+    batch_cleanup(&sk->batch);
     free(sk->parts);
     free(sk);
 }
