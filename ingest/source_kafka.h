@@ -1,10 +1,10 @@
 /*
  * source_kafka.h - the Kafka (Event Hubs) source of tally-ingest: a librdkafka
  * high-level consumer in a consumer group whose offsets live in Postgres, not in Kafka
- * (DESIGN §3). On assignment it seeks to the offsets stored in ingest_offsets; it
- * batches by size and linger time and hands each batch to the sink, which stores the
- * rows and the offsets in one transaction. A lost compare-and-set re-seeks from the
- * database; Postgres down pauses the partitions and retries the same batch.
+ * (docs/architecture.md, "Exactly once"). On assignment it seeks to the offsets stored in
+ * ingest_offsets; it batches by size and linger time and hands each batch to the sink, which stores
+ * the rows and the offsets in one transaction. A lost compare-and-set re-seeks from the database;
+ * Postgres down pauses the partitions and retries the same batch.
  *
  * Runs on the calling thread; not thread-safe.
  */
