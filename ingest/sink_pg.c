@@ -2,11 +2,11 @@
  * sink_pg.c - one PostgreSQL transaction per batch (docs/architecture.md, "Exactly once"
  * and "Storage").
  *
- * The batch arrives as COPY text (batch.c) for session-local staging tables; one statement then
- * moves the events into usage_events and adds the rollup deltas of exactly the rows it
- * inserted (RETURNING feeds the aggregation), so the rollups can never disagree with
- * the raw rows. Rollup upserts are ordered by their key: two daemons touching the same
- * buckets lock them in the same order instead of deadlocking.
+ * The batch arrives as COPY text (batch.c) for session-local staging tables; one
+ * statement then moves the events into usage_events and adds the rollup deltas of
+ * exactly the rows it inserted (RETURNING feeds the aggregation), so the rollups can
+ * never disagree with the raw rows. Rollup upserts are ordered by their key: two daemons
+ * touching the same buckets lock them in the same order instead of deadlocking.
  */
 #include "sink_pg.h"
 
@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libpq-fe.h>
 
