@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "sig.h"
 
@@ -55,7 +56,7 @@ static bool db_conninfo_valid(const char *conninfo)
 
 PGconn *db_connect(const char *conninfo, int max_attempts, volatile sig_atomic_t *stop)
 {
-    long backoff_ms = 100;
+    backoff delay = BACKOFF_INIT(BACKOFF_PG_FIRST_MS, BACKOFF_PG_MAX_MS);
 
     if (!conninfo)
         conninfo = "";
@@ -73,10 +74,9 @@ PGconn *db_connect(const char *conninfo, int max_attempts, volatile sig_atomic_t
         PQfinish(conn);
         if ((max_attempts > 0 && attempt >= max_attempts) || (stop && *stop))
             return NULL;
-        sig_sleep_ms(backoff_ms);
+        sig_sleep_ms(backoff_next(&delay));
         if (stop && *stop)
             return NULL;
-        backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
     }
 }
 

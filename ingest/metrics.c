@@ -82,8 +82,7 @@ void metrics_free(ingest_metrics *m)
     free(m);
 }
 
-void metrics_batch(ingest_metrics *m, const sink_batch *b, const sink_result *r,
-                   double commit_seconds)
+void metrics_batch(ingest_metrics *m, const batch *b, const sink_result *r, double commit_seconds)
 {
     if (!m)
         return;

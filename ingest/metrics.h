@@ -1,7 +1,7 @@
 /*
- * metrics.h - the Prometheus metrics of tally-ingest (DESIGN §8): consumed, inserted,
- * duplicates, rejected by reason, batch size and commit latency, per-partition lag,
- * last commit time, database up. Served by common/prom.h's /metrics listener.
+ * metrics.h - the Prometheus metrics of tally-ingest (docs/architecture.md, "Operations"):
+ * consumed, inserted, duplicates, rejected by reason, batch size and commit latency, per-partition
+ * lag, last commit time, database up. Served by common/prom.h's /metrics listener.
  *
  * Every function accepts m == NULL and then does nothing, so the file source and tests
  * can run without metrics. Thread-safe (the registry locks).
@@ -26,8 +26,7 @@ bool metrics_serve(ingest_metrics *m, const char *listen);
 void metrics_free(ingest_metrics *m);
 
 /* Records a committed batch and how long its commit took. */
-void metrics_batch(ingest_metrics *m, const sink_batch *b, const sink_result *r,
-                   double commit_seconds);
+void metrics_batch(ingest_metrics *m, const batch *b, const sink_result *r, double commit_seconds);
 
 /* Records what a monitor join tick stored. */
 void metrics_tick(ingest_metrics *m, const sink_result *r);

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "membuf.h"
 #include "oauth.h"
 
 #define OAUTH_TIMEOUT_MS_DEFAULT 10000
@@ -20,14 +21,6 @@
 #define OAUTH_ASSERTION_MAX (64 * 1024)
 #define OAUTH_DESCRIPTION_MAX 200 /* how much of an error_description a message quotes */
 #define OAUTH_JWT_BEARER "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-/* Growable buffer for request bodies and responses; wiped before it is freed, since
- * it holds secrets. */
-typedef struct obuf {
-    char *p;
-    size_t len, cap, max;
-    bool failed;
-} obuf;
 
 static void wipe(void *p, size_t n)
 {
@@ -37,60 +30,53 @@ static void wipe(void *p, size_t n)
         *v++ = 0;
 }
 
-static void obuf_free(obuf *b)
+/* A request body or response: it holds secrets, so its whole allowance (max bytes) is
+ * reserved at once, growing never leaves a copy in freed memory, and it is wiped before
+ * it is freed. More than max bytes set text.oom. */
+typedef struct secret {
+    membuf text;
+    size_t max;
+} secret;
+
+static void secret_open(secret *b, size_t max)
 {
-    if (b->p)
-        wipe(b->p, b->cap);
-    free(b->p);
-    memset(b, 0, sizeof(*b));
+    b->text = (membuf)MEMBUF_INIT;
+    b->max = max;
+    membuf_reserve(&b->text, max);
 }
 
-static bool obuf_add(obuf *b, const char *s, size_t n)
+static void secret_free(secret *b)
 {
-    if (b->failed || b->len + n + 1 > b->max) {
-        b->failed = true;
+    if (b->text.data)
+        wipe(b->text.data, b->text.cap);
+    membuf_free(&b->text);
+}
+
+static bool secret_add(secret *b, const char *s, size_t n)
+{
+    if (b->text.oom || b->text.len + n + 1 > b->max) {
+        b->text.oom = true;
         return false;
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        char *p;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = malloc(cap);
-        if (!p) {
-            b->failed = true;
-            return false;
-        }
-        if (b->p) {
-            memcpy(p, b->p, b->len);
-            wipe(b->p, b->cap);
-            free(b->p);
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return true;
+    membuf_put(&b->text, s, n);
+    return !b->text.oom;
 }
 
-static bool obuf_str(obuf *b, const char *s)
+static bool secret_str(secret *b, const char *s)
 {
-    return obuf_add(b, s, strlen(s));
+    return secret_add(b, s, strlen(s));
 }
 
 /* Appends name=value, the value form-encoded. */
-static bool obuf_param(obuf *b, CURL *curl, const char *name, const char *value)
+static bool secret_param(secret *b, CURL *curl, const char *name, const char *value)
 {
     char *esc = curl_easy_escape(curl, value, 0);
     bool ok;
 
     if (!esc)
         return false;
-    ok = (b->len == 0 || obuf_str(b, "&")) && obuf_str(b, name) && obuf_str(b, "=") &&
-         obuf_str(b, esc);
+    ok = (b->text.len == 0 || secret_str(b, "&")) && secret_str(b, name) && secret_str(b, "=") &&
+         secret_str(b, esc);
     wipe(esc, strlen(esc));
     curl_free(esc);
     return ok;
@@ -201,7 +187,7 @@ bool oauth_config_check(const oauth_config *c, char *err, size_t errlen)
 }
 
 /* Reads the federated token file into b, without trailing white space. */
-static bool read_assertion(const char *path, obuf *b, char *err, size_t errlen)
+static bool read_assertion(const char *path, secret *b, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     char chunk[4096];
@@ -214,16 +200,16 @@ static bool read_assertion(const char *path, obuf *b, char *err, size_t errlen)
         return false;
     }
     while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        ok = obuf_add(b, chunk, n);
+        ok = secret_add(b, chunk, n);
     wipe(chunk, sizeof(chunk));
     if (ferror(f) || !ok) {
         set_err(err, errlen, "could not read federated token file \"%s\"", path);
         ok = false;
     }
     fclose(f);
-    while (ok && b->len > 0 && isspace((unsigned char)b->p[b->len - 1]))
-        b->p[--b->len] = '\0';
-    if (ok && b->len == 0) {
+    while (ok && b->text.len > 0 && isspace((unsigned char)b->text.data[b->text.len - 1]))
+        b->text.data[--b->text.len] = '\0';
+    if (ok && b->text.len == 0) {
         set_err(err, errlen, "federated token file \"%s\" is empty", path);
         ok = false;
     }
@@ -232,9 +218,9 @@ static bool read_assertion(const char *path, obuf *b, char *err, size_t errlen)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
-    obuf *b = ctx;
+    secret *b = ctx;
 
-    return obuf_add(b, data, size * nmemb) ? size * nmemb : 0;
+    return secret_add(b, data, size * nmemb) ? size * nmemb : 0;
 }
 
 /* Reads an integer given as a JSON number or a string of digits; false if neither. */
@@ -324,7 +310,7 @@ out:
 }
 
 /* Builds the request: the URL into url, a form body into body (empty for IMDS). */
-static bool build_request(const oauth_config *c, CURL *curl, obuf *url, obuf *body, char *err,
+static bool build_request(const oauth_config *c, CURL *curl, secret *url, secret *body, char *err,
                           size_t errlen)
 {
     const char *client_id = or_env(c->client_id, "AZURE_CLIENT_ID");
@@ -336,35 +322,38 @@ static bool build_request(const oauth_config *c, CURL *curl, obuf *url, obuf *bo
 
     if (c->mode == OAUTH_MANAGED_IDENTITY) {
         const char *base = unset(c->token_endpoint) ? OAUTH_IMDS_DEFAULT : c->token_endpoint;
-        obuf q = {.max = 4096};
+        secret q;
 
-        ok = obuf_param(&q, curl, "api-version", "2018-02-01") &&
-             obuf_param(&q, curl, "resource",
-                        unset(c->resource) ? OAUTH_RESOURCE_DEFAULT : c->resource) &&
-             (!client_id || obuf_param(&q, curl, "client_id", client_id)) && obuf_str(url, base) &&
-             obuf_str(url, strchr(base, '?') ? "&" : "?") && obuf_str(url, q.p);
-        obuf_free(&q);
+        secret_open(&q, 4096);
+        ok = secret_param(&q, curl, "api-version", "2018-02-01") &&
+             secret_param(&q, curl, "resource",
+                          unset(c->resource) ? OAUTH_RESOURCE_DEFAULT : c->resource) &&
+             (!client_id || secret_param(&q, curl, "client_id", client_id)) &&
+             secret_str(url, base) && secret_str(url, strchr(base, '?') ? "&" : "?") &&
+             secret_str(url, q.text.data);
+        secret_free(&q);
         if (!ok)
             set_err(err, errlen, "could not build the IMDS request");
         return ok;
     }
     if (!unset(c->token_endpoint)) {
-        ok = obuf_str(url, c->token_endpoint);
+        ok = secret_str(url, c->token_endpoint);
     } else {
         if (!authority)
             authority = OAUTH_AUTHORITY_DEFAULT;
         alen = strlen(authority);
         while (alen > 0 && authority[alen - 1] == '/')
             alen--;
-        ok = tenant && obuf_add(url, authority, alen) && obuf_str(url, "/") &&
-             obuf_str(url, tenant) && obuf_str(url, "/oauth2/v2.0/token");
+        ok = tenant && secret_add(url, authority, alen) && secret_str(url, "/") &&
+             secret_str(url, tenant) && secret_str(url, "/oauth2/v2.0/token");
     }
     if (!unset(c->scope))
         snprintf(scope, sizeof(scope), "%s", c->scope);
     else if (!oauth_default_scope(c->brokers, scope, sizeof(scope)))
         snprintf(scope, sizeof(scope), "%s/.default", OAUTH_RESOURCE_DEFAULT);
-    ok = ok && client_id && obuf_param(body, curl, "grant_type", "client_credentials") &&
-         obuf_param(body, curl, "client_id", client_id) && obuf_param(body, curl, "scope", scope);
+    ok = ok && client_id && secret_param(body, curl, "grant_type", "client_credentials") &&
+         secret_param(body, curl, "client_id", client_id) &&
+         secret_param(body, curl, "scope", scope);
     if (!ok) {
         set_err(err, errlen, "incomplete oauth configuration (tenant or client id missing)");
         return false;
@@ -374,22 +363,23 @@ static bool build_request(const oauth_config *c, CURL *curl, obuf *url, obuf *bo
             set_err(err, errlen, "\"oauth_client_secret\" is not set");
             return false;
         }
-        ok = obuf_param(body, curl, "client_secret", c->client_secret);
+        ok = secret_param(body, curl, "client_secret", c->client_secret);
     } else {
         const char *path = or_env(c->federated_token_file, "AZURE_FEDERATED_TOKEN_FILE");
-        obuf assertion = {.max = OAUTH_ASSERTION_MAX};
+        secret assertion;
 
         if (!path) {
             set_err(err, errlen, "\"oauth_federated_token_file\" is not set");
             return false;
         }
+        secret_open(&assertion, OAUTH_ASSERTION_MAX);
         if (!read_assertion(path, &assertion, err, errlen)) {
-            obuf_free(&assertion);
+            secret_free(&assertion);
             return false;
         }
-        ok = obuf_param(body, curl, "client_assertion_type", OAUTH_JWT_BEARER) &&
-             obuf_param(body, curl, "client_assertion", assertion.p);
-        obuf_free(&assertion);
+        ok = secret_param(body, curl, "client_assertion_type", OAUTH_JWT_BEARER) &&
+             secret_param(body, curl, "client_assertion", assertion.text.data);
+        secret_free(&assertion);
     }
     if (!ok)
         set_err(err, errlen, "could not build the token request");
@@ -399,8 +389,7 @@ static bool build_request(const oauth_config *c, CURL *curl, obuf *url, obuf *bo
 bool oauth_fetch(const oauth_config *c, char *token, size_t tokenlen, int64_t *expires_at_ms,
                  char *err, size_t errlen)
 {
-    obuf url = {.max = 8192}, body = {.max = OAUTH_ASSERTION_MAX * 4},
-         resp = {.max = OAUTH_RESPONSE_MAX};
+    secret url, body, resp;
     char curlerr[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = NULL;
     long status = 0, timeout = c->timeout_ms > 0 ? c->timeout_ms : OAUTH_TIMEOUT_MS_DEFAULT;
@@ -409,6 +398,9 @@ bool oauth_fetch(const oauth_config *c, char *token, size_t tokenlen, int64_t *e
     CURL *curl = NULL;
     bool ok = false;
 
+    secret_open(&url, 8192);
+    secret_open(&body, OAUTH_ASSERTION_MAX * 4);
+    secret_open(&resp, OAUTH_RESPONSE_MAX);
     if (!oauth_global_init() || !(curl = curl_easy_init())) {
         set_err(err, errlen, "could not initialise libcurl");
         goto out;
@@ -422,7 +414,7 @@ bool oauth_fetch(const oauth_config *c, char *token, size_t tokenlen, int64_t *e
         set_err(err, errlen, "out of memory");
         goto out;
     }
-    curl_easy_setopt(curl, CURLOPT_URL, url.p);
+    curl_easy_setopt(curl, CURLOPT_URL, url.text.data);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "tally-ingest");
@@ -436,15 +428,15 @@ bool oauth_fetch(const oauth_config *c, char *token, size_t tokenlen, int64_t *e
     if (c->mode == OAUTH_MANAGED_IDENTITY)
         curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
     if (c->mode != OAUTH_MANAGED_IDENTITY) {
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.p);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)body.len);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.text.data);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)body.text.len);
     }
     rc = curl_easy_perform(curl);
     if (rc != CURLE_OK) {
         set_err(err, errlen, "token request failed: %s",
-                resp.failed  ? "response too large"
-                : curlerr[0] ? curlerr
-                             : curl_easy_strerror(rc));
+                resp.text.oom ? "response too large"
+                : curlerr[0]  ? curlerr
+                              : curl_easy_strerror(rc));
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -452,22 +444,22 @@ bool oauth_fetch(const oauth_config *c, char *token, size_t tokenlen, int64_t *e
         char why[256] = "";
         int64_t ignored;
 
-        if (resp.len > 0)
-            oauth_parse_response(resp.p, resp.len, started, token, tokenlen, &ignored, why,
-                                 sizeof(why));
+        if (resp.text.len > 0)
+            oauth_parse_response(resp.text.data, resp.text.len, started, token, tokenlen, &ignored,
+                                 why, sizeof(why));
         wipe(token, tokenlen);
         set_err(err, errlen, "token endpoint returned HTTP %ld%s%s", status, why[0] ? ": " : "",
                 why);
         goto out;
     }
-    ok = oauth_parse_response(resp.p ? resp.p : "", resp.len, started, token, tokenlen,
-                              expires_at_ms, err, errlen);
+    ok = oauth_parse_response(resp.text.data ? resp.text.data : "", resp.text.len, started, token,
+                              tokenlen, expires_at_ms, err, errlen);
 out:
     curl_slist_free_all(headers);
     if (curl)
         curl_easy_cleanup(curl);
-    obuf_free(&url);
-    obuf_free(&body);
-    obuf_free(&resp);
+    secret_free(&url);
+    secret_free(&body);
+    secret_free(&resp);
     return ok;
 }

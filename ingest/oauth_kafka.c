@@ -13,6 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "oauth.h"
 
@@ -50,7 +51,7 @@ static void oauth_refresh(rd_kafka_t *rk, const char *oauthbearer_config, void *
     const oauth_config *c = &oauth_slot.cfg;
     const char *principal = c->client_id && *c->client_id ? c->client_id : NULL;
     char err[512], errstr[512];
-    int64_t now = clock_ms(), expires_at = 0, backoff;
+    int64_t now = clock_ms(), expires_at = 0, delay;
 
     (void)oauthbearer_config;
     (void)opaque;
@@ -63,13 +64,11 @@ static void oauth_refresh(rd_kafka_t *rk, const char *oauthbearer_config, void *
         return;
     }
     if (!oauth_fetch(c, token, sizeof(token), &expires_at, err, sizeof(err))) {
-        backoff = OAUTH_BACKOFF_FIRST_MS << (oauth_slot.failures < 5 ? oauth_slot.failures : 5);
-        if (backoff > OAUTH_BACKOFF_MAX_MS)
-            backoff = OAUTH_BACKOFF_MAX_MS;
+        delay = backoff_delay_ms(OAUTH_BACKOFF_FIRST_MS, OAUTH_BACKOFF_MAX_MS, oauth_slot.failures);
         oauth_slot.failures++;
-        oauth_slot.retry_at_ms = now + backoff;
+        oauth_slot.retry_at_ms = now + delay;
         log_warn("could not obtain an Entra ID token (%s, attempt %d, next in %lld ms): %s",
-                 OAUTH_MODE_NAMES[c->mode], oauth_slot.failures, (long long)backoff, err);
+                 OAUTH_MODE_NAMES[c->mode], oauth_slot.failures, (long long)delay, err);
         rd_kafka_oauthbearer_set_token_failure(rk, err);
         goto out;
     }

@@ -6,8 +6,8 @@
  * Parsers are pure: no I/O, no global state, thread-safe. One module per format:
  * parse_usage.c (tally.usage/1), parse_legacy.c (accelerator flat format),
  * parse_monitor.c (Azure Monitor resource logs); parse.c detects the format and
- * holds the helpers they share (case-insensitive keys, numbers as strings, "NA",
- * ISO 8601 and culture-formatted timestamps).
+ * dispatches, parse_fields.c holds the helpers the parsers share (case-insensitive keys,
+ * numbers as strings, "NA", ISO 8601 and culture-formatted timestamps).
  */
 #ifndef TALLY_PARSE_H
 #define TALLY_PARSE_H

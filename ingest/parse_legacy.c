@@ -1,7 +1,8 @@
 /*
  * parse_legacy.c - the flat usage format of the public AI hub gateway accelerator
- * (DESIGN §2.2). It reports no cache tokens: they are unknown, not zero.
+ * (docs/architecture.md, "Inputs"). It reports no cache tokens: they are unknown, not zero.
  */
+#include "parse_fields.h"
 #include "parse_internal.h"
 
 static const parse_field legacy_strings[] = {

@@ -1,6 +1,6 @@
 /*
  * parse_monitor.c - Azure Monitor resource logs of APIM as diagnostic settings stream
- * them (DESIGN §2.3): {"records":[...]}, a bare array of records, or one record.
+ * them (docs/architecture.md, "Inputs"): {"records":[...]}, a bare array of records, or one record.
  *
  * GatewayLlmLogs records carry tokens and become ITEM_MON_LLM; GatewayLogs records
  * carry the caller and become ITEM_MON_GATEWAY; the sink joins them on correlationId.
@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "parse_fields.h"
 #include "parse_internal.h"
 
 #define HEADER_OID "x-tally-user-oid"

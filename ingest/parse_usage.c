@@ -1,9 +1,10 @@
 /*
  * parse_usage.c - tally.usage/1, the message the APIM policy emits per request
- * (DESIGN §2.1). The usage object is Anthropic's, copied verbatim.
+ * (docs/architecture.md, "Inputs"). The usage object is Anthropic's, copied verbatim.
  */
 #include <string.h>
 
+#include "parse_fields.h"
 #include "parse_internal.h"
 
 #define USAGE_SCHEMA "tally.usage/1"

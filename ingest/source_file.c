@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "backoff.h"
 #include "hash.h"
 #include "log.h"
 #include "sig.h"
@@ -136,9 +137,9 @@ static int64_t now_ms(void)
 }
 
 /* Commits the batch, retrying with backoff while the database is away. */
-static bool commit(sink_pg *sink, sink_batch *b, ingest_metrics *m, source_file_summary *sum)
+static bool commit(sink_pg *sink, batch *b, ingest_metrics *m, source_file_summary *sum)
 {
-    long backoff = 100;
+    backoff delay = BACKOFF_INIT(BACKOFF_PG_FIRST_MS, BACKOFF_PG_MAX_MS);
 
     for (;;) {
         sink_result r;
@@ -151,21 +152,20 @@ static bool commit(sink_pg *sink, sink_batch *b, ingest_metrics *m, source_file_
             sum->rejected += b->nrejects + r.refused;
             sum->inserted += r.inserted;
             sum->duplicates += r.duplicates;
-            sink_batch_reset(b);
+            batch_reset(b);
             return true;
         }
         metrics_db_up(m, false);
         if (sig_stop)
             return false;
-        sig_sleep_ms(backoff);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        sig_sleep_ms(backoff_next(&delay));
         if (!sink_pg_ok(sink))
             sink_pg_reconnect(sink, 1, &sig_stop);
     }
 }
 
 static void progress(const char *name, size_t done, size_t total, const source_file_summary *sum,
-                     const sink_batch *b)
+                     const batch *b)
 {
     fprintf(stderr, "\r%s: %3d%% read=%" PRIu64 " inserted=%" PRIu64 " rejected=%" PRIu64 "  ",
             name, total ? (int)(done * 100 / total) : 100, sum->read + b->nrecords, sum->inserted,
@@ -180,7 +180,7 @@ int source_file_run(const char *path, parse_format fmt, int batch_size, sink_pg 
     bool tty = isatty(STDERR_FILENO), ok = true;
     int64_t last_progress = now_ms();
     file_input in;
-    sink_batch b;
+    batch b;
     size_t pos = 0;
     long line = 0;
 
@@ -188,13 +188,17 @@ int source_file_run(const char *path, parse_format fmt, int batch_size, sink_pg 
     if (!open_input(path, &in))
         return 1;
     hash_sha256_hex(in.data, in.len, sha);
-    sink_batch_init(&b);
+    batch_init(&b);
     if (one_document(&in)) {
         snprintf(key, sizeof(key), "file:%s:1", sha);
         snprintf(source, sizeof(source), "%s:1", name);
-        sink_batch_message(&b, key, source, in.data, in.len);
-        parse_message(in.data, in.len, fmt, sink_batch_emit, &b);
+        batch_message(&b, key, source, in.data, in.len);
+        parse_message(in.data, in.len, fmt, batch_emit, &b);
         pos = in.len;
+        if (batch_oom(&b)) {
+            log_error("out of memory");
+            ok = false;
+        }
     }
     while (ok && pos < in.len && !sig_stop) {
         const char *start = in.data + pos, *nl = memchr(start, '\n', in.len - pos);
@@ -212,8 +216,13 @@ int source_file_run(const char *path, parse_format fmt, int batch_size, sink_pg 
         hash_sha256_hex(start, used, sha);
         snprintf(key, sizeof(key), "file:%s:%ld", sha, line);
         snprintf(source, sizeof(source), "%s:%ld", name, line);
-        sink_batch_message(&b, key, source, start, used);
-        parse_message(start, used, fmt, sink_batch_emit, &b);
+        batch_message(&b, key, source, start, used);
+        parse_message(start, used, fmt, batch_emit, &b);
+        if (batch_oom(&b)) {
+            log_error("out of memory");
+            ok = false;
+            break;
+        }
         if (b.nrecords >= (size_t)batch_size || b.nmessages >= (size_t)batch_size)
             ok = commit(sink, &b, m, sum);
         if (tty && now_ms() - last_progress >= FILE_PROGRESS_MS) {
@@ -221,7 +230,7 @@ int source_file_run(const char *path, parse_format fmt, int batch_size, sink_pg 
             last_progress = now_ms();
         }
     }
-    if (ok && !sink_batch_empty(&b))
+    if (ok && !batch_empty(&b))
         ok = commit(sink, &b, m, sum);
     if (tty) {
         progress(name, pos, in.len, sum, &b);
@@ -234,7 +243,7 @@ int source_file_run(const char *path, parse_format fmt, int batch_size, sink_pg 
     } else if (!ok) {
         log_error("could not write \"%s\" to postgres: run it again to finish", name);
     }
-    sink_batch_cleanup(&b);
+    batch_cleanup(&b);
     close_input(&in);
     return ok ? 0 : 1;
 }

@@ -17,12 +17,12 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "sig.h"
 
 #define KAFKA_POLL_MS 100
 #define KAFKA_TICK_MS 1000
-#define KAFKA_BACKOFF_MAX_MS 5000
 #define KAFKA_STOP_RETRY_MS 30000
 
 typedef struct kafka_part {
@@ -39,13 +39,17 @@ struct source_kafka {
     rd_kafka_t *rk;
     sink_pg *sink;
     ingest_metrics *m;
-    sink_batch batch;
+    batch batch;
     int64_t batch_started_ms;
     kafka_part *parts;
     int32_t nparts;
     bool paused;        /* partitions paused while Postgres is away */
     bool brokers_down;  /* last state logged */
     bool monitor_ready; /* pending monitor halves may exist: tick the join */
+    /* a failure going on cannot recover from (logged where it happened): the loop stops
+     * without committing the batch in flight, and tally-ingest exits 1 so that the
+     * service manager restarts it. sig_stop stays for signals. */
+    bool fatal;
 };
 
 static int64_t now_ms(void)
@@ -90,6 +94,19 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
         log_debug("kafka: %s: %s", fac, buf);
 }
 
+/* A fatal librdkafka error (it arrives through the error callback or, for a consumer, as
+ * an error message from the poll): the consumer instance is unusable. */
+static void kafka_fatal(source_kafka *sk)
+{
+    char fatal[512];
+
+    if (sk->fatal)
+        return;
+    rd_kafka_fatal_error(sk->rk, fatal, sizeof(fatal));
+    log_error("kafka fatal error: %s", fatal);
+    sk->fatal = true;
+}
+
 /* Served from rd_kafka_consumer_poll on this thread. librdkafka retries by itself;
  * this only reports the state changes, once each. */
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -104,10 +121,7 @@ static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char fatal[512];
-        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-        log_error("kafka fatal error: %s", fatal);
-        sig_stop = 1;
+        kafka_fatal(sk);
         return;
     }
     /* the log callback has already reported transport and name resolution failures */
@@ -173,19 +187,18 @@ static int64_t latest_offset(source_kafka *sk, int32_t p)
 static bool load_offsets(source_kafka *sk, const rd_kafka_topic_partition_list_t *only)
 {
     int64_t *next = calloc((size_t)sk->nparts + 1, sizeof(*next));
-    long backoff = 100;
+    backoff delay = BACKOFF_INIT(BACKOFF_PG_FIRST_MS, BACKOFF_PG_MAX_MS);
     bool ok = false;
 
     if (!next)
         return false;
-    while (!sig_stop) {
+    while (!sig_stop && !sk->fatal) {
         if (sink_pg_ok(sk->sink) && sink_pg_load_offsets(sk->sink, sk->nparts, next)) {
             ok = true;
             break;
         }
         metrics_db_up(sk->m, false);
-        sig_sleep_ms(backoff);
-        backoff = backoff * 2 > KAFKA_BACKOFF_MAX_MS ? KAFKA_BACKOFF_MAX_MS : backoff * 2;
+        sig_sleep_ms(backoff_next(&delay));
         if (!sink_pg_ok(sk->sink))
             sink_pg_reconnect(sk->sink, 1, &sig_stop);
     }
@@ -215,7 +228,7 @@ static void rewind_assigned(source_kafka *sk)
         if (err) {
             log_error("could not seek to the stored offsets: %s", rd_kafka_error_string(err));
             rd_kafka_error_destroy(err);
-            sig_stop = 1; /* going on could skip the dropped messages */
+            sk->fatal = true; /* going on could skip the dropped messages */
         }
     }
     rd_kafka_topic_partition_list_destroy(l);
@@ -223,9 +236,9 @@ static void rewind_assigned(source_kafka *sk)
 
 static void drop_batch(source_kafka *sk, const char *why)
 {
-    if (!sink_batch_empty(&sk->batch))
+    if (!batch_empty(&sk->batch))
         log_info("dropping the batch in flight (%zu messages): %s", sk->batch.nmessages, why);
-    sink_batch_reset(&sk->batch);
+    batch_reset(&sk->batch);
 }
 
 static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, bool cooperative)
@@ -238,7 +251,7 @@ static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, 
         max = parts->elems[i].partition + 1 > max ? parts->elems[i].partition + 1 : max;
     if (!parts_grow(sk, max)) {
         log_error("out of memory");
-        sig_stop = 1;
+        sk->fatal = true;
         return;
     }
     for (int i = 0; i < parts->cnt; i++) {
@@ -276,7 +289,7 @@ static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, 
 
 static void on_revoke(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, bool cooperative)
 {
-    bool had_batch = !sink_batch_empty(&sk->batch);
+    bool had_batch = !batch_empty(&sk->batch);
     rd_kafka_error_t *err = NULL;
 
     drop_batch(sk, "partitions revoked");
@@ -389,7 +402,7 @@ source_kafka *source_kafka_new(const source_kafka_config *conf_in, sink_pg *sink
     sk->sink = sink;
     sk->m = m;
     sk->monitor_ready = conf_in->format == PARSE_AUTO || conf_in->format == PARSE_MONITOR;
-    sink_batch_init(&sk->batch);
+    batch_init(&sk->batch);
     conf = build_conf(sk);
     if (!conf)
         goto fail;
@@ -423,6 +436,10 @@ static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
     char key[300], source[300];
     int32_t p = msg->partition;
 
+    if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
+        kafka_fatal(sk);
+        return;
+    }
     if (msg->err) {
         if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             log_warn("consumer error: %s", rd_kafka_message_errstr(msg));
@@ -431,18 +448,18 @@ static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
     brokers_up(sk);
     if (p < 0 || p >= sk->nparts || !sk->parts[p].assigned || !sk->parts[p].ready)
         return; /* not ours (any more): the owner reads it from the stored offset */
-    if (sink_batch_empty(&sk->batch))
+    if (batch_empty(&sk->batch))
         sk->batch_started_ms = now_ms();
     if (sk->parts[p].stored < 0 && sk->parts[p].start < 0)
         sk->parts[p].start = msg->offset;
     snprintf(key, sizeof(key), "kafka:%s:%" PRId32 ":%" PRId64, sk->cfg.topic, p, msg->offset);
     snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, sk->cfg.topic, p, msg->offset);
-    sink_batch_message(&sk->batch, key, source, msg->payload, msg->len);
-    parse_message(msg->payload ? msg->payload : "", msg->len, sk->cfg.format, sink_batch_emit,
+    batch_message(&sk->batch, key, source, msg->payload, msg->len);
+    parse_message(msg->payload ? msg->payload : "", msg->len, sk->cfg.format, batch_emit,
                   &sk->batch);
-    if (!sink_batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset)) {
+    if (!batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset) || batch_oom(&sk->batch)) {
         log_error("out of memory");
-        sig_stop = 1;
+        sk->fatal = true;
     }
 }
 
@@ -497,7 +514,7 @@ static void committed(source_kafka *sk, const sink_result *r, double seconds)
               sk->batch.nmessages, r->inserted, r->duplicates, sk->batch.nrejects);
     if (sk->batch.nllm || sk->batch.ngateway)
         sk->monitor_ready = true;
-    sink_batch_reset(&sk->batch);
+    batch_reset(&sk->batch);
     update_lag(sk);
 }
 
@@ -505,15 +522,15 @@ static void committed(source_kafka *sk, const sink_result *r, double seconds)
  * Commits the batch, retrying with backoff while Postgres is away: the partitions are
  * paused meanwhile (the batch is kept; whatever still arrives joins it), and polling
  * goes on so that a rebalance can still take the partitions, which drops the batch.
- * When stopping, gives up after KAFKA_STOP_RETRY_MS. Returns false if the batch was
- * not written.
+ * When stopping, gives up after KAFKA_STOP_RETRY_MS; after a fatal error at once.
+ * Returns false if the batch was not written.
  */
 static bool flush(source_kafka *sk)
 {
-    long backoff = 100;
+    backoff delay = BACKOFF_INIT(BACKOFF_PG_FIRST_MS, BACKOFF_PG_MAX_MS);
     int64_t started = now_ms();
 
-    while (!sink_batch_empty(&sk->batch)) {
+    while (!batch_empty(&sk->batch)) {
         sink_result r;
         int64_t t0 = now_ms();
         sink_status st = sink_pg_commit(sk->sink, &sk->batch, &r);
@@ -523,7 +540,7 @@ static bool flush(source_kafka *sk)
             break;
         }
         if (st == SINK_CONFLICT) {
-            sink_batch_reset(&sk->batch);
+            batch_reset(&sk->batch);
             load_offsets(sk, NULL);
             rewind_assigned(sk);
             break;
@@ -534,13 +551,14 @@ static bool flush(source_kafka *sk)
                      sk->batch.nmessages);
             pause_all(sk, true);
         }
+        if (sk->fatal)
+            return false;
         if (sig_stop && now_ms() - started > KAFKA_STOP_RETRY_MS) {
             log_error("could not commit the last batch before stopping: it will be read again");
             return false;
         }
-        for (int64_t until = now_ms() + backoff; now_ms() < until;)
+        for (int64_t until = now_ms() + backoff_next(&delay); now_ms() < until;)
             poll_once(sk, KAFKA_POLL_MS);
-        backoff = backoff * 2 > KAFKA_BACKOFF_MAX_MS ? KAFKA_BACKOFF_MAX_MS : backoff * 2;
         if (!sink_pg_ok(sk->sink)) {
             volatile sig_atomic_t never = 0;
             sink_pg_reconnect(sk->sink, 1, sig_stop ? &never : &sig_stop);
@@ -569,18 +587,18 @@ int source_kafka_run(source_kafka *sk)
     int64_t last_tick = now_ms();
     int rc = 0;
 
-    while (!sig_stop) {
+    while (!sig_stop && !sk->fatal) {
         int timeout = KAFKA_POLL_MS;
         bool full;
 
-        if (!sink_batch_empty(&sk->batch)) {
+        if (!batch_empty(&sk->batch)) {
             int64_t left = sk->batch_started_ms + sk->cfg.batch_linger_ms - now_ms();
             timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
         }
         poll_once(sk, timeout);
         full = sk->batch.nmessages >= (size_t)sk->cfg.batch_size ||
                sk->batch.nrecords >= (size_t)sk->cfg.batch_size;
-        if (!sink_batch_empty(&sk->batch) &&
+        if (!batch_empty(&sk->batch) &&
             (full || now_ms() - sk->batch_started_ms >= sk->cfg.batch_linger_ms) && !flush(sk)) {
             rc = 1; /* stopped while retrying: that was the last attempt */
             break;
@@ -589,6 +607,11 @@ int source_kafka_run(source_kafka *sk)
             tick(sk);
             last_tick = now_ms();
         }
+    }
+    if (sk->fatal) {
+        /* what the batch holds was read after the failure: it is read again on restart */
+        drop_batch(sk, "stopping after a fatal error");
+        return 1;
     }
     if (rc == 0) {
         log_info("stopping: committing the batch in flight");
@@ -602,7 +625,11 @@ void source_kafka_free(source_kafka *sk)
 {
     if (!sk)
         return;
-    if (sk->rk) {
+    if (sk->rk && sk->fatal) {
+        /* the instance is unusable: leaving the group could only fail, and librdkafka
+         * 2.0.2 can spin in rd_kafka_destroy after trying (a fatal error while joining) */
+        rd_kafka_destroy_flags(sk->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    } else if (sk->rk) {
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(sk->rk);
         if (err)
             log_warn("could not leave the consumer group cleanly: %s", rd_kafka_err2str(err));
@@ -610,7 +637,7 @@ void source_kafka_free(source_kafka *sk)
             log_info("left consumer group \"%s\"", sk->cfg.group);
         rd_kafka_destroy(sk->rk);
     }
-    sink_batch_cleanup(&sk->batch);
+    batch_cleanup(&sk->batch);
     free(sk->parts);
     free(sk);
 }

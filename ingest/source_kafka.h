@@ -1,10 +1,10 @@
 /*
  * source_kafka.h - the Kafka (Event Hubs) source of tally-ingest: a librdkafka
  * high-level consumer in a consumer group whose offsets live in Postgres, not in Kafka
- * (DESIGN §3). On assignment it seeks to the offsets stored in ingest_offsets; it
- * batches by size and linger time and hands each batch to the sink, which stores the
- * rows and the offsets in one transaction. A lost compare-and-set re-seeks from the
- * database; Postgres down pauses the partitions and retries the same batch.
+ * (docs/architecture.md, "Exactly once"). On assignment it seeks to the offsets stored in
+ * ingest_offsets; it batches by size and linger time and hands each batch to the sink, which stores
+ * the rows and the offsets in one transaction. A lost compare-and-set re-seeks from the database;
+ * Postgres down pauses the partitions and retries the same batch.
  *
  * Runs on the calling thread; not thread-safe.
  */
@@ -49,7 +49,9 @@ source_kafka *source_kafka_new(const source_kafka_config *conf, sink_pg *sink, i
 
 /*
  * Consumes until sig_stop is set; then commits the batch in flight and leaves the group.
- * Returns 0, or 1 when the last batch could not be committed (it will be consumed again).
+ * Returns 0, or 1 when the last batch could not be committed (it will be consumed again)
+ * or a fatal error stopped the consumer (a fatal librdkafka error, a failed seek, out of
+ * memory: logged once, the batch in flight dropped, to be read again after a restart).
  */
 int source_kafka_run(source_kafka *sk);
 

@@ -1,4 +1,4 @@
-/* ingest/sink_pg.c, the part without a database: batches as COPY text, reject keys,
+/* ingest/batch.c: batches as COPY text, reject keys,
  * reason labels, partition offsets and months. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,9 +9,9 @@
 
 #include <cmocka.h>
 
-#include "sink_pg.h"
+#include "batch.h"
 
-static void emit_event(sink_batch *b, const char *request_id, int64_t time_us)
+static void emit_event(batch *b, const char *request_id, int64_t time_us)
 {
     parse_item item;
 
@@ -21,10 +21,10 @@ static void emit_event(sink_batch *b, const char *request_id, int64_t time_us)
     snprintf(item.ev.request_id, sizeof(item.ev.request_id), "%s", request_id);
     item.ev.event_time_us = time_us;
     item.ev.is_stream = -1;
-    sink_batch_emit(b, &item);
+    batch_emit(b, &item);
 }
 
-static void emit_reject(sink_batch *b, const char *reason, const char *raw)
+static void emit_reject(batch *b, const char *reason, const char *raw)
 {
     parse_item item;
 
@@ -33,10 +33,10 @@ static void emit_reject(sink_batch *b, const char *reason, const char *raw)
     snprintf(item.reason, sizeof(item.reason), "%s", reason);
     item.raw = raw;
     item.raw_len = strlen(raw);
-    sink_batch_emit(b, &item);
+    batch_emit(b, &item);
 }
 
-static char *copy_text(const sink_buf *buf)
+static char *copy_text(const membuf *buf)
 {
     static char text[8192];
 
@@ -47,11 +47,11 @@ static char *copy_text(const sink_buf *buf)
 /* Every column of an event, in tally_stage's order, escaped for COPY text. */
 static void test_event_copy_text(void **state)
 {
-    sink_batch b;
+    batch b;
     parse_item item;
     (void)state;
 
-    sink_batch_init(&b);
+    batch_init(&b);
     memset(&item, 0, sizeof(item));
     item.kind = ITEM_EVENT;
     item.ev.format = EVENT_FORMAT_USAGE;
@@ -66,7 +66,7 @@ static void test_event_copy_text(void **state)
     item.ev.cache_read_tokens = 88412;
     item.ev.cache_write_5m_tokens = 6120;
     item.ev.long_context = false;
-    sink_batch_emit(&b, &item);
+    batch_emit(&b, &item);
     assert_string_equal(
         copy_text(&b.events),
         "req\\t1\\\\x\\n\t2026-09-28 00:00:00.000001+00\t1\tunattributed\t"
@@ -74,35 +74,35 @@ static void test_event_copy_text(void **state)
         "\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t200\tt\t42\t1873\t88412\t6120\t0\t0\tf\t0\t0\tf\n");
     assert_int_equal(b.nevents, 1);
     assert_int_equal(b.nrecords, 1);
-    sink_batch_cleanup(&b);
+    batch_cleanup(&b);
 }
 
 /* Times before 1970 keep a positive fraction. */
 static void test_event_time_before_epoch(void **state)
 {
-    sink_batch b;
+    batch b;
     (void)state;
 
-    sink_batch_init(&b);
+    batch_init(&b);
     emit_event(&b, "r", -1);
     assert_non_null(strstr(copy_text(&b.events), "\t1969-12-31 23:59:59.999999+00\t"));
     assert_int_equal(b.nmonths, 1);
     assert_int_equal(b.months[0], 1969 * 12 + 11);
-    sink_batch_cleanup(&b);
+    batch_cleanup(&b);
 }
 
 /* Rejects are keyed by their message, ":k" for the k-th after the first; raw bytes as
  * hex bytea. */
 static void test_reject_keys(void **state)
 {
-    sink_batch b;
+    batch b;
     (void)state;
 
-    sink_batch_init(&b);
-    sink_batch_message(&b, "kafka:usage:3:17", "usage/3/17", NULL, 0);
+    batch_init(&b);
+    batch_message(&b, "kafka:usage:3:17", "usage/3/17", NULL, 0);
     emit_reject(&b, "missing requestId", "{}");
     emit_reject(&b, "missing requestId", "\n");
-    sink_batch_message(&b, "kafka:usage:3:18", "usage/3/18", NULL, 0);
+    batch_message(&b, "kafka:usage:3:18", "usage/3/18", NULL, 0);
     emit_reject(&b, "invalid timestamp \"x\"", "A");
     assert_string_equal(copy_text(&b.rejects),
                         "kafka:usage:3:17\tusage/3/17\tmissing requestId\t\\\\x7b7d\n"
@@ -110,7 +110,7 @@ static void test_reject_keys(void **state)
                         "kafka:usage:3:18\tusage/3/18\tinvalid timestamp \"x\"\t\\\\x41\n");
     assert_int_equal(b.nrejects, 3);
     assert_int_equal(b.nmessages, 2);
-    sink_batch_cleanup(&b);
+    batch_cleanup(&b);
 }
 
 /* Metric labels: a fixed few classes, whatever text the reason quotes. */
@@ -133,18 +133,18 @@ static void test_reason_labels(void **state)
         {"database refused: 23514 new row violates check constraint", "database refused"},
         {"something new \"abc\"", "other"},
     };
-    sink_batch b;
+    batch b;
     char reason[64];
     (void)state;
 
-    sink_batch_init(&b);
+    batch_init(&b);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        sink_batch_reset(&b);
+        batch_reset(&b);
         emit_reject(&b, cases[i][0], "");
         assert_int_equal(b.nreasons, 1);
         assert_string_equal(b.reasons[0].reason, cases[i][1]);
     }
-    sink_batch_reset(&b);
+    batch_reset(&b);
     for (int i = 0; i < 1000; i++) {
         snprintf(reason, sizeof(reason), "invalid JSON: garbage near '%d'", i);
         emit_reject(&b, reason, "");
@@ -156,49 +156,49 @@ static void test_reason_labels(void **state)
     assert_int_equal(b.reasons[0].count, 1000);
     assert_string_equal(b.reasons[1].reason, "other");
     assert_int_equal(b.reasons[1].count, 1000);
-    sink_batch_cleanup(&b);
+    batch_cleanup(&b);
 }
 
 /* A partition keeps the stored offset it started from and moves its next offset. */
 static void test_offsets(void **state)
 {
-    sink_batch b;
+    batch b;
     (void)state;
 
-    sink_batch_init(&b);
-    assert_true(sink_batch_empty(&b));
-    assert_true(sink_batch_offset(&b, 2, 100, 100));
-    assert_true(sink_batch_offset(&b, 0, -1, 7));
-    assert_true(sink_batch_offset(&b, 2, 555, 101));
+    batch_init(&b);
+    assert_true(batch_empty(&b));
+    assert_true(batch_offset(&b, 2, 100, 100));
+    assert_true(batch_offset(&b, 0, -1, 7));
+    assert_true(batch_offset(&b, 2, 555, 101));
     assert_int_equal(b.noffsets, 2);
     assert_int_equal(b.offsets[0].partition, 2);
     assert_int_equal(b.offsets[0].prev, 100);
     assert_int_equal(b.offsets[0].next, 102);
     assert_int_equal(b.offsets[1].prev, -1);
     assert_int_equal(b.offsets[1].next, 8);
-    assert_false(sink_batch_empty(&b));
+    assert_false(batch_empty(&b));
     for (int p = 3; p < 40; p++)
-        assert_true(sink_batch_offset(&b, p, -1, 0));
+        assert_true(batch_offset(&b, p, -1, 0));
     assert_int_equal(b.noffsets, 39);
-    sink_batch_reset(&b);
-    assert_true(sink_batch_empty(&b));
-    sink_batch_cleanup(&b);
+    batch_reset(&b);
+    assert_true(batch_empty(&b));
+    batch_cleanup(&b);
 }
 
 /* Each UTC month of the batch once. */
 static void test_months(void **state)
 {
-    sink_batch b;
+    batch b;
     (void)state;
 
-    sink_batch_init(&b);
+    batch_init(&b);
     emit_event(&b, "a", INT64_C(1790553600000000)); /* 2026-09-28 */
     emit_event(&b, "b", INT64_C(1790812799999999)); /* 2026-09-30T23:59:59.999999Z */
     emit_event(&b, "c", INT64_C(1790812800000000)); /* 2026-10-01 */
     assert_int_equal(b.nmonths, 2);
     assert_int_equal(b.months[0], 2026 * 12 + 8);
     assert_int_equal(b.months[1], 2026 * 12 + 9);
-    sink_batch_cleanup(&b);
+    batch_cleanup(&b);
 }
 
 int main(void)

@@ -1,0 +1,434 @@
+/*
+ * batch.c - the COPY text of a batch (see batch.h): text escaped for COPY's text format,
+ * NULL as \N, times in UTC with microseconds, raw bytes as bytea hex.
+ */
+#include "batch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- COPY text ---- */
+
+/* A text field; "" is written as NULL when null_if_empty. */
+static void buf_text(membuf *b, const char *s, bool null_if_empty)
+{
+    if (null_if_empty && !*s) {
+        membuf_put(b, "\\N", 2);
+        return;
+    }
+    membuf_reserve(b, 2 * strlen(s));
+    for (; *s; s++) {
+        switch (*s) {
+        case '\\':
+            membuf_put(b, "\\\\", 2);
+            break;
+        case '\n':
+            membuf_put(b, "\\n", 2);
+            break;
+        case '\r':
+            membuf_put(b, "\\r", 2);
+            break;
+        case '\t':
+            membuf_put(b, "\\t", 2);
+            break;
+        default:
+            membuf_put(b, s, 1);
+        }
+    }
+}
+
+static void buf_int(membuf *b, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+
+    membuf_put(b, tmp, (size_t)n);
+}
+
+static void buf_bool(membuf *b, int v) /* -1 = NULL */
+{
+    if (v < 0)
+        membuf_put(b, "\\N", 2);
+    else
+        membuf_put(b, v ? "t" : "f", 1);
+}
+
+static void format_time(int64_t us, char *out, size_t outlen)
+{
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    time_t t;
+    struct tm tm;
+
+    if (frac < 0) {
+        frac += 1000000;
+        secs--;
+    }
+    t = (time_t)secs;
+    gmtime_r(&t, &tm);
+    snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+}
+
+static void buf_time(membuf *b, int64_t us)
+{
+    char tmp[48];
+
+    format_time(us, tmp, sizeof(tmp));
+    membuf_put(b, tmp, strlen(tmp));
+}
+
+/* bytea in hex, with the backslash doubled for COPY text */
+static void buf_bytea(membuf *b, const char *raw, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    membuf_reserve(b, 3 + 2 * len);
+    membuf_put(b, "\\\\x", 3);
+    for (size_t i = 0; i < len; i++) {
+        char pair[2] = {hex[(unsigned char)raw[i] >> 4], hex[(unsigned char)raw[i] & 15]};
+        membuf_put(b, pair, 2);
+    }
+}
+
+/* ---- batches ---- */
+
+void batch_init(batch *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void batch_cleanup(batch *b)
+{
+    membuf_free(&b->events);
+    membuf_free(&b->llm);
+    membuf_free(&b->gateway);
+    membuf_free(&b->rejects);
+    free(b->offsets);
+    free(b->msgs);
+    membuf_free(&b->msg_info);
+    memset(b, 0, sizeof(*b));
+}
+
+void batch_reset(batch *b)
+{
+    membuf_reset(&b->events);
+    membuf_reset(&b->llm);
+    membuf_reset(&b->gateway);
+    membuf_reset(&b->rejects);
+    membuf_reset(&b->msg_info);
+    b->nevents = b->nllm = b->ngateway = b->nrejects = 0;
+    b->nrecords = b->nmessages = 0;
+    b->nmonths = b->noffsets = b->nreasons = 0;
+    b->message_rejects = 0;
+    b->oom = false;
+}
+
+bool batch_oom(const batch *b)
+{
+    return b->oom || b->events.oom || b->llm.oom || b->gateway.oom || b->rejects.oom ||
+           b->msg_info.oom;
+}
+
+void batch_message(batch *b, const char *key_prefix, const char *source, const char *raw,
+                   size_t raw_len)
+{
+    batch_msg *m;
+
+    snprintf(b->key_prefix, sizeof(b->key_prefix), "%s", key_prefix);
+    snprintf(b->source, sizeof(b->source), "%s", source);
+    b->message_rejects = 0;
+    if (b->nmessages == b->msgs_cap) {
+        size_t cap = b->msgs_cap ? b->msgs_cap * 2 : 256;
+        batch_msg *p = realloc(b->msgs, cap * sizeof(*p));
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->msgs = p;
+        b->msgs_cap = cap;
+    }
+    m = &b->msgs[b->nmessages++];
+    m->events_len = b->events.len;
+    m->nevents = b->nevents;
+    m->info = b->msg_info.len;
+    m->raw_len = raw_len;
+    membuf_put(&b->msg_info, b->key_prefix, strlen(b->key_prefix) + 1);
+    membuf_put(&b->msg_info, b->source, strlen(b->source) + 1);
+    membuf_put(&b->msg_info, raw ? raw : "", raw ? raw_len : 0);
+}
+
+static void batch_month(batch *b, int64_t us)
+{
+    int64_t secs = us / 1000000 - (us % 1000000 < 0 ? 1 : 0);
+    time_t t = (time_t)secs;
+    struct tm tm;
+    int32_t m;
+
+    gmtime_r(&t, &tm);
+    m = (int32_t)((tm.tm_year + 1900) * 12 + tm.tm_mon);
+    for (int i = 0; i < b->nmonths; i++) {
+        if (b->months[i] == m)
+            return;
+    }
+    if (b->nmonths < BATCH_MONTHS_MAX) /* beyond, the default partition takes the rows */
+        b->months[b->nmonths++] = m;
+}
+
+/* Columns after the first: each starts with its tab. */
+static void col_text(membuf *o, const char *s, bool null_if_empty)
+{
+    membuf_putc(o, '\t');
+    buf_text(o, s, null_if_empty);
+}
+
+static void col_int(membuf *o, int64_t v)
+{
+    membuf_putc(o, '\t');
+    buf_int(o, v);
+}
+
+static void col_int_or_null(membuf *o, int64_t v) /* 0 = unknown = NULL */
+{
+    membuf_putc(o, '\t');
+    if (v)
+        buf_int(o, v);
+    else
+        membuf_put(o, "\\N", 2);
+}
+
+static void col_bool(membuf *o, int v)
+{
+    membuf_putc(o, '\t');
+    buf_bool(o, v);
+}
+
+static void col_time(membuf *o, int64_t us)
+{
+    membuf_putc(o, '\t');
+    buf_time(o, us);
+}
+
+static void add_event(batch *b, const tally_event *ev)
+{
+    membuf *o = &b->events;
+    const char *labels[] = {ev->user_upn, ev->tenant_id, ev->app_id, ev->session_id,
+                            ev->message_id};
+    const char *more[] = {ev->gateway, ev->region,    ev->subscription,
+                          ev->product, ev->operation, ev->service_tier};
+#define EVENT_COUNT(name) ev->name,
+    const int64_t counts[] = {TALLY_TOKEN_CLASSES(EVENT_COUNT)};
+#undef EVENT_COUNT
+
+    buf_text(o, ev->request_id, false);
+    col_time(o, ev->event_time_us);
+    col_int(o, ev->format);
+    col_text(o, ev->user_oid[0] ? ev->user_oid : EVENT_UNATTRIBUTED, false);
+    for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+        col_text(o, labels[i], true);
+    col_text(o, ev->deployment, false);
+    col_text(o, ev->model, false);
+    for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+        col_text(o, more[i], true);
+    col_int_or_null(o, ev->status_code);
+    col_bool(o, ev->is_stream);
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+        col_int(o, counts[i]);
+    col_bool(o, ev->cache_write_unknown);
+    col_int(o, ev->web_search_requests);
+    col_int(o, ev->web_fetch_requests);
+    col_bool(o, ev->long_context);
+    membuf_putc(o, '\n');
+    b->nevents++;
+    batch_month(b, ev->event_time_us);
+}
+
+static void add_llm(batch *b, const parse_item *item)
+{
+    const tally_event *ev = &item->ev;
+    membuf *o = &b->llm;
+
+    buf_text(o, ev->request_id, false);
+    col_time(o, ev->event_time_us);
+    col_int(o, item->sequence);
+    col_text(o, ev->message_id, true);
+    col_text(o, ev->deployment, false);
+    col_text(o, ev->model, false);
+    col_bool(o, ev->is_stream);
+    col_int(o, ev->input_tokens);
+    col_int(o, ev->output_tokens);
+    col_int(o, ev->cache_read_tokens);
+    col_bool(o, ev->long_context);
+    membuf_putc(o, '\n');
+    b->nllm++;
+    batch_month(b, ev->event_time_us);
+}
+
+static void add_gateway(batch *b, const tally_event *ev)
+{
+    membuf *o = &b->gateway;
+
+    buf_text(o, ev->request_id, false);
+    col_time(o, ev->event_time_us);
+    col_text(o, ev->user_oid, true);
+    col_text(o, ev->user_upn, true);
+    col_text(o, ev->subscription, true);
+    col_int_or_null(o, ev->status_code);
+    col_text(o, ev->region, true);
+    membuf_putc(o, '\n');
+    b->ngateway++;
+}
+
+/* The metric label of a reject reason: one of a fixed few classes. Reasons quote the
+ * input ("invalid JSON: ... near 'xyz'"), and a label per distinct text would make a
+ * new Prometheus series per garbage message. */
+static const struct {
+    const char *prefix, *cls;
+} REASON_CLASSES[] = {
+    {"invalid JSON", "invalid JSON"},
+    {"unsupported schema", "unknown format"},
+    {"record is not an object", "unknown format"},
+    {"missing ", "missing field"},
+    {"invalid timestamp", "invalid timestamp"},
+    {"timestamp out of range", "invalid timestamp"},
+    {"invalid token count", "invalid token count"},
+    {"negative token count", "negative token count"},
+    {"invalid boolean", "invalid field"},
+    {"invalid integer", "invalid field"},
+    {"database refused", "database refused"},
+};
+
+static const char *reason_class(const char *reason)
+{
+    size_t len = strlen(reason);
+
+    for (size_t i = 0; i < sizeof(REASON_CLASSES) / sizeof(REASON_CLASSES[0]); i++) {
+        if (strncmp(reason, REASON_CLASSES[i].prefix, strlen(REASON_CLASSES[i].prefix)) == 0)
+            return REASON_CLASSES[i].cls;
+    }
+    if (strncmp(reason, "field ", 6) == 0)
+        return len > 9 && strcmp(reason + len - 9, " too long") == 0 ? "field too long"
+                                                                     : "invalid field";
+    return "other";
+}
+
+static void count_reason(batch *b, const char *reason)
+{
+    const char *cls = reason_class(reason);
+    int i;
+
+    for (i = 0; i < b->nreasons; i++) {
+        if (strcmp(b->reasons[i].reason, cls) == 0)
+            break;
+    }
+    if (i == b->nreasons) { /* fewer classes than BATCH_REASONS_MAX: there is room */
+        snprintf(b->reasons[i].reason, sizeof(b->reasons[i].reason), "%s", cls);
+        b->reasons[i].count = 0;
+        b->nreasons++;
+    }
+    b->reasons[i].count++;
+}
+
+/* A row of tally_stage_rejects. */
+static void reject_row(membuf *o, const char *key, const char *source, const char *reason,
+                       const char *raw, size_t raw_len)
+{
+    buf_text(o, key, false);
+    col_text(o, source, false);
+    col_text(o, reason, false);
+    membuf_putc(o, '\t');
+    buf_bytea(o, raw, raw_len);
+    membuf_putc(o, '\n');
+}
+
+static void add_reject(batch *b, const parse_item *item)
+{
+    char key[600];
+
+    if (b->message_rejects == 0)
+        snprintf(key, sizeof(key), "%s", b->key_prefix);
+    else
+        snprintf(key, sizeof(key), "%s:%d", b->key_prefix, b->message_rejects);
+    b->message_rejects++;
+    reject_row(&b->rejects, key, b->source, item->reason, item->raw ? item->raw : "",
+               item->raw ? item->raw_len : 0);
+    b->nrejects++;
+    count_reason(b, item->reason);
+}
+
+void batch_emit(void *ctx, const parse_item *item)
+{
+    batch *b = ctx;
+
+    b->nrecords++;
+    switch (item->kind) {
+    case ITEM_EVENT:
+        add_event(b, &item->ev);
+        break;
+    case ITEM_MON_LLM:
+        add_llm(b, item);
+        break;
+    case ITEM_MON_GATEWAY:
+        add_gateway(b, &item->ev);
+        break;
+    case ITEM_REJECT:
+        add_reject(b, item);
+        break;
+    }
+}
+
+bool batch_offset(batch *b, int32_t partition, int64_t prev, int64_t offset)
+{
+    int i;
+
+    for (i = 0; i < b->noffsets; i++) {
+        if (b->offsets[i].partition == partition) {
+            b->offsets[i].next = offset + 1;
+            return true;
+        }
+    }
+    if (b->noffsets == b->offsets_cap) {
+        int cap = b->offsets_cap ? b->offsets_cap * 2 : 16;
+        batch_partition *p = realloc(b->offsets, sizeof(*p) * (size_t)cap);
+        if (!p)
+            return false;
+        b->offsets = p;
+        b->offsets_cap = cap;
+    }
+    b->offsets[i].partition = partition;
+    b->offsets[i].prev = prev;
+    b->offsets[i].next = offset + 1;
+    b->noffsets++;
+    return true;
+}
+
+/* message i's key, source and raw bytes, as batch_message stored them */
+static const char *msg_key(const batch *b, size_t i)
+{
+    return b->msg_info.data + b->msgs[i].info;
+}
+
+const char *batch_msg_source(const batch *b, size_t i)
+{
+    const char *key = msg_key(b, i);
+
+    return key + strlen(key) + 1;
+}
+
+void batch_refused_reject(const batch *b, size_t i, const char *reason, membuf *out)
+{
+    const char *key = msg_key(b, i), *source = batch_msg_source(b, i);
+    const char *raw = source + strlen(source) + 1;
+    char k[600];
+
+    snprintf(k, sizeof(k), "%s:refused", key);
+    reject_row(out, k, source, reason, raw, b->msgs[i].raw_len);
+}
+
+size_t batch_events_end(const batch *b, size_t i, size_t *nevents)
+{
+    *nevents = i < b->nmessages ? b->msgs[i].nevents : b->nevents;
+    return i < b->nmessages ? b->msgs[i].events_len : b->events.len;
+}

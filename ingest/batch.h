@@ -1,0 +1,123 @@
+/*
+ * batch.h - the batch encoder of tally-ingest: what a source reads becomes COPY text for
+ * the sink's session-local staging tables (events, the two Azure Monitor halves,
+ * rejects), with what the transaction needs beside it: each message's share of the text
+ * (to isolate one Postgres refuses), the next offset of every partition, the months of
+ * the events (their partitions), and the reject reasons counted by class for /metrics.
+ *
+ * A batch costs a few hundred bytes per event whatever the event struct's size. Pure:
+ * no I/O, no database (sink_pg.h writes a batch); a batch belongs to one thread.
+ */
+#ifndef TALLY_BATCH_H
+#define TALLY_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "membuf.h"
+#include "parse.h"
+#include "tokens.h"
+
+/* ", <name>", for the column lists below */
+#define BATCH_COLUMN(name) ", " #name
+
+/* The columns of each staging table, in the order of the COPY text. */
+#define BATCH_EVENT_COLUMNS                                                                        \
+    "request_id, event_time, source_format, developer_oid, developer_upn, tenant_id, app_id, "     \
+    "session_id, message_id, deployment, model, gateway, region, subscription, product, "          \
+    "operation, service_tier, status_code, is_stream" TALLY_TOKEN_CLASSES(                         \
+        BATCH_COLUMN) ", cache_write_unknown, web_search_requests, web_fetch_requests, "           \
+                      "long_context"
+#define BATCH_LLM_COLUMNS                                                                          \
+    "correlation_id, event_time, seq, message_id, deployment, model, is_stream, input_tokens, "    \
+    "output_tokens, cache_read_tokens, long_context"
+#define BATCH_GATEWAY_COLUMNS                                                                      \
+    "correlation_id, event_time, user_oid, user_upn, subscription, status_code, region"
+#define BATCH_REJECT_COLUMNS "source_key, source, reason, raw"
+
+/* the offsets of one partition in a batch: prev is the stored next_offset the batch
+ * continues from (-1 = no row yet), next the offset after its last message */
+typedef struct batch_partition {
+    int32_t partition;
+    int64_t prev;
+    int64_t next;
+} batch_partition;
+
+#define BATCH_REASONS_MAX 32
+#define BATCH_MONTHS_MAX 64
+
+typedef struct batch_reason {
+    char reason[64]; /* the reason up to its first quoted value: a bounded label */
+    uint64_t count;
+} batch_reason;
+
+/* where one message's share of the batch starts: what isolating a message Postgres
+ * refuses needs (its events are contiguous in the COPY text) */
+typedef struct batch_msg {
+    size_t events_len, nevents; /* b->events before the message */
+    size_t info;                /* its key, source and raw bytes in b->msg_info */
+    size_t raw_len;
+} batch_msg;
+
+typedef struct batch {
+    membuf events, llm, gateway, rejects; /* COPY text of each staging table */
+    size_t nevents, nllm, ngateway, nrejects;
+    size_t nrecords; /* items parsed: events, monitor halves, rejects */
+    size_t nmessages;
+    int32_t months[BATCH_MONTHS_MAX]; /* UTC months (year * 12 + month - 1) of the events */
+    int nmonths;
+    batch_partition *offsets;
+    int noffsets, offsets_cap;
+    batch_reason reasons[BATCH_REASONS_MAX];
+    int nreasons;
+    /* the message being parsed: where its rejects come from */
+    char key_prefix[512];
+    char source[512];
+    int message_rejects;
+    batch_msg *msgs; /* nmessages of them */
+    size_t msgs_cap;
+    membuf msg_info; /* per message: key NUL source NUL raw bytes */
+    bool oom;        /* an allocation failed: the batch is incomplete and must not be written */
+} batch;
+
+void batch_init(batch *b);
+void batch_cleanup(batch *b);
+/* Empties the batch, keeping its buffers. */
+void batch_reset(batch *b);
+static inline bool batch_empty(const batch *b)
+{
+    return b->nmessages == 0 && b->nrecords == 0 && b->noffsets == 0;
+}
+
+/* True when memory ran out while the batch was built (see membuf.h): it is incomplete. */
+bool batch_oom(const batch *b);
+
+/*
+ * Starts a message: its rejects are keyed key_prefix (":<k>" added for the k-th reject
+ * after the first) and described by source. raw is kept for the reject the message
+ * becomes if Postgres refuses its events (a data error: SQLSTATE class 22 or 23).
+ */
+void batch_message(batch *b, const char *key_prefix, const char *source, const char *raw,
+                   size_t raw_len);
+
+/* The parse_emit_fn that adds an item to the batch; ctx is the batch. */
+void batch_emit(void *ctx, const parse_item *item);
+
+/* Records that the batch holds partition's messages up to offset; prev is the stored
+ * next_offset (-1 = none), used when the partition is new in the batch. False when out
+ * of memory. */
+bool batch_offset(batch *b, int32_t partition, int64_t prev, int64_t offset);
+
+/* Appends to out the reject row (BATCH_REJECT_COLUMNS) of message i, keyed
+ * "<its key prefix>:refused", for events Postgres refused with reason. */
+void batch_refused_reject(const batch *b, size_t i, const char *reason, membuf *out);
+
+/* The COPY text of the events of messages [0, i): its length, and *nevents the number
+ * of events in it (i = nmessages: the whole batch). */
+size_t batch_events_end(const batch *b, size_t i, size_t *nevents);
+
+/* Message i's source (for a log line). */
+const char *batch_msg_source(const batch *b, size_t i);
+
+#endif
