@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "backoff.h"
 #include "db.h"
 #include "log.h"
 #include "rules.h"
@@ -39,11 +40,7 @@ void alert_global_cleanup(void)
 
 long alert_backoff_delay_ms(const alert_opts *o, int attempts)
 {
-    long d = o->backoff_ms;
-
-    for (int i = 1; i < attempts && d < o->backoff_max_ms; i++)
-        d *= 2;
-    return d < o->backoff_max_ms ? d : o->backoff_max_ms;
+    return backoff_delay_ms(o->backoff_ms, o->backoff_max_ms, attempts > 1 ? attempts - 1 : 0);
 }
 
 static bool alert_is_forecast(const alert_fact *f)
