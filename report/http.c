@@ -21,11 +21,10 @@
 
 #include <microhttpd.h>
 
-#include "db.h"
 #include "log.h"
 #include "membuf.h"
 #include "problem.h"
-#include "render.h"
+#include "rowstream.h"
 
 #define HTTP_BODY_MAX (64 * 1024)
 /* request line + headers per connection: room for query strings far past QUERY_MAX_LEN,
@@ -33,12 +32,6 @@
 #define HTTP_MEMORY_LIMIT (256 * 1024)
 #define HTTP_STREAM_BLOCK (32 * 1024)
 #define HTTP_GRACE_POLL_MS 50
-
-#define OID_BOOL 16
-#define OID_INT8 20
-#define OID_INT2 21
-#define OID_INT4 23
-#define OID_NUMERIC 1700
 
 struct http_server {
     http_config cfg;
@@ -173,16 +166,12 @@ void http_reply_db_error(http_req *req, const char *sqlstate, const char *messag
 
 /* ---- streamed rows ---- */
 
+/* A 200 response whose body rowstream renders as libmicrohttpd asks for more. */
 typedef struct http_stream {
     http_server *srv;
-    int slot;
-    PGconn *conn;
-    PGresult *pending; /* the first row (or the final status), read before replying */
-    bool began, finished, failed, query_done;
-    render *out;
-    int ncols;
-    const char **values; /* the current row, as render_row takes it */
-    size_t *lens;
+    int slot; /* the pool connection the query runs on, returned when the response is freed */
+    rowstream *rows;
+    bool failed;
     membuf buf;
 } http_stream;
 
@@ -192,109 +181,10 @@ static void http_stream_free(void *cls)
 
     if (!st)
         return;
-    PQclear(st->pending);
-    if (!st->query_done && st->conn) {
-        /* the client went away or the stream failed: stop the query, drain it */
-        PGcancel *c = PQgetCancel(st->conn);
-        char err[256];
-        if (c) {
-            PQcancel(c, err, sizeof(err));
-            PQfreeCancel(c);
-        }
-        for (PGresult *r; (r = PQgetResult(st->conn)) != NULL;)
-            PQclear(r);
-    }
+    rowstream_free(st->rows);
     pool_release(st->srv->cfg.pool, st->slot);
-    render_free(st->out);
-    free(st->values);
-    free(st->lens);
     membuf_free(&st->buf);
     free(st);
-}
-
-/* The role a column's SQL type gives it, unless the route declares another. */
-static render_role http_type_role(Oid t)
-{
-    return t == OID_INT8 || t == OID_INT4 || t == OID_INT2 ? RENDER_INT
-           : t == OID_NUMERIC                              ? RENDER_DECIMAL
-           : t == OID_BOOL                                 ? RENDER_BOOL
-                                                           : RENDER_TEXT;
-}
-
-/* The renderer for res's columns; rows->roles (the route's) override the SQL types. */
-static bool http_stream_columns(http_stream *st, const PGresult *res, const http_rows *rows)
-{
-    render_column *cols;
-
-    st->ncols = PQnfields(res);
-    cols = calloc((size_t)st->ncols + 1, sizeof(*cols));
-    st->values = calloc((size_t)st->ncols + 1, sizeof(*st->values));
-    st->lens = calloc((size_t)st->ncols + 1, sizeof(*st->lens));
-    if (!cols || !st->values || !st->lens) {
-        free(cols);
-        json_decref(rows->header);
-        return false;
-    }
-    for (int i = 0; i < st->ncols; i++) {
-        cols[i].name = PQfname(res, i);
-        cols[i].role = http_type_role(PQftype(res, i));
-        for (int k = 0; k < rows->nroles; k++)
-            if (strcmp(rows->roles[k].name, cols[i].name) == 0)
-                cols[i].role = rows->roles[k].role;
-    }
-    st->out = render_new(rows->csv ? RENDER_CSV : RENDER_JSON, cols, st->ncols, rows->header,
-                         rows->totals);
-    free(cols);
-    return st->out != NULL;
-}
-
-static bool http_stream_row(http_stream *st, const PGresult *res)
-{
-    for (int i = 0; i < st->ncols; i++) {
-        st->values[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
-        st->lens[i] = (size_t)PQgetlength(res, 0, i);
-    }
-    if (render_row(st->out, &st->buf, st->values, st->lens))
-        return true;
-    log_error("could not render row %lld of the report (a total that does not add up, or "
-              "out of memory)",
-              render_nrows(st->out) + 1);
-    return false;
-}
-
-/* Produces more output into st->buf; false when the stream has failed. */
-static bool http_stream_step(http_stream *st)
-{
-    PGresult *res;
-    ExecStatusType rs;
-
-    if (!st->began) {
-        st->began = true;
-        render_begin(st->out, &st->buf);
-        return true;
-    }
-    res = st->pending ? st->pending : PQgetResult(st->conn);
-    st->pending = NULL;
-    if (!res) {
-        st->query_done = true;
-        render_end(st->out, &st->buf);
-        st->finished = true;
-        return true;
-    }
-    rs = PQresultStatus(res);
-    if (rs == PGRES_SINGLE_TUPLE) {
-        bool ok = http_stream_row(st, res);
-        PQclear(res);
-        return ok;
-    }
-    if (rs == PGRES_TUPLES_OK) {
-        PQclear(res); /* the end; PQgetResult returns NULL next */
-        return true;
-    }
-    log_error("report query failed mid-stream after %lld rows: %s", render_nrows(st->out),
-              PQresultErrorMessage(res));
-    PQclear(res);
-    return false;
 }
 
 static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
@@ -303,11 +193,9 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
     size_t n;
 
     (void)pos;
-    while (st->buf.len < max && !st->finished && !st->failed) {
-        if (!http_stream_step(st) || st->buf.oom) {
-            st->failed = true;
-            prom_counter_add(st->srv->m_aborts, NULL, 1);
-        }
+    if (!st->failed && !rowstream_fill(st->rows, &st->buf, max)) {
+        st->failed = true;
+        prom_counter_add(st->srv->m_aborts, NULL, 1);
     }
     if (st->failed)
         return MHD_CONTENT_READER_END_WITH_ERROR; /* no final chunk: the client sees a cut */
@@ -321,48 +209,39 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
 
 void http_reply_rows(http_req *req, const http_rows *rows)
 {
-    http_stream *st = NULL;
+    rowstream_query q = {
+        rows->sql,    rows->nparams, rows->params, rows->csv ? RENDER_CSV : RENDER_JSON,
+        rows->totals, rows->roles,   rows->nroles};
     PGconn *conn = http_db(req);
-    PGresult *first = NULL;
+    http_stream *st;
     struct MHD_Response *resp;
-    ExecStatusType rs;
+    rowstream_error err;
+    rowstream *rs;
 
-    if (!conn)
-        goto out;
-    if (!PQsendQueryParams(conn, rows->sql, rows->nparams, NULL, rows->params, NULL, NULL, 0) ||
-        !PQsetSingleRowMode(conn)) {
-        log_error("could not send the report query: %s", db_error(conn));
-        http_reply_db_error(req, NULL, NULL);
-        goto out;
+    if (!conn) {
+        json_decref(rows->header);
+        return;
     }
-    /* the first result decides between a clean error reply and a 200 stream */
-    first = PQgetResult(conn);
-    rs = PQresultStatus(first);
-    if (rs != PGRES_SINGLE_TUPLE && rs != PGRES_TUPLES_OK) {
-        const char *state = first ? PQresultErrorField(first, PG_DIAG_SQLSTATE) : NULL;
-        const char *msg = first ? PQresultErrorField(first, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        log_warn("report query failed: %s", first ? PQresultErrorMessage(first) : db_error(conn));
-        for (PGresult *r; (r = PQgetResult(conn)) != NULL;)
-            PQclear(r);
-        http_reply_db_error(req, state, msg);
-        goto out;
+    rs = rowstream_open(conn, &q, rows->header, &err);
+    if (!rs) {
+        if (err.kind == ROWSTREAM_NO_MEMORY)
+            http_reply_problem(req, 500, NULL, "out of memory");
+        else if (err.kind == ROWSTREAM_REFUSED)
+            http_reply_db_error(req, err.sqlstate, err.message[0] ? err.message : NULL);
+        else
+            http_reply_db_error(req, NULL, NULL);
+        return;
     }
     st = calloc(1, sizeof(*st));
-    if (st) {
-        st->srv = req->srv;
-        st->slot = -1;
-    }
-    if (!st || !http_stream_columns(st, first, rows)) {
-        if (!st)
-            json_decref(rows->header);
+    if (!st) {
+        rowstream_free(rs);
         http_reply_problem(req, 500, NULL, "out of memory");
-        goto out_taken;
+        return;
     }
-    st->conn = conn;
+    st->srv = req->srv;
+    st->rows = rs;
     st->slot = req->slot;
     req->slot = -1; /* the stream returns the connection when the response is freed */
-    st->pending = first;
-    first = NULL;
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_read,
                                              st, http_stream_free);
     if (!resp) {
@@ -381,12 +260,6 @@ void http_reply_rows(http_req *req, const http_rows *rows)
     }
     http_queue(req, 200, resp,
                rows->csv ? "text/csv; charset=utf-8; header=present" : "application/json");
-    return;
-out:
-    json_decref(rows->header);
-out_taken:
-    PQclear(first);
-    http_stream_free(st);
 }
 
 /* ---- request accessors ---- */
