@@ -38,7 +38,9 @@
     X(developer_oid)                                                                               \
     X(model)                                                                                       \
     X(deployment)                                                                                  \
-    X(long_context)
+    X(prompt_band)                                                                                 \
+    X(speed)                                                                                       \
+    X(residency)
 
 /* clang-format off */
 #define TALLY_PROMPT_BREAKPOINTS(X) X(32000) X(64000) X(100000) X(128000) X(200000) X(256000) X(500000) X(1000000)
