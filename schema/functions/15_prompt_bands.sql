@@ -75,3 +75,100 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                                      THEN p_iterations END)
                            WITH ORDINALITY AS e(it, n)) x) i
 $$;
+
+-- Rebuilds one UTC month of the three rollups from its raw events (after 0009: rows that
+-- only know the 200k flag get exact bands), in the caller's transaction; tallyctl migrate
+-- calls it once per month that still has legacy rows and is not in rollup_rebuild, each
+-- call its own transaction (bounded, restartable: a month is done or not at all).
+-- The rollups are locked against writers (ingest waits, readers do not) and the month is
+-- rebuilt only when its raw events are complete: as many requests and tokens as the
+-- rollups hold. Otherwise (partitions already dropped) its rows stay as they are and
+-- legacy_rows says how many keep only the old flag. The monthly rollup follows by trigger.
+CREATE OR REPLACE FUNCTION tally_rollup_rebuild_month(p_month date, OUT outcome text,
+                                                      OUT events bigint, OUT legacy_rows bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    lo timestamptz := p_month::timestamp AT TIME ZONE 'UTC';
+    hi timestamptz := (p_month + interval '1 month')::timestamp AT TIME ZONE 'UTC';
+    d_hi date := (p_month + interval '1 month')::date;
+    raw_tokens numeric;
+    rolled bigint;
+    rolled_tokens numeric;
+BEGIN
+    LOCK TABLE usage_rollup_15m, usage_rollup_day, usage_rollup_month IN SHARE ROW EXCLUSIVE MODE;
+    SELECT r.outcome, r.events, r.legacy_rows INTO outcome, events, legacy_rows
+      FROM rollup_rebuild r WHERE r.month = p_month;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    -- the month's 15-minute rows as the sink would have written them
+    CREATE TEMP TABLE tally_rebuild_15m ON COMMIT DROP AS
+    SELECT date_bin('15 minutes', e.event_time, timestamptz '1970-01-01 00:00:00+00') AS bucket,
+           e.developer_oid, p.model, e.deployment, p.prompt_band,
+           coalesce(lower(e.speed), 'standard') AS speed, coalesce(e.inference_geo, '') AS residency,
+           tally_prompt_band_long(p.prompt_band) AS long_context, sum(p.requests)::bigint AS requests,
+           sum(p.input_tokens)::bigint AS input_tokens, sum(p.output_tokens)::bigint AS output_tokens,
+           sum(p.cache_read_tokens)::bigint AS cache_read_tokens,
+           sum(p.cache_write_5m_tokens)::bigint AS cache_write_5m_tokens,
+           sum(p.cache_write_1h_tokens)::bigint AS cache_write_1h_tokens,
+           sum(p.cache_write_unsplit_tokens)::bigint AS cache_write_unsplit_tokens,
+           sum(p.cache_unknown_requests)::bigint AS cache_unknown_requests,
+           sum(p.web_search_requests)::bigint AS web_search_requests,
+           sum(p.web_fetch_requests)::bigint AS web_fetch_requests
+      FROM usage_events e
+     CROSS JOIN LATERAL tally_usage_parts(e.model, e.iterations, e.input_tokens, e.output_tokens,
+                                          e.cache_read_tokens, e.cache_write_5m_tokens,
+                                          e.cache_write_1h_tokens, e.cache_write_unsplit_tokens,
+                                          e.cache_write_unknown, e.web_search_requests,
+                                          e.web_fetch_requests) p
+     WHERE e.event_time >= lo AND e.event_time < hi
+     GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    SELECT coalesce(sum(requests), 0),
+           coalesce(sum(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
+                        + cache_write_1h_tokens + cache_write_unsplit_tokens), 0)
+      INTO events, raw_tokens FROM tally_rebuild_15m;
+    SELECT coalesce(sum(requests), 0),
+           coalesce(sum(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
+                        + cache_write_1h_tokens + cache_write_unsplit_tokens), 0)
+      INTO rolled, rolled_tokens
+      FROM usage_rollup_month WHERE month = p_month;
+    IF events > 0 AND events = rolled AND raw_tokens = rolled_tokens THEN
+        DELETE FROM usage_rollup_15m WHERE bucket >= lo AND bucket < hi;
+        DELETE FROM usage_rollup_day WHERE day >= p_month AND day < d_hi;
+        INSERT INTO usage_rollup_15m (bucket, developer_oid, model, deployment, prompt_band, speed,
+                                      residency, long_context, requests, input_tokens, output_tokens,
+                                      cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+                                      cache_write_unsplit_tokens, cache_unknown_requests,
+                                      web_search_requests, web_fetch_requests)
+        SELECT * FROM tally_rebuild_15m ORDER BY 1, 2, 3, 4, 5, 6, 7;
+        INSERT INTO usage_rollup_day (day, developer_oid, model, deployment, prompt_band, speed,
+                                      residency, long_context, requests, input_tokens, output_tokens,
+                                      cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+                                      cache_write_unsplit_tokens, cache_unknown_requests,
+                                      web_search_requests, web_fetch_requests)
+        SELECT (bucket AT TIME ZONE 'UTC')::date, developer_oid, model, deployment, prompt_band,
+               speed, residency, long_context, sum(requests), sum(input_tokens), sum(output_tokens),
+               sum(cache_read_tokens), sum(cache_write_5m_tokens), sum(cache_write_1h_tokens),
+               sum(cache_write_unsplit_tokens), sum(cache_unknown_requests),
+               sum(web_search_requests), sum(web_fetch_requests)
+          FROM usage_rollup_15m WHERE bucket >= lo AND bucket < hi
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7;
+        -- the deleted days' keys that no event has any more (the legacy bands) are left at zero
+        DELETE FROM usage_rollup_month
+         WHERE month = p_month AND requests = 0 AND input_tokens = 0 AND output_tokens = 0
+           AND cache_read_tokens = 0 AND cache_write_5m_tokens = 0 AND cache_write_1h_tokens = 0
+           AND cache_write_unsplit_tokens = 0 AND cache_unknown_requests = 0
+           AND web_search_requests = 0 AND web_fetch_requests = 0;
+        outcome := 'rebuilt';
+    ELSE
+        outcome := 'kept';
+    END IF;
+    SELECT (SELECT count(*) FROM usage_rollup_15m WHERE bucket >= lo AND bucket < hi AND prompt_band >= 100)
+         + (SELECT count(*) FROM usage_rollup_day WHERE day >= p_month AND day < d_hi AND prompt_band >= 100)
+         + (SELECT count(*) FROM usage_rollup_month WHERE month = p_month AND prompt_band >= 100)
+      INTO legacy_rows;
+    INSERT INTO rollup_rebuild (month, outcome, events, legacy_rows)
+    VALUES (p_month, outcome, events, legacy_rows);
+    DROP TABLE tally_rebuild_15m;
+END
+$$;
