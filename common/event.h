@@ -11,11 +11,27 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tokens.h"
+
 #define EVENT_ID_MAX 128    /* request ids, oids, model and deployment names */
 #define EVENT_LABEL_MAX 256 /* upn and other free-text labels */
 
 /* an event whose input including cache exceeds this is a long-context request */
 #define EVENT_LONG_CONTEXT_TOKENS 200000
+
+/* the iterations of one request kept at most (usage.iterations[]: advisor, fallback and
+ * compaction sub-inferences); a request with more is rejected */
+#define EVENT_ITERATIONS_MAX 16
+#define EVENT_TYPE_MAX 32
+
+/* one entry of usage.iterations[]: its own model ("" = the response's) and token classes */
+typedef struct event_iteration {
+    char type[EVENT_TYPE_MAX + 1]; /* "message", "advisor_message", ...; "" if not given */
+    char model[EVENT_ID_MAX + 1];
+#define EVENT_TOKEN_FIELD(name) int64_t name;
+    TALLY_TOKEN_CLASSES(EVENT_TOKEN_FIELD)
+#undef EVENT_TOKEN_FIELD
+} event_iteration;
 
 /* oid recorded for usage whose caller never became known (monitor join timed out) */
 #define EVENT_UNATTRIBUTED "unattributed"
@@ -45,8 +61,10 @@ typedef struct tally_event {
     char product[EVENT_LABEL_MAX + 1];
     char operation[EVENT_LABEL_MAX + 1];
     char service_tier[EVENT_ID_MAX + 1];
-    int status_code; /* 0 = unknown */
-    int is_stream;   /* 1, 0, or -1 = unknown */
+    char speed[EVENT_ID_MAX + 1];         /* usage.speed as sent ("fast"); "" = standard */
+    char inference_geo[EVENT_ID_MAX + 1]; /* usage.inference_geo as sent ("us"); "" = absent */
+    int status_code;                      /* 0 = unknown */
+    int is_stream;                        /* 1, 0, or -1 = unknown */
 
     int64_t input_tokens; /* excludes cache reads and writes */
     int64_t output_tokens;
@@ -57,10 +75,20 @@ typedef struct tally_event {
     bool cache_write_unknown;           /* the source does not report cache writes at all */
     int64_t web_search_requests;
     int64_t web_fetch_requests;
-    bool long_context; /* input + cache tokens > EVENT_LONG_CONTEXT_TOKENS */
+    bool long_context;     /* input + cache tokens > EVENT_LONG_CONTEXT_TOKENS */
+    int64_t prompt_tokens; /* input + cache reads + all cache writes, of the top-level usage */
+    int prompt_band;       /* event_prompt_band(prompt_tokens) */
+    /* usage.iterations[] when present and not empty: the billed usage is their sum (the
+     * top-level token counts stay as sent) */
+    int niterations;
+    event_iteration iterations[EVENT_ITERATIONS_MAX];
 } tally_event;
 
-/* Sets ev->long_context from its token counts. */
+/* Sets ev->prompt_tokens, ev->prompt_band and ev->long_context from its token counts. */
 void event_finish(tally_event *ev);
+
+/* The prompt band of a prompt of that many tokens: how many TALLY_PROMPT_BREAKPOINTS lie
+ * strictly below it (0 = up to 32,000 ... 8 = over 1,000,000). */
+int event_prompt_band(int64_t prompt);
 
 #endif

@@ -177,6 +177,57 @@ out:
     return st;
 }
 
+migrate_status migrate_rebuild_rollups(PGconn *conn, migrate_rebuild *out)
+{
+    const char *lock[] = {MIGRATE_LOCK_KEY};
+    migrate_status st = MIGRATE_OK;
+    PGresult *months, *res;
+
+    memset(out, 0, sizeof(*out));
+    if (!db_exec(conn, "take the migration lock", "SELECT pg_advisory_lock($1::bigint)", 1, lock))
+        return MIGRATE_ERROR;
+    months = db_query(conn, "list the rollup months to rebuild",
+                      "SELECT DISTINCT month FROM usage_rollup_month WHERE prompt_band >= 100"
+                      " EXCEPT SELECT month FROM rollup_rebuild ORDER BY 1",
+                      0, NULL);
+    if (!months)
+        st = MIGRATE_ERROR;
+    for (int i = 0; months && i < PQntuples(months); i++) {
+        const char *month[] = {PQgetvalue(months, i, 0)};
+
+        /* one statement, its own transaction */
+        res =
+            db_query(conn, "rebuild a rollup month",
+                     "SELECT outcome, events FROM tally_rollup_rebuild_month($1::date)", 1, month);
+        if (!res) {
+            st = MIGRATE_ERROR;
+            break;
+        }
+        if (strcmp(PQgetvalue(res, 0, 0), "rebuilt") == 0)
+            out->rebuilt++;
+        else
+            out->kept++;
+        log_info("rollups of %.7s: %s (%s events)", month[0], PQgetvalue(res, 0, 0),
+                 PQgetvalue(res, 0, 1));
+        PQclear(res);
+    }
+    PQclear(months);
+    res = st == MIGRATE_OK ? db_query(conn, "count legacy rollup rows",
+                                      "SELECT (SELECT count(*) FROM usage_rollup_15m"
+                                      " WHERE prompt_band >= 100) + (SELECT count(*) FROM"
+                                      " usage_rollup_day WHERE prompt_band >= 100) + (SELECT"
+                                      " count(*) FROM usage_rollup_month WHERE prompt_band >= 100)",
+                                      0, NULL)
+                           : NULL;
+    if (res)
+        out->legacy_rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        st = MIGRATE_ERROR;
+    PQclear(res);
+    db_exec(conn, "release the migration lock", "SELECT pg_advisory_unlock($1::bigint)", 1, lock);
+    return st;
+}
+
 migrate_status migrate_check(PGconn *conn, bool *current)
 {
     PGresult *res;

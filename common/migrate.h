@@ -40,6 +40,20 @@ typedef enum {
  * receives how many migrations were applied (0 when the run failed and rolled back). */
 migrate_status migrate_apply(PGconn *conn, int *applied);
 
+/* what migrate_rebuild_rollups() did */
+typedef struct migrate_rebuild {
+    int rebuilt;           /* UTC months rebuilt into prompt bands from their raw events */
+    int kept;              /* months whose raw events were gone or incomplete: kept as they were */
+    long long legacy_rows; /* rollup rows (all three tables) that keep only the 200k flag */
+} migrate_rebuild;
+
+/* After migrate_apply(): rebuilds the rollup months that still have legacy prompt bands
+ * (rows written before 0009) from the raw events, one UTC month per transaction
+ * (tally_rollup_rebuild_month(); done months are listed in rollup_rebuild, so a run that
+ * was stopped goes on where it was and a second run does nothing), under the runner's
+ * advisory lock. */
+migrate_status migrate_rebuild_rollups(PGconn *conn, migrate_rebuild *out);
+
 /* Checks the database without changing it: *current is true when every migration is
  * applied, every checksum matches and the function files applied are this build's. */
 migrate_status migrate_check(PGconn *conn, bool *current);

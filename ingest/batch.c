@@ -109,6 +109,7 @@ void batch_cleanup(batch *b)
     free(b->offsets);
     free(b->msgs);
     membuf_free(&b->msg_info);
+    membuf_free(&b->scratch);
     memset(b, 0, sizeof(*b));
 }
 
@@ -129,7 +130,7 @@ void batch_reset(batch *b)
 bool batch_oom(const batch *b)
 {
     return b->oom || b->events.oom || b->llm.oom || b->gateway.oom || b->rejects.oom ||
-           b->msg_info.oom;
+           b->msg_info.oom || b->scratch.oom;
 }
 
 void batch_message(batch *b, const char *key_prefix, const char *source, const char *raw,
@@ -211,6 +212,60 @@ static void col_time(membuf *o, int64_t us)
     buf_time(o, us);
 }
 
+/* A JSON string (RFC 8259 escapes; ids are UTF-8 as parsed). */
+static void json_string(membuf *o, const char *s)
+{
+    membuf_putc(o, '"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch == '"' || ch == '\\') {
+            membuf_putc(o, '\\');
+            membuf_putc(o, (char)ch);
+        } else if (ch < 0x20) {
+            membuf_printf(o, "\\u%04x", ch);
+        } else {
+            membuf_putc(o, (char)ch);
+        }
+    }
+    membuf_putc(o, '"');
+}
+
+/* The iterations column: NULL without iterations, else the list as JSON (usage_events'
+ * iterations, read by tally_usage_parts()). */
+static void col_iterations(batch *b, const tally_event *ev)
+{
+    membuf *j = &b->scratch;
+
+    if (ev->niterations == 0) {
+        membuf_put(&b->events, "\t\\N", 3);
+        return;
+    }
+    membuf_reset(j);
+    membuf_putc(j, '[');
+    for (int i = 0; i < ev->niterations; i++) {
+        const event_iteration *it = &ev->iterations[i];
+
+        membuf_puts(j, i ? ",{\"type\":" : "{\"type\":");
+        if (it->type[0])
+            json_string(j, it->type);
+        else
+            membuf_puts(j, "null");
+        membuf_puts(j, ",\"model\":");
+        if (it->model[0])
+            json_string(j, it->model);
+        else
+            membuf_puts(j, "null");
+#define ITERATION_COUNT(name) membuf_printf(j, ",\"" #name "\":%" PRId64, it->name);
+        TALLY_TOKEN_CLASSES(ITERATION_COUNT)
+#undef ITERATION_COUNT
+        membuf_putc(j, '}');
+    }
+    membuf_putc(j, ']');
+    membuf_putc(j, '\0');
+    col_text(&b->events, j->oom ? "" : j->data, false);
+}
+
 static void add_event(batch *b, const tally_event *ev)
 {
     membuf *o = &b->events;
@@ -240,6 +295,10 @@ static void add_event(batch *b, const tally_event *ev)
     col_int(o, ev->web_search_requests);
     col_int(o, ev->web_fetch_requests);
     col_bool(o, ev->long_context);
+    col_text(o, ev->speed, true);
+    col_text(o, ev->inference_geo, true);
+    col_int(o, ev->prompt_tokens);
+    col_iterations(b, ev);
     membuf_putc(o, '\n');
     b->nevents++;
     batch_month(b, ev->event_time_us);

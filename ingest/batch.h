@@ -28,7 +28,7 @@
     "session_id, message_id, deployment, model, gateway, region, subscription, product, "          \
     "operation, service_tier, status_code, is_stream" TALLY_TOKEN_CLASSES(                         \
         BATCH_COLUMN) ", cache_write_unknown, web_search_requests, web_fetch_requests, "           \
-                      "long_context"
+                      "long_context, speed, inference_geo, prompt_tokens, iterations"
 #define BATCH_LLM_COLUMNS                                                                          \
     "correlation_id, event_time, seq, message_id, deployment, model, is_stream, input_tokens, "    \
     "output_tokens, cache_read_tokens, long_context"
@@ -78,6 +78,7 @@ typedef struct batch {
     batch_msg *msgs; /* nmessages of them */
     size_t msgs_cap;
     membuf msg_info; /* per message: key NUL source NUL raw bytes */
+    membuf scratch;  /* an event's iterations as JSON, before COPY escaping */
     bool oom;        /* an allocation failed: the batch is incomplete and must not be written */
 } batch;
 

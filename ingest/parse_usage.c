@@ -46,36 +46,93 @@ static bool count(json_t *obj, const char *key, int64_t *out, char *reason)
     return parse_count(parse_get(obj, key), key, out, reason);
 }
 
-/* Fills the token classes from Anthropic's usage object. A 5m/1h split that adds up
- * to less than cache_creation_input_tokens leaves the rest unsplit; without a split
- * all writes are unsplit. */
-static bool usage_tokens(json_t *usage, tally_event *ev, char *reason)
+/* The token classes of a usage object (the top level or one iteration) into the six
+ * counts input, output, cache read, 5m, 1h, unsplit writes. A 5m/1h split that adds up to
+ * less than cache_creation_input_tokens leaves the rest unsplit; without a split all
+ * writes are unsplit. */
+static bool token_classes(json_t *usage, int64_t *input, int64_t *output, int64_t *read,
+                          int64_t *w5m, int64_t *w1h, int64_t *unsplit, char *reason)
 {
-    json_t *split, *tools;
+    json_t *split;
     int64_t created;
 
-    if (!count(usage, "input_tokens", &ev->input_tokens, reason) ||
-        !count(usage, "output_tokens", &ev->output_tokens, reason) ||
+    if (!count(usage, "input_tokens", input, reason) ||
+        !count(usage, "output_tokens", output, reason) ||
         !count(usage, "cache_creation_input_tokens", &created, reason) ||
-        !count(usage, "cache_read_input_tokens", &ev->cache_read_tokens, reason) ||
-        !get_object(usage, "cache_creation", &split, reason) ||
-        !get_object(usage, "server_tool_use", &tools, reason))
+        !count(usage, "cache_read_input_tokens", read, reason) ||
+        !get_object(usage, "cache_creation", &split, reason))
         return false;
     if (split) {
-        if (!count(split, "ephemeral_5m_input_tokens", &ev->cache_write_5m_tokens, reason) ||
-            !count(split, "ephemeral_1h_input_tokens", &ev->cache_write_1h_tokens, reason))
+        if (!count(split, "ephemeral_5m_input_tokens", w5m, reason) ||
+            !count(split, "ephemeral_1h_input_tokens", w1h, reason))
             return false;
-        if (ev->cache_write_5m_tokens + ev->cache_write_1h_tokens < created)
-            ev->cache_write_unsplit_tokens =
-                created - ev->cache_write_5m_tokens - ev->cache_write_1h_tokens;
+        if (*w5m + *w1h < created)
+            *unsplit = created - *w5m - *w1h;
     } else {
-        ev->cache_write_unsplit_tokens = created;
+        *unsplit = created;
     }
+    return true;
+}
+
+/* usage.iterations[]: each entry an object with its type, model and token classes. An
+ * empty list is no list; more than EVENT_ITERATIONS_MAX entries is a reject. */
+static bool usage_iterations(json_t *usage, tally_event *ev, char *reason)
+{
+    json_t *list = parse_get(usage, "iterations"), *item;
+    size_t i;
+
+    if (parse_absent(list))
+        return true;
+    if (!json_is_array(list)) {
+        parse_set_reason(reason, "field \"iterations\" is not an array");
+        return false;
+    }
+    if (json_array_size(list) > EVENT_ITERATIONS_MAX) {
+        parse_set_reason(reason, "field \"iterations\" has more than %d entries",
+                         EVENT_ITERATIONS_MAX);
+        return false;
+    }
+    json_array_foreach(list, i, item)
+    {
+        event_iteration *it = &ev->iterations[i];
+
+        if (!json_is_object(item)) {
+            parse_set_reason(reason, "field \"iterations\" has an entry that is not an object");
+            return false;
+        }
+        if (!parse_id(parse_get(item, "type"), "iterations.type", it->type, sizeof(it->type),
+                      reason) ||
+            !parse_id(parse_get(item, "model"), "iterations.model", it->model, sizeof(it->model),
+                      reason) ||
+            !token_classes(item, &it->input_tokens, &it->output_tokens, &it->cache_read_tokens,
+                           &it->cache_write_5m_tokens, &it->cache_write_1h_tokens,
+                           &it->cache_write_unsplit_tokens, reason))
+            return false;
+    }
+    ev->niterations = (int)json_array_size(list);
+    return true;
+}
+
+/* Fills the token classes, tool counts, service tier, speed, inference geo and iterations
+ * from Anthropic's usage object. */
+static bool usage_tokens(json_t *usage, tally_event *ev, char *reason)
+{
+    json_t *tools;
+
+    if (!token_classes(usage, &ev->input_tokens, &ev->output_tokens, &ev->cache_read_tokens,
+                       &ev->cache_write_5m_tokens, &ev->cache_write_1h_tokens,
+                       &ev->cache_write_unsplit_tokens, reason) ||
+        !get_object(usage, "server_tool_use", &tools, reason))
+        return false;
     if (!count(tools, "web_search_requests", &ev->web_search_requests, reason) ||
         !count(tools, "web_fetch_requests", &ev->web_fetch_requests, reason))
         return false;
     return parse_id(parse_get(usage, "service_tier"), "service_tier", ev->service_tier,
-                    sizeof(ev->service_tier), reason);
+                    sizeof(ev->service_tier), reason) &&
+           parse_id(parse_get(usage, "speed"), "speed", ev->speed, sizeof(ev->speed), reason) &&
+           parse_id(parse_get(usage, "inference_geo"), "inference_geo", ev->inference_geo,
+                    sizeof(ev->inference_geo), reason) &&
+           usage_iterations(usage, ev, reason);
 }
 
 static bool usage_event(json_t *obj, tally_event *ev, char *reason)

@@ -54,46 +54,59 @@ static const char *const SQL_STAGE[] = {
 /*
  * Moves the staged events into usage_events; the rollups and labels take only what the
  * INSERT returned. DISTINCT ON drops a key twice in one batch before it reaches the
- * table. Returns one row: the number of events inserted.
+ * table. Each inserted event becomes its parts (tally_usage_parts(): the top-level usage,
+ * or each iteration under its own model and prompt band), and the rollups sum the parts.
+ * Returns one row: the number of events inserted.
  */
 #define ROLLUP_SUM(name) ", sum(" #name ")::bigint AS " #name
 #define ROLLUP_SUMS TALLY_TOKEN_CLASSES(ROLLUP_SUM)
 #define ROLLUP_COUNT_SUM(name) ", sum(" #name ")::bigint"
 #define ROLLUP_KEY TALLY_ROLLUP_DIMENSIONS(BATCH_COLUMN)
 #define ROLLUP_COLUMNS                                                                             \
-    ROLLUP_KEY ", requests" TALLY_TOKEN_CLASSES(BATCH_COLUMN) TALLY_REQUEST_COUNTS(BATCH_COLUMN)
+    ROLLUP_KEY ", long_context, requests" TALLY_TOKEN_CLASSES(BATCH_COLUMN)                        \
+        TALLY_REQUEST_COUNTS(BATCH_COLUMN)
 #define ROLLUP_ADD(name) ", " #name " = r." #name " + EXCLUDED." #name
 #define ROLLUP_UPDATE                                                                              \
     " DO UPDATE SET requests = r.requests + EXCLUDED.requests" TALLY_TOKEN_CLASSES(ROLLUP_ADD)     \
         TALLY_REQUEST_COUNTS(ROLLUP_ADD)
+/* the bucket and the TALLY_ROLLUP_DIMENSIONS, by position */
+#define ROLLUP_ORDINALS "1, 2, 3, 4, 5, 6, 7"
+#define PART_COLUMN(name) ", p." #name
 
-/* in pieces: ISO C caps a string literal at 4095 bytes. GROUP BY and ORDER BY count the
- * bucket and the TALLY_ROLLUP_DIMENSIONS. */
+/* in pieces: ISO C caps a string literal at 4095 bytes */
 static const char *const SQL_INSERT_EVENTS[] = {
     "WITH ins AS ("
     " INSERT INTO usage_events (" BATCH_EVENT_COLUMNS ")"
     " SELECT DISTINCT ON (request_id, event_time) " BATCH_EVENT_COLUMNS
     " FROM tally_stage ORDER BY request_id, event_time"
     " ON CONFLICT DO NOTHING"
-    " RETURNING event_time, developer_oid, developer_upn, model, deployment, "
-    "long_context" TALLY_TOKEN_CLASSES(
+    " RETURNING event_time, developer_oid, developer_upn, model, deployment, speed, "
+    "inference_geo, iterations" TALLY_TOKEN_CLASSES(
         BATCH_COLUMN) ", cache_write_unknown, web_search_requests, web_fetch_requests),",
+    " parts AS ("
+    " SELECT date_bin('15 minutes', i.event_time, timestamptz '1970-01-01 00:00:00+00') AS bucket,"
+    " i.developer_oid, p.model, i.deployment, p.prompt_band,"
+    " coalesce(lower(i.speed), 'standard') AS speed, coalesce(i.inference_geo, '') AS residency,"
+    " p.requests" TALLY_TOKEN_CLASSES(PART_COLUMN) TALLY_REQUEST_COUNTS(
+        PART_COLUMN) " FROM ins i CROSS JOIN LATERAL tally_usage_parts(i.model, "
+                     "i.iterations" TALLY_TOKEN_CLASSES(BATCH_COLUMN) ", i.cache_write_unknown, "
+                                                                      "i.web_search_requests, "
+                                                                      "i.web_fetch_requests) p),",
     " agg AS ("
-    " SELECT date_bin('15 minutes', event_time, timestamptz '1970-01-01 00:00:00+00') AS "
-    "bucket" ROLLUP_KEY ", count(*) AS requests" ROLLUP_SUMS ","
-    " count(*) FILTER (WHERE cache_write_unknown) AS cache_unknown_requests,"
-    " sum(web_search_requests)::bigint AS web_search_requests,"
-    " sum(web_fetch_requests)::bigint AS web_fetch_requests"
-    " FROM ins GROUP BY 1, 2, 3, 4, 5),",
+    " SELECT bucket" ROLLUP_KEY
+    ", sum(requests)::bigint AS requests" ROLLUP_SUMS TALLY_REQUEST_COUNTS(
+        ROLLUP_SUM) " FROM parts GROUP BY " ROLLUP_ORDINALS "),",
     " r15 AS ("
     " INSERT INTO usage_rollup_15m AS r (bucket" ROLLUP_COLUMNS ")"
-    " SELECT * FROM agg ORDER BY 1, 2, 3, 4, 5"
-    " ON CONFLICT (bucket" ROLLUP_KEY ")" ROLLUP_UPDATE "),",
+    " SELECT bucket" ROLLUP_KEY
+    ", tally_prompt_band_long(prompt_band), requests" TALLY_TOKEN_CLASSES(BATCH_COLUMN)
+        TALLY_REQUEST_COUNTS(BATCH_COLUMN) " FROM agg ORDER BY " ROLLUP_ORDINALS
+                                           " ON CONFLICT (bucket" ROLLUP_KEY ")" ROLLUP_UPDATE "),",
     " rday AS ("
     " INSERT INTO usage_rollup_day AS r (day" ROLLUP_COLUMNS ")"
     " SELECT (bucket AT TIME ZONE 'UTC')::date" ROLLUP_KEY
-    ", sum(requests)::bigint" ROLLUP_SUMS TALLY_REQUEST_COUNTS(
-        ROLLUP_COUNT_SUM) " FROM agg GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+    ", tally_prompt_band_long(prompt_band), sum(requests)::bigint" ROLLUP_SUMS TALLY_REQUEST_COUNTS(
+        ROLLUP_COUNT_SUM) " FROM agg GROUP BY " ROLLUP_ORDINALS " ORDER BY " ROLLUP_ORDINALS
                           " ON CONFLICT (day" ROLLUP_KEY ")" ROLLUP_UPDATE "),",
     " lab AS ("
     " INSERT INTO developer_labels AS l (oid, upn, last_seen)"
@@ -136,7 +149,8 @@ static const char SQL_PENDING_GATEWAY[] =
     " coalesce(nullif(g.user_oid, ''), nullif(g.subscription, ''), 'unattributed'),"               \
     " g.user_upn, NULL, NULL, NULL, l.message_id, l.deployment, l.model, NULL, g.region,"          \
     " g.subscription, NULL, NULL, NULL, g.status_code, l.is_stream, l.input_tokens,"               \
-    " l.output_tokens, l.cache_read_tokens, 0, 0, 0, true, 0, 0, l.long_context"
+    " l.output_tokens, l.cache_read_tokens, 0, 0, 0, true, 0, 0, l.long_context, NULL, NULL,"      \
+    " l.input_tokens + l.cache_read_tokens, NULL"
 
 static const char SQL_JOIN[] =
     "WITH g AS (DELETE FROM ingest_monitor_gateway g USING ingest_monitor_llm l"

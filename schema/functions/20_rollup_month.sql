@@ -4,7 +4,8 @@
 -- to the monthly rollup, aggregated per statement and upserted in key order, so that
 -- concurrent ingest transactions lock month rows in one global order.
 -- The summed columns are the requests, every token class (tally_token_classes) and the
--- other counters, so that a class added there is summed here too.
+-- other counters, so that a class added there is summed here too. The key is the month and
+-- the dimensions (prompt_band, speed, residency: 0009); long_context follows the band.
 CREATE OR REPLACE FUNCTION tally_rollup_month_apply() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -16,12 +17,15 @@ DECLARE
         || ARRAY(SELECT class || '_tokens' FROM tally_token_classes() ORDER BY ord)
         || ARRAY['cache_unknown_requests', 'web_search_requests', 'web_fetch_requests'];
 BEGIN
-    EXECUTE 'INSERT INTO usage_rollup_month AS m (month, developer_oid, model, deployment, long_context, '
+    EXECUTE 'INSERT INTO usage_rollup_month AS m (month, developer_oid, model, deployment,'
+         || ' prompt_band, speed, residency, long_context, '
          || (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) c)
-         || ') SELECT date_trunc(''month'', d.day)::date, d.developer_oid, d.model, d.deployment, d.long_context, '
+         || ') SELECT date_trunc(''month'', d.day)::date, d.developer_oid, d.model, d.deployment,'
+         || ' d.prompt_band, d.speed, d.residency, tally_prompt_band_long(d.prompt_band), '
          || (SELECT string_agg(format('sum(s * d.%I)', c), ', ') FROM unnest(cols) c)
-         || ' FROM (' || src || ') d GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5'
-         || ' ON CONFLICT (month, developer_oid, model, deployment, long_context) DO UPDATE SET '
+         || ' FROM (' || src || ') d GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7'
+         || ' ON CONFLICT (month, developer_oid, model, deployment, prompt_band, speed, residency)'
+         || ' DO UPDATE SET '
          || (SELECT string_agg(format('%1$I = m.%1$I + excluded.%1$I', c), ', ') FROM unnest(cols) c);
     RETURN NULL;
 END

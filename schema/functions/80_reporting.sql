@@ -2,6 +2,9 @@
 -- as tally_reader (which reads nothing else). CREATE OR REPLACE VIEW keeps the grants; a
 -- new view gets SELECT from the default privileges of 0001 and from the GRANT at the end.
 --
+-- The rollups are keyed by prompt band, speed and residency (0009); the views keep their
+-- grain (× long context) and sum those dimensions away.
+--
 -- Conventions of every view here:
 --  * a team or model that is unknown is spelled '(no team)' / '(unknown)', never '', so it can
 --    be a value of a Grafana variable (an empty option cannot be selected);
@@ -29,7 +32,16 @@ SELECT r.bucket,
        r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,
        r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_write_unsplit_tokens,
        r.cache_unknown_requests, r.web_search_requests, r.web_fetch_requests
-  FROM usage_rollup_15m r
+  FROM (SELECT bucket, developer_oid, model, deployment, long_context,
+               sum(requests)::bigint AS requests, sum(input_tokens)::bigint AS input_tokens,
+               sum(output_tokens)::bigint AS output_tokens, sum(cache_read_tokens)::bigint AS cache_read_tokens,
+               sum(cache_write_5m_tokens)::bigint AS cache_write_5m_tokens,
+               sum(cache_write_1h_tokens)::bigint AS cache_write_1h_tokens,
+               sum(cache_write_unsplit_tokens)::bigint AS cache_write_unsplit_tokens,
+               sum(cache_unknown_requests)::bigint AS cache_unknown_requests,
+               sum(web_search_requests)::bigint AS web_search_requests,
+               sum(web_fetch_requests)::bigint AS web_fetch_requests
+          FROM usage_rollup_15m GROUP BY bucket, developer_oid, model, deployment, long_context) r
   LEFT JOIN developers d ON d.oid = r.developer_oid AND r.bucket >= d.valid_from AND r.bucket < d.valid_to
   LEFT JOIN developer_labels l ON l.oid = r.developer_oid
   LEFT JOIN deployments dep ON dep.name = r.deployment AND r.bucket >= dep.valid_from AND r.bucket < dep.valid_to;
@@ -53,7 +65,16 @@ SELECT (month::timestamp AT TIME ZONE 'UTC') AS month, developer_oid, model, dep
        long_context, requests, input_tokens, output_tokens, cache_read_tokens,
        cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens,
        cache_unknown_requests, web_search_requests, web_fetch_requests
-  FROM usage_rollup_month;
+  FROM (SELECT month, developer_oid, model, deployment, long_context,
+               sum(requests)::bigint AS requests, sum(input_tokens)::bigint AS input_tokens,
+               sum(output_tokens)::bigint AS output_tokens, sum(cache_read_tokens)::bigint AS cache_read_tokens,
+               sum(cache_write_5m_tokens)::bigint AS cache_write_5m_tokens,
+               sum(cache_write_1h_tokens)::bigint AS cache_write_1h_tokens,
+               sum(cache_write_unsplit_tokens)::bigint AS cache_write_unsplit_tokens,
+               sum(cache_unknown_requests)::bigint AS cache_unknown_requests,
+               sum(web_search_requests)::bigint AS web_search_requests,
+               sum(web_fetch_requests)::bigint AS web_fetch_requests
+          FROM usage_rollup_month GROUP BY month, developer_oid, model, deployment, long_context) r;
 
 -- Quota use now, for Grafana (reads as tally_reader) and people with psql.
 CREATE OR REPLACE VIEW reporting.quota_status AS
@@ -162,7 +183,16 @@ SELECT (r.day::timestamp AT TIME ZONE 'UTC') AS day,
                       r.cache_write_1h_tokens, r.cache_write_unsplit_tokens, r.cache_read_tokens,
                       p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read) AS cost_usd,
        r.cache_read_tokens * (p.input - p.cache_read) * 0.000001 AS cache_read_saved_usd
-  FROM usage_rollup_day r
+  FROM (SELECT day, developer_oid, model, deployment, long_context,
+               sum(requests)::bigint AS requests, sum(input_tokens)::bigint AS input_tokens,
+               sum(output_tokens)::bigint AS output_tokens, sum(cache_read_tokens)::bigint AS cache_read_tokens,
+               sum(cache_write_5m_tokens)::bigint AS cache_write_5m_tokens,
+               sum(cache_write_1h_tokens)::bigint AS cache_write_1h_tokens,
+               sum(cache_write_unsplit_tokens)::bigint AS cache_write_unsplit_tokens,
+               sum(cache_unknown_requests)::bigint AS cache_unknown_requests,
+               sum(web_search_requests)::bigint AS web_search_requests,
+               sum(web_fetch_requests)::bigint AS web_fetch_requests
+          FROM usage_rollup_day GROUP BY day, developer_oid, model, deployment, long_context) r
   CROSS JOIN LATERAL (SELECT r.day::timestamp AT TIME ZONE 'UTC' AS at) t
   LEFT JOIN developers d ON d.oid = r.developer_oid AND t.at >= d.valid_from AND t.at < d.valid_to
   LEFT JOIN developer_labels l ON l.oid = r.developer_oid

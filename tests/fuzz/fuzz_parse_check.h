@@ -84,6 +84,8 @@ static inline void fuzz_check_event(const tally_event *ev)
     context = ev->input_tokens + ev->cache_read_tokens + ev->cache_write_5m_tokens +
               ev->cache_write_1h_tokens + ev->cache_write_unsplit_tokens;
     FUZZ_CHECK(ev->long_context == (context > EVENT_LONG_CONTEXT_TOKENS));
+    FUZZ_CHECK(ev->prompt_tokens == context && ev->prompt_band == event_prompt_band(context));
+    FUZZ_CHECK(ev->niterations >= 0 && ev->niterations <= EVENT_ITERATIONS_MAX);
     if (ev->cache_write_unknown)
         FUZZ_CHECK(ev->cache_write_5m_tokens + ev->cache_write_1h_tokens +
                        ev->cache_write_unsplit_tokens ==

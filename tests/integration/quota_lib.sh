@@ -11,20 +11,20 @@ quota_db() {
 
 # usage DEV TIMESTAMP INPUT_TOKENS OUTPUT_TOKENS: one claude-haiku-4-5 request ($1 input,
 # $5 output per million tokens) in the rollups, as the ingest sink writes them (15-minute
-# and UTC-day tables; the monthly one follows by trigger).
+# and UTC-day tables; the monthly one follows by trigger), in the legacy band of its flag (100).
 usage() {
     sql "INSERT INTO usage_rollup_15m AS r (bucket, developer_oid, model, deployment, long_context,
-                requests, input_tokens, output_tokens)
+                prompt_band, requests, input_tokens, output_tokens)
          VALUES (date_bin('15 minutes', '$2'::timestamptz, '2000-01-01 00:00+00'), '$1',
-                 'claude-haiku-4-5', 'haiku', false, 1, $3, $4)
-         ON CONFLICT (bucket, developer_oid, model, deployment, long_context) DO UPDATE
+                 'claude-haiku-4-5', 'haiku', false, 100, 1, $3, $4)
+         ON CONFLICT (bucket, developer_oid, model, deployment, prompt_band, speed, residency) DO UPDATE
             SET requests = r.requests + 1, input_tokens = r.input_tokens + excluded.input_tokens,
                 output_tokens = r.output_tokens + excluded.output_tokens;
          INSERT INTO usage_rollup_day AS r (day, developer_oid, model, deployment, long_context,
-                requests, input_tokens, output_tokens)
+                prompt_band, requests, input_tokens, output_tokens)
          VALUES (('$2'::timestamptz AT TIME ZONE 'UTC')::date, '$1', 'claude-haiku-4-5', 'haiku',
-                 false, 1, $3, $4)
-         ON CONFLICT (day, developer_oid, model, deployment, long_context) DO UPDATE
+                 false, 100, 1, $3, $4)
+         ON CONFLICT (day, developer_oid, model, deployment, prompt_band, speed, residency) DO UPDATE
             SET requests = r.requests + 1, input_tokens = r.input_tokens + excluded.input_tokens,
                 output_tokens = r.output_tokens + excluded.output_tokens" >/dev/null
 }

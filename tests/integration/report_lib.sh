@@ -29,25 +29,26 @@ GET() {
 }
 
 # seed_rollups: rebuilds every rollup from usage_events (what the ingest sink keeps up
-# to date), so tests can insert events with plain SQL.
+# to date), so tests can insert events with plain SQL; an event's long_context flag picks
+# its legacy prompt band (100 or 101), so the flag a test sets is the one priced.
 seed_rollups() {
     sql "SELECT tally_ensure_months(min(event_time), max(event_time)) FROM usage_events" >/dev/null
     sql "DELETE FROM usage_rollup_15m; DELETE FROM usage_rollup_day;
-         INSERT INTO usage_rollup_15m (bucket, developer_oid, model, deployment, long_context, requests,
+         INSERT INTO usage_rollup_15m (bucket, developer_oid, model, deployment, long_context, prompt_band, requests,
              input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
              cache_write_unsplit_tokens)
          SELECT date_bin('15 minutes', event_time, timestamptz '2000-01-01 00:00+00'), developer_oid, model,
-                deployment, long_context, count(*), sum(input_tokens), sum(output_tokens),
+                deployment, long_context, CASE WHEN long_context THEN 101 ELSE 100 END, count(*), sum(input_tokens), sum(output_tokens),
                 sum(cache_read_tokens), sum(cache_write_5m_tokens), sum(cache_write_1h_tokens),
                 sum(cache_write_unsplit_tokens)
            FROM usage_events GROUP BY 1, 2, 3, 4, 5;
-         INSERT INTO usage_rollup_day (day, developer_oid, model, deployment, long_context, requests,
+         INSERT INTO usage_rollup_day (day, developer_oid, model, deployment, long_context, prompt_band, requests,
              input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
              cache_write_unsplit_tokens)
          SELECT (bucket AT TIME ZONE 'UTC')::date, developer_oid, model, deployment, long_context,
-                sum(requests), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
+                prompt_band, sum(requests), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
                 sum(cache_write_5m_tokens), sum(cache_write_1h_tokens), sum(cache_write_unsplit_tokens)
-           FROM usage_rollup_15m GROUP BY 1, 2, 3, 4, 5;" >/dev/null
+           FROM usage_rollup_15m GROUP BY 1, 2, 3, 4, 5, 6;" >/dev/null
 }
 
 # Debian's python3 directly: a version-manager shim on PATH can take seconds per start

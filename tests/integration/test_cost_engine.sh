@@ -26,14 +26,16 @@ CSV
 "$CTL" --db "$DB" developers import "$TMP/devs.csv" >/dev/null
 sql "INSERT INTO developer_labels VALUES ('dev-3', 'three@example.com', now())"
 
-# roll TABLE KEY-EXPRESSION KEY-COLUMN: the upsert of one rollup for a batch's events
+# roll TABLE KEY-EXPRESSION KEY-COLUMN: the upsert of one rollup for a batch's events (in
+# the legacy prompt band of the flag each test event sets)
 roll() {
     echo "INSERT INTO $1 AS r
 SELECT $2, developer_oid, model, deployment, long_context, count(*), sum(input_tokens),
        sum(output_tokens), sum(cache_read_tokens), sum(cache_write_5m_tokens), sum(cache_write_1h_tokens),
-       sum(cache_write_unsplit_tokens), count(*) FILTER (WHERE cache_write_unknown), 0, 0
+       sum(cache_write_unsplit_tokens), count(*) FILTER (WHERE cache_write_unknown), 0, 0,
+       CASE WHEN long_context THEN 101 ELSE 100 END
   FROM usage_events WHERE request_id LIKE p_batch || ':%' GROUP BY 1, 2, 3, 4, 5
-ON CONFLICT ($3, developer_oid, model, deployment, long_context) DO UPDATE SET
+ON CONFLICT ($3, developer_oid, model, deployment, prompt_band, speed, residency) DO UPDATE SET
   requests = r.requests + excluded.requests, input_tokens = r.input_tokens + excluded.input_tokens,
   output_tokens = r.output_tokens + excluded.output_tokens,
   cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,

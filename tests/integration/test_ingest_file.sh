@@ -66,6 +66,30 @@ assert_eq "$(sql 'SELECT count(*), sum(input_tokens) FROM usage_events')" \
 assert_eq "0 0" "$(sql 'SELECT count(*) FROM ingest_monitor_llm') $(sql 'SELECT count(*) FROM ingest_monitor_gateway')" \
     "no monitor halves left pending"
 
+# prompt bands, speed, residency and iterations: the event keeps what pricing needs, the
+# rollups sum its parts. iter-1 (fast, geo us) has an advisor iteration on Sonnet 5.5
+# (prompt 98000 + 2000 + 1 = 100001: band 3), the final message on Opus 5.5 (64200: band 2)
+# and one without a model (20 tokens: band 0, the response's model, counted as the request)
+out=$("$ING" --db "$DB" --from-file "$FIX/usage-v1-iterations.json" 2>>"$TMP/log")
+assert_eq "read=1 inserted=1 duplicates=0 rejected=0" "$out" "iterations: one event"
+assert_eq "fast|us|64200|3|message|claude-sonnet-5-5|1" \
+    "$(sql "SELECT speed, inference_geo, prompt_tokens, jsonb_array_length(iterations), iterations->1->>'type',
+                   iterations->0->>'model', (iterations->0->>'cache_write_unsplit_tokens')::int
+              FROM usage_events WHERE request_id = 'iter-1'")" "iterations: speed, geo, prompt size and the parsed list stored"
+parts() { sql "SELECT string_agg(concat_ws(' ', model, prompt_band, speed, residency, long_context, requests,
+                      input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+                      cache_write_1h_tokens, cache_write_unsplit_tokens), ',' ORDER BY model, prompt_band)
+                 FROM $1 WHERE developer_oid = '0b1c2d3e-0000-4000-8000-000000000001'"; }
+want="claude-opus-5-5 0 fast us f 1 5 6 8 0 0 7,claude-opus-5-5 2 fast us f 0 1200 800 60000 2000 1000 0,claude-sonnet-5-5 3 fast us f 0 98000 350 2000 0 0 1"
+for t in usage_rollup_15m usage_rollup_day usage_rollup_month; do
+    assert_eq "$want" "$(parts $t)" "iterations: $t holds one row per part (model x band), the request once"
+done
+# the 200k edge: 200001 is band 5 (long context), exactly 200000 band 4
+"$ING" --db "$DB" --from-file "$FIX/usage-v1-long-context.json" >/dev/null 2>>"$TMP/log"
+assert_eq "4 f 1,5 t 2" "$(sql "SELECT string_agg(concat_ws(' ', prompt_band, long_context, requests), ',' ORDER BY prompt_band)
+                                  FROM usage_rollup_day WHERE model = 'claude-sonnet-4-5' AND day = '2026-10-14'")" \
+    "long-context fixture: bands 4 and 5 either side of 200,000, long_context follows the band"
+
 out=$("$ING" --db "$DB" --from-file "$TMP/missing" 2>"$TMP/err"); rc=$?
 assert_eq 1 "$rc" "missing file: exit 1"
 assert_match 'could not open' "$(cat "$TMP/err")" "missing file: says so"

@@ -88,7 +88,8 @@ counts() { sql "SELECT string_agg(t.relname || '=' || (xpath('/row/c/text()',
                     ' ' ORDER BY t.relname)
                   FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
                  WHERE n.nspname = 'public' AND t.relkind IN ('r', 'p')
-                   AND t.relname NOT IN ('schema_migrations', 'schema_functions')"; }
+                   AND t.relname NOT IN ('schema_migrations', 'schema_functions', 'rollup_rebuild')
+                   AND t.relname NOT LIKE 'usage_rollup_%'"; }
 reports() { # every report and view a user reads, as exact text
     sql "SET TIME ZONE 'UTC';
          SELECT md5(string_agg(x::text, E'\n' ORDER BY x::text)) FROM (
@@ -102,15 +103,63 @@ reports() { # every report and view a user reads, as exact text
            UNION ALL SELECT r::text FROM reporting.request_costs r
            UNION ALL SELECT r::text FROM reporting.rates_in_use r
            UNION ALL SELECT r::text FROM reporting.models r) y"; }
-rows_before=$(counts)
-reports_before=$(reports)
-assert_match "usage_events=2387 " "$rows_before" "the dump holds 2387 events"
+assert_eq 2387 "$(sql 'SELECT count(*) FROM usage_events')" "the dump holds 2387 events"
 assert_eq "261.15465325|1637|11" "$(sql "SELECT sum(cost_usd::numeric), sum(requests), count(*) FROM tally_report_monthly(tally_book(NULL), '2026-10', 'Europe/Berlin')")" \
     "October in Berlin as 3a3d471 reported it"
+# November's raw events are gone (as after retention): its rollup rows can only keep the
+# 200k flag; October's are rebuilt into exact bands from its events
+sql "DELETE FROM usage_events WHERE event_time >= '2026-11-01'" >/dev/null
+rows_before=$(counts)
+reports_before=$(reports)
+roll_rows() { sql "SELECT (SELECT count(*) FROM usage_rollup_$1 WHERE $2 >= '2026-11-01') || ' ' ||
+                          (SELECT count(*) FROM usage_rollup_$1 WHERE $2 < '2026-11-01')"; }
+nov_15m=$(roll_rows 15m bucket); nov_day=$(roll_rows day day); nov_month=$(roll_rows month month)
+legacy=$(( ${nov_15m% *} + ${nov_day% *} + ${nov_month% *} ))
 out=$("$CTL" --db "$DB" migrate 2>"$TMP/upgrade.err"); rc=$?
-assert_eq "0 migrations: $((nmig - 6)) applied, $nmig in all" "$rc $out" "3a3d471's database upgrades: only the new migrations are applied"
+assert_eq "0 migrations: $((nmig - 6)) applied, $nmig in all
+rollups: 1 month(s) rebuilt into prompt bands, 1 kept; $legacy rollup rows keep only the legacy 200k flag (raw events already dropped)" \
+    "$rc $out" "3a3d471's database upgrades: only the new migrations are applied, October rebuilt, November kept"
 assert_match "function files: applied all $nfun" "$(cat "$TMP/upgrade.err")" "and the function files"
-assert_eq "$rows_before" "$(counts)" "every table keeps its rows"
+assert_eq "$rows_before" "$(counts)" "every other table keeps its rows"
+assert_eq "2026-10-01 rebuilt 0|2026-11-01 kept $legacy" \
+    "$(sql "SELECT string_agg(month || ' ' || outcome || ' ' || legacy_rows, '|' ORDER BY month) FROM rollup_rebuild")" \
+    "rollup_rebuild lists both months"
+assert_eq "${nov_15m% *} ${nov_day% *} ${nov_month% *}" \
+    "$(sql "SELECT (SELECT count(*) FROM usage_rollup_15m WHERE prompt_band >= 100) || ' ' ||
+                   (SELECT count(*) FROM usage_rollup_day WHERE prompt_band >= 100) || ' ' ||
+                   (SELECT count(*) FROM usage_rollup_month WHERE prompt_band >= 100)")" \
+    "November's rows keep their legacy bands, October has none"
+# October's rows are exactly what the events give, band by band (an independent count of
+# the breakpoints below each prompt), and the day and month rollups are their sums
+want15m="SELECT date_bin('15 minutes', event_time, timestamptz '2000-01-01 00:00+00'), developer_oid, model, deployment,
+                (SELECT count(*) FROM unnest('{32000,64000,100000,128000,200000,256000,500000,1000000}'::bigint[]) b
+                  WHERE b < input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
+                            + cache_write_unsplit_tokens)::smallint AS band,
+                'standard', '', long_context, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
+                sum(cache_write_5m_tokens), sum(cache_write_1h_tokens), sum(cache_write_unsplit_tokens)
+           FROM usage_events WHERE event_time < '2026-11-01' GROUP BY 1, 2, 3, 4, 5, 8"
+have15m="SELECT bucket, developer_oid, model, deployment, prompt_band, speed, residency, long_context, requests,
+                input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+                cache_write_unsplit_tokens FROM usage_rollup_15m WHERE bucket < '2026-11-01'"
+assert_eq 0 "$(sql "SELECT count(*) FROM ((($want15m) EXCEPT ($have15m)) UNION ALL (($have15m) EXCEPT ($want15m))) x")" \
+    "October's 15-minute rows are exactly the events' parts by exact band"
+assert_eq "221 113 11 137" "${nov_15m#* } ${nov_15m% *} ${nov_month#* } $legacy" \
+    "before: 221 October and 113 November 15-minute rows, 11 October month rows, 137 November rows in all"
+assert_eq "0:160 1:104 2:81 3:65 4:40" \
+    "$(sql "SELECT string_agg(prompt_band || ':' || count, ' ' ORDER BY prompt_band)
+              FROM (SELECT prompt_band, count(*) FROM usage_rollup_15m WHERE bucket < '2026-11-01' GROUP BY 1) x")" \
+    "October's 221 flag rows became 450 rows in bands 0-4 (no prompt of the simulation is over 200k)"
+assert_eq 0 "$(sql "WITH d AS (
+    SELECT date_trunc('month', day)::date, developer_oid, model, deployment, prompt_band, speed, residency,
+           long_context, sum(requests), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
+           sum(cache_write_5m_tokens), sum(cache_write_1h_tokens), sum(cache_write_unsplit_tokens)
+      FROM usage_rollup_day GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+), m AS (
+    SELECT month, developer_oid, model, deployment, prompt_band, speed, residency, long_context, requests,
+           input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+           cache_write_unsplit_tokens FROM usage_rollup_month)
+SELECT count(*) FROM ((TABLE d EXCEPT TABLE m) UNION ALL (TABLE m EXCEPT TABLE d)) x")" \
+    "the monthly rollup is the sum of the daily one, key for key, after the rebuild"
 assert_eq "$reports_before" "$(reports)" "every report and view gives the same rows as before"
 assert_eq "261.15465325|1637|11" "$(sql "SELECT sum(cost_usd::numeric), sum(requests), count(*) FROM tally_report_monthly(tally_book(NULL), '2026-10', 'Europe/Berlin')")" \
     "October in Berlin as before"

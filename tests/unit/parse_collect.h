@@ -275,7 +275,9 @@ static const char *const golden_formats[] = {
     X(subscription)                                                                                \
     X(product)                                                                                     \
     X(operation)                                                                                   \
-    X(service_tier)
+    X(service_tier)                                                                                \
+    X(speed)                                                                                       \
+    X(inference_geo)
 
 /*
  * Serializes the collected items into b: "items=N", then per item a "[item I]" line,
@@ -318,6 +320,23 @@ static inline void golden_text(const collected *c, membuf *b)
         golden_int(b, all, "web_search_requests", ev->web_search_requests);
         golden_int(b, all, "web_fetch_requests", ev->web_fetch_requests);
         golden_bool(b, all, "long_context", ev->long_context);
+        golden_int(b, all, "prompt_tokens", ev->prompt_tokens);
+        golden_int(b, all, "prompt_band", ev->prompt_band);
+        golden_int(b, all, "iterations", ev->niterations);
+        for (int k = 0; k < ev->niterations; k++) {
+            const event_iteration *x = &ev->iterations[k];
+            char key[64];
+
+            snprintf(key, sizeof(key), "iteration[%d].type", k);
+            golden_str(b, true, key, x->type);
+            snprintf(key, sizeof(key), "iteration[%d].model", k);
+            golden_str(b, true, key, x->model);
+#define GOLDEN_ITERATION(name)                                                                     \
+    snprintf(key, sizeof(key), "iteration[%d]." #name, k);                                         \
+    golden_int(b, true, key, x->name);
+            TALLY_TOKEN_CLASSES(GOLDEN_ITERATION)
+#undef GOLDEN_ITERATION
+        }
     }
 }
 

@@ -67,13 +67,37 @@ static void test_event_copy_text(void **state)
     item.ev.cache_write_5m_tokens = 6120;
     item.ev.long_context = false;
     batch_emit(&b, &item);
+    /* then fast mode, US inference, the prompt size and two iterations (JSON escaped for
+     * COPY text: its backslashes doubled, a tab in a model as \t in the JSON) */
+    snprintf(item.ev.request_id, sizeof(item.ev.request_id), "req-2");
+    snprintf(item.ev.speed, sizeof(item.ev.speed), "fast");
+    snprintf(item.ev.inference_geo, sizeof(item.ev.inference_geo), "us");
+    item.ev.prompt_tokens = 94574;
+    item.ev.niterations = 2;
+    snprintf(item.ev.iterations[0].type, sizeof(item.ev.iterations[0].type), "advisor_message");
+    snprintf(item.ev.iterations[0].model, sizeof(item.ev.iterations[0].model), "m\"1\t");
+    item.ev.iterations[0].input_tokens = 7;
+    item.ev.iterations[0].cache_write_unsplit_tokens = 3;
+    item.ev.iterations[1].output_tokens = 9;
+    batch_emit(&b, &item);
     assert_string_equal(
         copy_text(&b.events),
         "req\\t1\\\\x\\n\t2026-09-28 00:00:00.000001+00\t1\tunattributed\t"
         "ana@contoso.example\t\\N\t\\N\t\\N\t\\N\t\tclaude-sonnet-4-6\t"
-        "\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t200\tt\t42\t1873\t88412\t6120\t0\t0\tf\t0\t0\tf\n");
-    assert_int_equal(b.nevents, 1);
-    assert_int_equal(b.nrecords, 1);
+        "\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t200\tt\t42\t1873\t88412\t6120\t0\t0\tf\t0\t0\tf"
+        "\t\\N\t\\N\t0\t\\N\n"
+        "req-2\t2026-09-28 00:00:00.000001+00\t1\tunattributed\t"
+        "ana@contoso.example\t\\N\t\\N\t\\N\t\\N\t\tclaude-sonnet-4-6\t"
+        "\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t200\tt\t42\t1873\t88412\t6120\t0\t0\tf\t0\t0\tf"
+        "\tfast\tus\t94574\t"
+        "[{\"type\":\"advisor_message\",\"model\":\"m\\\\\"1\\\\u0009\",\"input_tokens\":7,"
+        "\"output_tokens\":0,\"cache_read_tokens\":0,\"cache_write_5m_tokens\":0,"
+        "\"cache_write_1h_tokens\":0,\"cache_write_unsplit_tokens\":3},"
+        "{\"type\":null,\"model\":null,\"input_tokens\":0,\"output_tokens\":9,"
+        "\"cache_read_tokens\":0,\"cache_write_5m_tokens\":0,\"cache_write_1h_tokens\":0,"
+        "\"cache_write_unsplit_tokens\":0}]\n");
+    assert_int_equal(b.nevents, 2);
+    assert_int_equal(b.nrecords, 2);
     batch_cleanup(&b);
 }
 

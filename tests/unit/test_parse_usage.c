@@ -54,6 +54,57 @@ static void test_long_context(void **state)
                      3);
 }
 
+/* Fast mode, US inference and three iterations: an advisor on another model, the final
+ * message on the response's model (equal to the top level, as Anthropic reports it) and one
+ * without a model; each keeps its own 5m/1h/unsplit split. The top level stays as sent. */
+static void test_iterations(void **state)
+{
+    collected c = {0};
+    const tally_event *ev;
+
+    (void)state;
+    assert_int_equal(
+        golden_parse_check("events/usage-v1-iterations.json", PARSE_USAGE, "usage-v1-iterations"),
+        1);
+    collect_fixture(&c, "usage-v1-iterations.json", PARSE_USAGE);
+    ev = &c.items[0].ev;
+    assert_string_equal(ev->speed, "fast");
+    assert_string_equal(ev->inference_geo, "us");
+    assert_string_equal(ev->service_tier, "standard");
+    assert_int_equal(ev->prompt_tokens, 64200);
+    assert_int_equal(ev->prompt_band, 2);
+    assert_int_equal(ev->niterations, 3);
+    assert_string_equal(ev->iterations[0].model, "claude-sonnet-5-5");
+    assert_int_equal(ev->iterations[0].cache_write_unsplit_tokens, 1);
+    assert_string_equal(ev->iterations[2].model, "");
+    assert_int_equal(ev->iterations[2].cache_write_unsplit_tokens, 7);
+    collected_free(&c);
+}
+
+/* Bands are (lower, upper]: a prompt equal to a breakpoint is in the band below it. */
+static void test_prompt_band_edges(void **state)
+{
+    static const struct {
+        int64_t prompt;
+        int band;
+    } cases[] = {
+        {0, 0},       {32000, 0},   {32001, 1},
+        {63999, 1},   {64000, 1},   {64001, 2},
+        {99999, 2},   {100000, 2},  {100001, 3},
+        {128000, 3},  {128001, 4},  {199999, 4},
+        {200000, 4},  {200001, 5},  {256000, 5},
+        {256001, 6},  {500000, 6},  {500001, 7},
+        {1000000, 7}, {1000001, 8}, {INT64_C(1000000000000), 8},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (event_prompt_band(cases[i].prompt) != cases[i].band)
+            fail_msg("prompt %lld: band %d, expected %d", (long long)cases[i].prompt,
+                     event_prompt_band(cases[i].prompt), cases[i].band);
+    }
+}
+
 /* A failed request: no usage object, null isStream. Still an event, with no tokens. */
 static void test_no_usage(void **state)
 {
@@ -152,7 +203,8 @@ int main(void)
         cmocka_unit_test(test_long_context),      cmocka_unit_test(test_no_usage),
         cmocka_unit_test(test_reject_table),      cmocka_unit_test(test_apim_policy_output),
         cmocka_unit_test(test_array_with_reject), cmocka_unit_test(test_not_nul_terminated),
-        cmocka_unit_test(test_field_sizes),
+        cmocka_unit_test(test_field_sizes),       cmocka_unit_test(test_iterations),
+        cmocka_unit_test(test_prompt_band_edges),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
