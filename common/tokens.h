@@ -11,6 +11,10 @@
  * TALLY_ROLLUP_DIMENSIONS(X): X(name), the key columns of both rollups after the time
  * bucket, in primary key order (text columns; long_context is boolean until the pricing
  * issue replaces it with a prompt band).
+ * TALLY_PROMPT_BREAKPOINTS(X): X(tokens), the prompt-size band edges in ascending order
+ * (docs/architecture.md; SQL: tally_prompt_breakpoints()). A band is (lower, upper]: a
+ * prompt of exactly 200000 tokens is not "over 200000". A price book's tier threshold must
+ * be one of them, or the rollups could not tell which requests pay it.
  *
  * Header only, no state.
  */
@@ -35,6 +39,11 @@
     X(model)                                                                                       \
     X(deployment)                                                                                  \
     X(long_context)
+
+/* the design spells the list on one line */
+/* clang-format off */
+#define TALLY_PROMPT_BREAKPOINTS(X) X(32000) X(64000) X(100000) X(128000) X(200000) X(256000) X(500000) X(1000000)
+/* clang-format on */
 
 /* how many token classes there are */
 #define TALLY_COUNT_ONE(name) +1
