@@ -15,29 +15,118 @@
 
 #define CTL_PRICES_LOCK "7340312" /* serialises concurrent loads of one database */
 
-static bool prices_insert_range(PGconn *conn, const char *book_id, const char *model,
-                                const price_range *r)
+#define PRICES_FROM "$3::date::timestamp AT TIME ZONE 'UTC'"
+#define PRICES_TO "coalesce($4::date::timestamp AT TIME ZONE 'UTC', 'infinity')"
+
+/* The tier over threshold of s, or NULL. */
+static const price_rates *prices_tier(const price_schedule *s, long long threshold)
+{
+    for (size_t t = 0; t < s->ntiers; t++)
+        if (s->tiers[t].over_tokens == threshold)
+            return &s->tiers[t].rates;
+    return NULL;
+}
+
+/* The row of `prices` that code before v2 reads: standard base rates, lc_* = the 200000 tier. */
+static bool prices_insert_legacy(PGconn *conn, const char *book_id, const char *model,
+                                 const price_range *r)
 {
     const char *p[15] = {book_id, model, r->effective_from,
                          r->effective_to[0] ? r->effective_to : NULL};
+    const price_rates *lc = prices_tier(&r->standard, PRICE_LC_THRESHOLD);
     char threshold[24];
 
     for (int k = 0; k < PRICE_NCLASSES; k++)
-        p[4 + k] = r->base.usd_per_mtok[k];
-    if (r->has_long_context) {
-        snprintf(threshold, sizeof(threshold), "%lld", r->lc_threshold);
+        p[4 + k] = r->standard.base.usd_per_mtok[k];
+    if (lc) {
+        snprintf(threshold, sizeof(threshold), "%d", PRICE_LC_THRESHOLD);
         p[9] = threshold;
         for (int k = 0; k < PRICE_NCLASSES; k++)
-            p[10 + k] = r->long_context.usd_per_mtok[k];
+            p[10 + k] = lc->usd_per_mtok[k];
     }
     return db_exec(conn, "insert a price range",
                    "INSERT INTO prices (book_id, model, effective_from, effective_to, input, "
                    " output, cache_write_5m, cache_write_1h, cache_read, lc_threshold, lc_input, "
                    " lc_output, lc_cache_write_5m, lc_cache_write_1h, lc_cache_read) "
-                   "VALUES ($1, $2, $3::date::timestamp AT TIME ZONE 'UTC', "
-                   " coalesce($4::date::timestamp AT TIME ZONE 'UTC', 'infinity'), "
+                   "VALUES ($1, $2, " PRICES_FROM ", " PRICES_TO ", "
                    " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                    15, p);
+}
+
+/* One price_rates row; multiplier (NULL = none) scales every class, exactly (numeric). */
+static bool prices_insert_rates(PGconn *conn, const char *const key[4], const char *speed,
+                                long long over_tokens, const price_rates *rates,
+                                const char *multiplier)
+{
+    char over[24];
+    const char *p[12] = {key[0], key[1], key[2], key[3], speed, over};
+
+    snprintf(over, sizeof(over), "%lld", over_tokens);
+    for (int k = 0; k < PRICE_NCLASSES; k++)
+        p[6 + k] = rates->usd_per_mtok[k];
+    p[11] = multiplier;
+    return db_exec(conn, "insert price rates",
+                   "INSERT INTO price_rates (book_id, model, effective_from, effective_to, speed, "
+                   " over_tokens, input, output, cache_write_5m, cache_write_1h, cache_read) "
+                   "SELECT $1, $2, " PRICES_FROM ", " PRICES_TO ", $5, $6, "
+                   " $7::numeric * m, $8::numeric * m, $9::numeric * m, $10::numeric * m, "
+                   " $11::numeric * m FROM (SELECT coalesce($12::numeric, 1) AS m) x",
+                   12, p);
+}
+
+static bool prices_insert_schedule(PGconn *conn, const char *const key[4], const char *speed,
+                                   const price_schedule *s, const char *multiplier)
+{
+    if (!prices_insert_rates(conn, key, speed, 0, &s->base, multiplier))
+        return false;
+    for (size_t t = 0; t < s->ntiers; t++)
+        if (!prices_insert_rates(conn, key, speed, s->tiers[t].over_tokens, &s->tiers[t].rates,
+                                 multiplier))
+            return false;
+    return true;
+}
+
+/* A range into prices, price_rates (one row per speed × tier) and price_residency. */
+static bool prices_insert_range(PGconn *conn, const char *book_id, const char *model,
+                                const price_range *r)
+{
+    const char *key[4] = {book_id, model, r->effective_from,
+                          r->effective_to[0] ? r->effective_to : NULL};
+
+    if (!prices_insert_legacy(conn, book_id, model, r) ||
+        !prices_insert_schedule(conn, key, "standard", &r->standard, NULL))
+        return false;
+    if (r->fast_kind == PRICE_FAST_MULTIPLIER &&
+        !prices_insert_schedule(conn, key, "fast", &r->standard, r->fast_multiplier))
+        return false;
+    if (r->fast_kind == PRICE_FAST_EXPLICIT &&
+        !prices_insert_schedule(conn, key, "fast", &r->fast, NULL))
+        return false;
+    for (size_t i = 0; i < r->nresidency; i++) {
+        const char *p[] = {book_id, model, r->effective_from, r->residency[i].name,
+                           r->residency[i].multiplier};
+        if (!db_exec(conn, "insert a residency multiplier",
+                     "INSERT INTO price_residency (book_id, model, effective_from, residency, "
+                     " multiplier) VALUES ($1, $2, " PRICES_FROM ", $4, $5)",
+                     5, p))
+            return false;
+    }
+    return true;
+}
+
+/* The ids of a model: aliases at the event's speed (NULL), fast aliases as 'fast'. */
+static bool prices_insert_aliases(PGconn *conn, const char *book_id, const char *model,
+                                  char *const *aliases, size_t n, const char *speed)
+{
+    for (size_t a = 0; a < n; a++) {
+        const char *p[] = {book_id, aliases[a], model, speed};
+        if (!db_exec(conn, "insert a model alias",
+                     "INSERT INTO price_aliases (book_id, alias, model, speed) "
+                     "VALUES ($1, $2, $3, $4)",
+                     4, p))
+            return false;
+    }
+    return true;
 }
 
 /* Stores a validated book; returns an exit code. */
@@ -83,13 +172,10 @@ static int prices_store(PGconn *conn, const price_book *b, const char *doc, cons
         for (size_t r = 0; r < m->nranges; r++)
             if (!prices_insert_range(conn, book_id, m->model, &m->ranges[r]))
                 goto out;
-        for (size_t a = 0; a < m->naliases; a++) {
-            const char *p[] = {book_id, m->aliases[a], m->model};
-            if (!db_exec(conn, "insert a model alias",
-                         "INSERT INTO price_aliases (book_id, alias, model) VALUES ($1, $2, $3)", 3,
-                         p))
-                goto out;
-        }
+        if (!prices_insert_aliases(conn, book_id, m->model, m->aliases, m->naliases, NULL) ||
+            !prices_insert_aliases(conn, book_id, m->model, m->fast_aliases, m->nfast_aliases,
+                                   "fast"))
+            goto out;
     }
     if (!db_commit(conn))
         goto out;

@@ -88,7 +88,8 @@ counts() { sql "SELECT string_agg(t.relname || '=' || (xpath('/row/c/text()',
                     ' ' ORDER BY t.relname)
                   FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
                  WHERE n.nspname = 'public' AND t.relkind IN ('r', 'p')
-                   AND t.relname NOT IN ('schema_migrations', 'schema_functions', 'rollup_rebuild')
+                   AND t.relname NOT IN ('schema_migrations', 'schema_functions', 'rollup_rebuild',
+                                         'price_rates', 'price_residency') # 0008: checked below
                    AND t.relname NOT LIKE 'usage_rollup_%'"; }
 reports() { # every report and view a user reads, as exact text
     sql "SET TIME ZONE 'UTC';
@@ -160,6 +161,23 @@ assert_eq 0 "$(sql "WITH d AS (
            cache_write_unsplit_tokens FROM usage_rollup_month)
 SELECT count(*) FROM ((TABLE d EXCEPT TABLE m) UNION ALL (TABLE m EXCEPT TABLE d)) x")" \
     "the monthly rollup is the sum of the daily one, key for key, after the rebuild"
+# 0008 fills price_rates from the v1 book the database holds: standard/0 = each range's base
+# rates, standard/200000 = its long_context rates; no residency, no fast ids, no deployment residency
+assert_eq "10|10" "$(sql "SELECT count(*), count(p.book_id) FROM price_rates r LEFT JOIN prices p
+    ON (p.book_id, p.model, p.effective_from, p.effective_to, p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read)
+     = (r.book_id, r.model, r.effective_from, r.effective_to, r.input, r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read)
+    WHERE r.speed = 'standard' AND r.over_tokens = 0")" "0008: a standard base row per price range, its rates as in prices"
+assert_eq "claude-opus-4-6|2026-02-05 00:00:00+00|2026-03-13 00:00:00+00|10|37.50|12.50|20|1.00
+claude-sonnet-4|2025-05-22 00:00:00+00|infinity|6|22.50|7.50|12|0.60
+claude-sonnet-4-5|2025-09-29 00:00:00+00|infinity|6|22.50|7.50|12|0.60
+claude-sonnet-4-6|2026-02-17 00:00:00+00|2026-03-13 00:00:00+00|6|22.50|7.50|12|0.60" \
+    "$(sql "SET TIME ZONE 'UTC'; SELECT model, effective_from, effective_to, input, output, cache_write_5m, cache_write_1h, cache_read
+            FROM price_rates WHERE speed = 'standard' AND over_tokens = 200000 ORDER BY model")" \
+    "0008: the long-context rates as the 200000 tier, exactly"
+assert_eq "14|0|0|8|1" "$(sql "SELECT (SELECT count(*) FROM price_rates), (SELECT count(*) FROM price_residency),
+    (SELECT count(*) FROM price_rates WHERE speed <> 'standard'),
+    (SELECT count(*) FROM price_aliases WHERE speed IS NULL), (SELECT count(*) FROM deployments WHERE residency = '')")" \
+    "0008: nothing else: no fast rates, no residency, aliases at the event's speed, deployments without residency"
 assert_eq "$reports_before" "$(reports)" "every report and view gives the same rows as before"
 assert_eq "261.15465325|1637|11" "$(sql "SELECT sum(cost_usd::numeric), sum(requests), count(*) FROM tally_report_monthly(tally_book(NULL), '2026-10', 'Europe/Berlin')")" \
     "October in Berlin as before"
