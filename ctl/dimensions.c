@@ -38,16 +38,32 @@ static bool ctl_valid_time(PGconn *conn, const char *what, const char *ts)
     return ok;
 }
 
+/* A residency class as price books name them ([a-z0-9-]+), or "" for none. */
+static bool ctl_valid_residency(const char *s)
+{
+    return strlen(s) <= 32 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(s);
+}
+
 int ctl_deployments_set(const cfg *c)
 {
     const char *from = cfg_str(c, "from");
+    const char *residency = cfg_str(c, "residency");
     const char *lock[] = {CTL_ADMIN_LOCK};
     PGconn *conn;
     PGresult *res = NULL;
     int rc = CFG_EXIT_RUNTIME;
 
     if (c->nargs != 2 || !c->args[0][0] || !c->args[1][0]) {
-        fprintf(stderr, "usage: tallyctl deployments set NAME MODEL [--from TIMESTAMP]\n");
+        fprintf(stderr, "usage: tallyctl deployments set NAME MODEL [--from TIMESTAMP] "
+                        "[--residency CLASS]\n");
+        return CFG_EXIT_USAGE;
+    }
+    if (!residency)
+        residency = "";
+    if (!ctl_valid_residency(residency)) {
+        log_error("invalid --residency \"%s\": a residency class is up to 32 lower-case letters, "
+                  "digits or '-', as the price book names it (e.g. data-zone-us)",
+                  residency);
         return CFG_EXIT_USAGE;
     }
     conn = ctl_connect_utc(c);
@@ -61,9 +77,9 @@ int ctl_deployments_set(const cfg *c)
         !db_exec(conn, "lock deployments", "SELECT pg_advisory_xact_lock($1::bigint)", 1, lock))
         goto out;
     {
-        const char *p[] = {c->args[0], c->args[1], from};
+        const char *p[] = {c->args[0], c->args[1], from, residency};
         res = db_query(conn, "set the deployment mapping",
-                       "SELECT tally_deployment_set($1, $2, $3::timestamptz)", 3, p);
+                       "SELECT tally_deployment_set($1, $2, $3::timestamptz, $4)", 4, p);
     }
     if (!res || !db_commit(conn))
         goto out;
@@ -79,7 +95,7 @@ out:
 int ctl_deployments_list(const cfg *c)
 {
     return ctl_print_query(c, "list deployments",
-                           "SELECT name, model, valid_from, valid_to FROM deployments "
+                           "SELECT name, model, residency, valid_from, valid_to FROM deployments "
                            "ORDER BY name, valid_from");
 }
 

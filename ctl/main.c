@@ -25,6 +25,8 @@ static const cfg_spec CTL_SPEC[] = {
     {"developers_csv", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
      "simulate: write the developer roster CSV here"},
     {"from", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "deployments set: mapping valid from (UTC)"},
+    {"residency", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
+     "deployments set: residency class of the deployment's usage (e.g. data-zone-us)"},
     {"role", CFG_STR, NULL, 0, 0, "finance|lead|developer|platform", CFG_PUBLIC,
      "tokens create: role of the token"},
     {"team", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: team of a lead token"},
@@ -52,8 +54,8 @@ static const ctl_command CTL_COMMANDS[] = {
     {"prices list", ctl_prices_list, "prices list                  list loaded price books"},
     {"prices show", ctl_prices_show, "prices show BOOK             the prices of a loaded book"},
     {"deployments set", ctl_deployments_set,
-     "deployments set NAME MODEL [--from TIMESTAMP]\n"
-     "                               map a deployment to a model from a time on"},
+     "deployments set NAME MODEL [--from TIMESTAMP] [--residency CLASS]\n"
+     "                               map a deployment to a model (and residency) from a time on"},
     {"deployments list", ctl_deployments_list, "deployments list             the dated mappings"},
     {"developers import", ctl_developers_import,
      "developers import FILE.csv   oid,upn,display_name,team,cost_center[,valid_from]"},

@@ -28,20 +28,26 @@ $$;
 -- tallyctl deployments set: maps a deployment to a model from p_from on (default: the
 -- first mapping applies to all time, a later one from the current 15-minute bucket),
 -- closing the previous mapping there. Returns a line for the operator.
-CREATE OR REPLACE FUNCTION tally_deployment_set(p_name text, p_model text, p_from timestamptz)
+-- p_residency: the residency class of the deployment's usage when an event carries none
+-- ('' = none); a change of model or of residency starts a new mapping.
+DROP FUNCTION IF EXISTS tally_deployment_set(text, text, timestamptz); -- the 3-argument one of 0003
+CREATE OR REPLACE FUNCTION tally_deployment_set(p_name text, p_model text, p_from timestamptz,
+                                                p_residency text DEFAULT '')
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     cur deployments;
     t timestamptz;
+    res text := coalesce(p_residency, '');
+    what text := format('"%s"', p_model) || CASE WHEN res <> '' THEN format(' (residency %s)', res) ELSE '' END;
 BEGIN
     SELECT * INTO cur FROM deployments WHERE name = p_name ORDER BY valid_from DESC LIMIT 1;
     IF NOT FOUND THEN
-        INSERT INTO deployments (name, model, valid_from) VALUES (p_name, p_model, coalesce(p_from, '-infinity'));
-        RETURN format('deployment "%s" -> "%s" from %s', p_name, p_model, coalesce(p_from, '-infinity'));
+        INSERT INTO deployments (name, model, valid_from, residency) VALUES (p_name, p_model, coalesce(p_from, '-infinity'), res);
+        RETURN format('deployment "%s" -> %s from %s', p_name, what, coalesce(p_from, '-infinity'));
     END IF;
-    IF cur.model = p_model AND cur.valid_to = 'infinity' AND (p_from IS NULL OR p_from >= cur.valid_from) THEN
-        RETURN format('deployment "%s" -> "%s" unchanged (since %s)', p_name, p_model, cur.valid_from);
+    IF cur.model = p_model AND cur.residency = res AND cur.valid_to = 'infinity' AND (p_from IS NULL OR p_from >= cur.valid_from) THEN
+        RETURN format('deployment "%s" -> %s unchanged (since %s)', p_name, what, cur.valid_from);
     END IF;
     t := coalesce(p_from, date_bin('15 minutes', now(), timestamptz '2000-01-01 00:00+00'));
     IF t <= cur.valid_from THEN
@@ -49,8 +55,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     UPDATE deployments SET valid_to = t WHERE name = p_name AND valid_from = cur.valid_from AND valid_to > t;
-    INSERT INTO deployments (name, model, valid_from) VALUES (p_name, p_model, t);
-    RETURN format('deployment "%s" -> "%s" from %s (was "%s")', p_name, p_model, t, cur.model);
+    INSERT INTO deployments (name, model, valid_from, residency) VALUES (p_name, p_model, t, res);
+    RETURN format('deployment "%s" -> %s from %s (was "%s"%s)', p_name, what, t, cur.model,
+                  CASE WHEN cur.residency <> '' THEN format(' residency %s', cur.residency) ELSE '' END);
 END
 $$;
 

@@ -84,6 +84,26 @@ assert_match 'already has a mapping from' "$err" "--from before the current mapp
 ctl deployments set foundry-sonnet claude-opus-4-6 --from yesterday-ish >/dev/null 2>&1
 assert_eq 2 "$?" "--from not a timestamp: exit 2"
 assert_eq 2 "$(sql "SELECT count(*) FROM deployments")" "refused changes stored nothing"
+# --residency: the class of a Foundry deployment's usage; a change of it alone is a new mapping
+out=$(ctl deployments set foundry-sonnet claude-sonnet-4-6 --residency data-zone-us --from 2026-04-01T00:00:00Z 2>&1)
+assert_eq 'deployment "foundry-sonnet" -> "claude-sonnet-4-6" (residency data-zone-us) from 2026-04-01 00:00:00+00 (was "claude-sonnet-4-6")' \
+    "$out" "residency only: a new mapping"
+out=$(ctl deployments set foundry-sonnet claude-sonnet-4-6 --residency data-zone-us 2>&1)
+assert_eq 'deployment "foundry-sonnet" -> "claude-sonnet-4-6" (residency data-zone-us) unchanged (since 2026-04-01 00:00:00+00)' \
+    "$out" "same model and residency again: unchanged"
+out=$(ctl deployments set foundry-sonnet claude-sonnet-4-6 --from 2026-05-01T00:00:00Z 2>&1)
+assert_eq 'deployment "foundry-sonnet" -> "claude-sonnet-4-6" from 2026-05-01 00:00:00+00 (was "claude-sonnet-4-6" residency data-zone-us)' \
+    "$out" "without --residency the mapping has none"
+fails deployments set foundry-sonnet claude-sonnet-4-6 --residency US
+assert_eq 2 "$rc" "--residency not a class name: exit 2"
+assert_match 'invalid --residency "US": a residency class is up to 32 lower-case letters' "$err" "--residency not a class name: message"
+assert_eq "claude-sonnet-4-5||-infinity|2026-03-01 09:15:00+00
+claude-sonnet-4-6||2026-03-01 09:15:00+00|2026-04-01 00:00:00+00
+claude-sonnet-4-6|data-zone-us|2026-04-01 00:00:00+00|2026-05-01 00:00:00+00
+claude-sonnet-4-6||2026-05-01 00:00:00+00|infinity" \
+    "$(sql "SET TIME ZONE 'UTC'; SELECT model, residency, valid_from, valid_to FROM deployments ORDER BY valid_from")" \
+    "deployments hold each residency with its dates"
+assert_match $'foundry-sonnet\tclaude-sonnet-4-6\tdata-zone-us\t' "$(ctl deployments list)" "deployments list shows the residency"
 
 # ---- developers import: quoted CSV, idempotent, dated changes
 printf 'oid,upn,display_name,team,cost_center\r\nA1,a@example.com,"Doe, Ann",red,CC-1\r\nB2,b@example.com,"Bob ""B"" Roe",blue,CC-2\r\n' >"$TMP/devs.csv"
