@@ -161,6 +161,24 @@ static const char *const NOT_JSON[] = {
     "\x1f\x8b\x08\x00\x00\x00\x00\x00",
 };
 
+/* One entry of usage.iterations, with its own model and tokens. */
+static void put_iteration(membuf *b, const char *type, const char *model, int64_t input,
+                          int64_t output, int64_t read, int64_t w5m, int64_t w1h, bool str)
+{
+    membuf_putc(b, '{');
+    put_kv_str(b, "type", type);
+    put_kv_str(b, "model", model);
+    put_kv_i64(b, "input_tokens", input, str);
+    put_kv_i64(b, "output_tokens", output, str);
+    put_kv_i64(b, "cache_creation_input_tokens", w5m + w1h, str);
+    put_kv_i64(b, "cache_read_input_tokens", read, str);
+    membuf_puts(b, "\"cache_creation\":{");
+    put_kv_i64(b, "ephemeral_5m_input_tokens", w5m, str);
+    put_kv_i64(b, "ephemeral_1h_input_tokens", w1h, str);
+    put_close(b, '}');
+    put_close(b, '}');
+}
+
 static void render_usage(uint64_t key, membuf *b, const sim_req *r)
 {
     const sim_dev *d = r->dev;
@@ -218,7 +236,25 @@ static void render_usage(uint64_t key, membuf *b, const sim_req *r)
     put_kv_i64(b, "web_search_requests", r->web_search, str);
     put_kv_i64(b, "web_fetch_requests", 0, str);
     put_close(b, '}');
-    membuf_puts(b, ",\"service_tier\":\"standard\"}}");
+    membuf_puts(b, ",\"service_tier\":\"standard\",");
+    if (world_models[r->model].fast)
+        put_kv_str(b, "speed", r->fast ? "fast" : "standard");
+    if (world_models[r->model].geo != WORLD_GEO_NONE)
+        put_kv_str(b, "inference_geo",
+                   r->geo_us                                        ? "us"
+                   : world_models[r->model].geo == WORLD_GEO_LEGACY ? "not_available"
+                                                                    : "global");
+    if (r->advisor) {
+        membuf_puts(b, "\"iterations\":[");
+        put_iteration(b, "message", world_models[r->model].name, r->input, r->output, r->cache_read,
+                      r->write_5m, r->write_1h, str);
+        membuf_putc(b, ',');
+        put_iteration(b, "advisor_message", world_models[WORLD_ADVISOR].name, r->adv_input,
+                      r->adv_output, r->adv_cache_read, r->adv_write_5m, 0, str);
+        membuf_puts(b, "],");
+    }
+    put_close(b, '}');
+    membuf_putc(b, '}');
 }
 
 static void render_legacy(uint64_t key, membuf *b, const sim_req *r)

@@ -50,7 +50,14 @@ static const rng_bucket TURNS[] = {{500000, 5, 40}, {350000, 40, 150}, {150000, 
 
 #define PPM_LONG_SESSION 30000
 #define PPM_CACHE_1H 100000
-#define PPM_SIDE_REQUEST 100000 /* a small Haiku request before a turn (titles, checks) */
+#define PPM_SIDE_REQUEST 100000  /* before a turn: a small Haiku request (titles, checks) */
+#define PPM_SUBAGENT 80000       /* before a turn: a Haiku subagent's request */
+#define PPM_EDGE 15000           /* before a turn: a prompt at a breakpoint (+ -1, 0 or +1) */
+#define PPM_SUBAGENT_EDGE 400000 /* subagent prompts around Haiku 5.5's 100,000 threshold */
+#define PPM_FAST_SESSION 150000  /* sessions in fast mode, on models that offer it */
+#define PPM_US_SESSION 200000    /* sessions pinned to US inference (inference_geo "us") */
+#define PPM_ADVISOR 40000        /* Sonnet 5.5 and Haiku 5.5 turns that consult the advisor */
+#define HAIKU_TIER_TOKENS 100000
 #define PPM_WEB_SEARCH 15000
 #define PPM_OPUS_FAN 150000
 #define PPM_WORK_WEEKDAY 930000
@@ -71,6 +78,10 @@ static const char *const LAST_NAMES[] = {
     "Reddy",  "Becker",   "Oliveira", "Thapa",    "Hoffmann", "Sato",  "Wilson",   "Rao",
     "Klein",  "Pereira",  "Joshi",    "Novak",    "Martin",   "Das",   "Koch",     "Yamamoto",
     "Taylor", "Rai",      "Wolf",     "Ferreira", "Gupta",    "Lewis", "Adhikari", "Zimmermann"};
+
+/* subagent prompts: reading a few files for a focused task */
+static const rng_bucket SUBAGENT_PROMPT[] = {
+    {500000, 8000, 60000}, {380000, 60000, 140000}, {120000, 140000, 260000}};
 
 /* ---- the simulation ---- */
 
@@ -149,29 +160,66 @@ static int pick_weighted_zone(uint64_t *rng)
     return WORLD_ZONES - 1;
 }
 
+static bool model_out(int model, int64_t at_us)
+{
+    const world_model *m = &world_models[model];
+
+    return calendar_days(m->from_y, m->from_m, m->from_d) <=
+           calendar_floor_div(at_us, CALENDAR_US_PER_DAY);
+}
+
+/* The session's model: by share among the models released by then. */
+static int pick_model(uint64_t *rng, int64_t at_us)
+{
+    int64_t out = 0, x;
+    int last = WORLD_MODEL_OPUS_OLD;
+
+    for (int i = 0; i < WORLD_MODELS; i++)
+        out += model_out(i, at_us) ? world_models[i].ppm : 0;
+    x = (int64_t)(rng_next(rng) % (uint64_t)out);
+    for (int i = 0; i < WORLD_MODELS; i++) {
+        if (!model_out(i, at_us))
+            continue;
+        if (x < world_models[i].ppm)
+            return i;
+        x -= world_models[i].ppm;
+        last = i;
+    }
+    return last;
+}
+
+static int pick_extra(uint64_t *rng)
+{
+    int64_t x = (int64_t)(rng_next(rng) % SIM_PPM);
+
+    if (x < PPM_SIDE_REQUEST)
+        return EXTRA_SIDE;
+    x -= PPM_SIDE_REQUEST;
+    if (x < PPM_SUBAGENT)
+        return EXTRA_SUBAGENT;
+    x -= PPM_SUBAGENT;
+    return x < PPM_EDGE ? EXTRA_EDGE : EXTRA_NONE;
+}
+
 static void session_start(sim *s, sim_dev *d, int64_t at_us)
 {
-    int64_t x = (int64_t)(rng_next(&d->rng) % SIM_PPM);
+    const world_model *m;
 
-    d->model = WORLD_MODELS - 1;
-    for (int i = 0; i < WORLD_MODELS; i++) {
-        if (x < world_models[i].ppm) {
-            d->model = i;
-            break;
-        }
-        x -= world_models[i].ppm;
-    }
+    d->model = pick_model(&d->rng, at_us);
     if (d->opus_fan && rng_ppm(&d->rng, 400000))
-        d->model = WORLD_MODEL_OPUS;
+        d->model = model_out(WORLD_MODEL_OPUS, at_us) ? WORLD_MODEL_OPUS : WORLD_MODEL_OPUS_OLD;
+    m = &world_models[d->model];
+    d->fast = m->fast && rng_ppm(&d->rng, PPM_FAST_SESSION);
+    d->geo_us = m->geo == WORLD_GEO_API && rng_ppm(&d->rng, PPM_US_SESSION);
     d->cache_1h = rng_ppm(&d->rng, PPM_CACHE_1H);
-    d->limit = d->model != WORLD_MODEL_HAIKU && rng_ppm(&d->rng, PPM_LONG_SESSION)
+    d->limit = m->max_prompt > LONG_LIMIT_MAX && rng_ppm(&d->rng, PPM_LONG_SESSION)
                    ? rng_range(&d->rng, LONG_LIMIT_MIN, LONG_LIMIT_MAX)
                    : rng_range(&d->rng, CONTEXT_LIMIT_MIN, CONTEXT_LIMIT_MAX);
     d->turns_left = (int)rng_buckets(&d->rng, TURNS, NB(TURNS));
     d->context = rng_range(&d->rng, SYSTEM_PROMPT_MIN, SYSTEM_PROMPT_MAX);
     d->last_output = 0;
     d->cold = true;
-    d->side_next = rng_ppm(&d->rng, PPM_SIDE_REQUEST);
+    d->extra = pick_extra(&d->rng);
     rng_uuid(d->session, s->session_key, s->next_session++);
     d->next_us = at_us;
 }
@@ -213,7 +261,7 @@ static void dev_after_turn(sim *s, sim_dev *d, int64_t now)
             rng_range(&d->rng, 0, CALENDAR_US_PER_S - 1);
         if (t < d->day_end_us) {
             d->next_us = t;
-            d->side_next = rng_ppm(&d->rng, PPM_SIDE_REQUEST);
+            d->extra = pick_extra(&d->rng);
             return;
         }
     }
@@ -222,6 +270,84 @@ static void dev_after_turn(sim *s, sim_dev *d, int64_t now)
         session_start(s, d, t);
     else
         dev_plan_day(s, d);
+}
+
+/* r is a request of model, in the session's fast mode and region where the model has them. */
+static void req_model(sim_req *r, const sim_dev *d, int model)
+{
+    r->model = model;
+    r->fast = d->fast && world_models[model].fast;
+    r->geo_us = d->geo_us && world_models[model].geo == WORLD_GEO_API;
+}
+
+/* Splits a prompt of exactly prompt tokens into a short uncached tail, cache reads (when
+ * warm) and 5-minute writes. prompt > 2,040. */
+static void req_prompt(uint64_t *rng, sim_req *r, int64_t prompt, bool warm)
+{
+    r->input = rng_range(rng, 1, 40);
+    r->write_5m = warm ? rng_range(rng, 200, 2000) : prompt - r->input;
+    r->cache_read = prompt - r->input - r->write_5m;
+}
+
+/* A prompt at threshold: one token under, at, or (room allowing) one over. */
+static int64_t edge_prompt(uint64_t *rng, int64_t threshold, int64_t max_prompt)
+{
+    return threshold + rng_range(rng, -1, threshold < max_prompt ? 1 : 0);
+}
+
+/* The one-off request before the next turn (d->extra) into r. */
+static void dev_extra(sim_dev *d, sim_req *r, int64_t now)
+{
+    int haiku = model_out(WORLD_MODEL_HAIKU, now) ? WORLD_MODEL_HAIKU : WORLD_MODEL_HAIKU_OLD;
+    int64_t max, prompt;
+    int n = 0;
+
+    switch (d->extra) {
+    case EXTRA_SIDE:
+        req_model(r, d, haiku);
+        r->input = rng_range(&d->rng, 150, 3000);
+        r->output = rng_range(&d->rng, 5, 150);
+        break;
+    case EXTRA_SUBAGENT:
+        req_model(r, d, haiku);
+        max = world_models[haiku].max_prompt;
+        prompt = rng_ppm(&d->rng, PPM_SUBAGENT_EDGE)
+                     ? edge_prompt(&d->rng, HAIKU_TIER_TOKENS, max)
+                     : rng_buckets(&d->rng, SUBAGENT_PROMPT, NB(SUBAGENT_PROMPT));
+        req_prompt(&d->rng, r, prompt < max ? prompt : max, rng_ppm(&d->rng, 500000));
+        r->output = rng_range(&d->rng, 200, 4000);
+        r->stream = true;
+        break;
+    default: /* EXTRA_EDGE */
+        req_model(r, d, d->model);
+        max = world_models[d->model].max_prompt;
+        while (n < WORLD_BREAKPOINTS && world_breakpoints[n] <= max)
+            n++;
+        prompt = edge_prompt(&d->rng, world_breakpoints[rng_range(&d->rng, 0, n - 1)], max);
+        req_prompt(&d->rng, r, prompt, true);
+        r->output = rng_buckets(&d->rng, OUTPUT, NB(OUTPUT));
+        r->stream = true;
+        break;
+    }
+    d->extra = EXTRA_NONE;
+    d->next_us = now + rng_range(&d->rng, 1 * CALENDAR_US_PER_S, 4 * CALENDAR_US_PER_S);
+}
+
+/* Sonnet 5.5 and Haiku 5.5 executors consult Opus 5.5 now and then: the advisor reads
+ * the same prefix (in its own cache) and answers briefly. */
+static void req_advisor(uint64_t *rng, sim_req *r, int64_t now)
+{
+    const char *name = world_models[r->model].name;
+
+    if (world_models[r->model].geo != WORLD_GEO_API ||
+        (strcmp(name, "claude-sonnet-5-5") != 0 && strcmp(name, "claude-haiku-5-5") != 0) ||
+        !model_out(WORLD_ADVISOR, now) || !rng_ppm(rng, PPM_ADVISOR))
+        return;
+    r->advisor = true;
+    r->adv_input = rng_range(rng, 300, 3000);
+    r->adv_cache_read = r->cache_read;
+    r->adv_write_5m = r->write_5m + r->write_1h;
+    r->adv_output = rng_range(rng, 150, 1500);
 }
 
 /* The request the developer makes at d->next_us; advances the developer. */
@@ -233,16 +359,11 @@ static void dev_request(sim *s, sim_dev *d, sim_req *r)
     r->dev = d;
     r->time_us = now;
     r->n = s->next_id++;
-    if (d->side_next) {
-        /* Claude Code's small background requests go to Haiku, uncached */
-        d->side_next = false;
-        r->model = WORLD_MODEL_HAIKU;
-        r->input = rng_range(&d->rng, 150, 3000);
-        r->output = rng_range(&d->rng, 5, 150);
-        d->next_us = now + rng_range(&d->rng, 1 * CALENDAR_US_PER_S, 4 * CALENDAR_US_PER_S);
+    if (d->extra != EXTRA_NONE) {
+        dev_extra(d, r, now);
         return;
     }
-    r->model = d->model;
+    req_model(r, d, d->model);
     r->stream = true;
     ttl = (d->cache_1h ? 60 : 5) * CALENDAR_US_PER_MIN;
     fresh = d->last_output + rng_buckets(&d->rng, NEW_CONTENT, NB(NEW_CONTENT));
@@ -273,6 +394,7 @@ static void dev_request(sim *s, sim_dev *d, sim_req *r)
         r->write_5m = fresh;
     if (rng_ppm(&d->rng, PPM_WEB_SEARCH))
         r->web_search = rng_range(&d->rng, 1, 3);
+    req_advisor(&d->rng, r, now);
     d->last_us = now;
     dev_after_turn(s, d, now);
 }

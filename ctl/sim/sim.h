@@ -26,6 +26,7 @@
 #include "event.h"
 
 #define SIM_PPM 1000000 /* probabilities are in parts per million */
+#define SIM_BANDS 9     /* prompt bands: 8 breakpoints, from 32,000 to 1,000,000 */
 
 typedef struct sim_options {
     int developers;      /* > 0 */
@@ -65,6 +66,15 @@ typedef struct sim_total {
     int64_t output_tokens;
     int64_t web_search_requests;
     int64_t long_context_requests;
+    /* the columns that pricing needs, after the ones above */
+    int64_t prompt_tokens;      /* input + cache reads + cache writes, as the format carries them */
+    int64_t fast_requests;      /* usage.speed "fast" */
+    int64_t geo_us_requests;    /* usage.inference_geo "us" */
+    int64_t iteration_requests; /* with usage.iterations (an advisor iteration) */
+    int64_t advisor_prompt_tokens, advisor_output_tokens; /* the advisor iterations' */
+    /* requests per prompt band: band b = breakpoints strictly below the prompt, so
+     * band 0 = (.., 32000], 1 = (32000, 64000], …, 7 = (500000, 1000000], 8 = over */
+    int64_t band_requests[SIM_BANDS];
 } sim_total;
 
 typedef struct sim sim;
@@ -92,7 +102,11 @@ const sim_stats *sim_get_stats(const sim *s);
  * next sim_next or sim_free. */
 int sim_totals(sim *s, const sim_total **rows);
 
-/* Writes the totals as CSV with a header and a final "total" row; false on a write error. */
+/* Writes the totals as CSV with a header and a final "total" row; false on a write error.
+ * The columns: developer_oid, model, requests, the token classes, web_search_requests,
+ * long_context_requests, then prompt_tokens, fast_requests, geo_us_requests,
+ * iteration_requests, advisor_prompt_tokens, advisor_output_tokens and
+ * band_0_requests … band_8_requests. */
 bool sim_totals_write(sim *s, FILE *out);
 
 /* Writes the developers as tallyctl developers import expects

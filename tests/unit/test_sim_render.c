@@ -53,6 +53,14 @@ static void assert_golden(event_format format, const sim_req *r, const char *nam
     FILE *f;
 
     snprintf(path, sizeof(path), "%s/sim/%s.expected", getenv("TALLY_FIXTURES"), name);
+    if (getenv("TALLY_SIM_GOLDEN_WRITE")) { /* regenerate, by hand, after a change on purpose */
+        render_request(format, 99, &rng, r, &line, &side);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "%s\n", line.data);
+        fclose(f);
+        rng = 1;
+    }
     f = fopen(path, "r");
     assert_non_null(f);
     n = fread(expected, 1, sizeof(expected) - 1, f);
@@ -77,6 +85,35 @@ static void test_golden(void **state)
     assert_golden(EVENT_FORMAT_MONITOR, &r, "render_monitor");
     r.n = 500007; /* past the share of legacy lines with ISO timestamps */
     assert_golden(EVENT_FORMAT_LEGACY, &r, "render_legacy_culture");
+}
+
+/* What Anthropic's usage object says beyond the token classes: speed on the models with
+ * fast mode, inference_geo on the Claude API (none from a Foundry deployment), and an
+ * advisor iteration whose message iteration equals the top-level usage. The legacy and
+ * monitor formats carry none of it. */
+static void test_golden_usage_fields(void **state)
+{
+    sim_req r = request();
+
+    (void)state;
+    r.fast = true;
+    r.geo_us = true;
+    assert_golden(EVENT_FORMAT_USAGE, &r, "render_usage_fast_us");
+    assert_golden(EVENT_FORMAT_MONITOR, &r, "render_monitor_fast_us");
+    r = request();
+    r.model = WORLD_MODEL_HAIKU;
+    r.advisor = true;
+    r.adv_input = 812;
+    r.adv_output = 301;
+    r.adv_cache_read = 40000;
+    r.adv_write_5m = 1200;
+    r.string_counts = true;
+    assert_golden(EVENT_FORMAT_USAGE, &r, "render_usage_advisor");
+    r = request();
+    r.model = 2; /* Sonnet 5.5 in the US Data Zone deployment */
+    assert_golden(EVENT_FORMAT_USAGE, &r, "render_usage_foundry_us");
+    r.model = 3; /* Opus 5.5's fast-mode model on Foundry */
+    assert_golden(EVENT_FORMAT_LEGACY, &r, "render_legacy_foundry_fast");
 }
 
 static void test_defects(void **state)
@@ -152,6 +189,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_golden_usage_fields),
         cmocka_unit_test(test_defects),
         cmocka_unit_test(test_monitor_layouts),
     };

@@ -360,10 +360,10 @@ static void test_deterministic(void **state)
     }
 }
 
-#define GOLDEN_EVENTS 1074
-#define GOLDEN_DUPLICATES 49
-#define GOLDEN_MALFORMED 24
-#define GOLDEN_HASH UINT64_C(0xe27df7f3e543c894)
+#define GOLDEN_EVENTS 869
+#define GOLDEN_DUPLICATES 39
+#define GOLDEN_MALFORMED 18
+#define GOLDEN_HASH UINT64_C(0x8b4ef76bed3983f2)
 
 /* Pins the stream of one seed, so a change of platform, compiler or sanitizer that
  * alters it is caught. Update the numbers only when the generator changes on purpose. */
@@ -413,16 +413,19 @@ static void test_max_events(void **state)
     seen_free(&s);
 }
 
-/* The traffic looks like Claude Code: cache reads dominate, mostly 5-minute writes,
- * mostly Sonnet, some long-context requests. */
+/* The traffic looks like today's Claude Code: cache reads dominate, mostly 5-minute
+ * writes, mostly Opus 5.5 and Sonnet 5.5, Haiku 5.5 subagents with prompts one under, at
+ * and one over its 100,000 threshold, the 4.x models rare, some fast mode, some US-only
+ * inference, some advisor iterations, long prompts on the 1M-context models. */
 static void test_realism(void **state)
 {
     sim_options o;
     char err[128];
     sim *s;
     const sim_total *rows;
-    int64_t read = 0, written5 = 0, written1 = 0, input = 0, longc = 0, sonnet = 0, opus = 0,
-            haiku = 0, all = 0;
+    int64_t read = 0, written5 = 0, written1 = 0, input = 0, longc = 0, main55 = 0, old = 0,
+            haiku = 0, all = 0, fast = 0, us = 0, advised = 0, bands[SIM_BANDS] = {0};
+    int64_t haiku_edge[3] = {0};
     int n;
 
     (void)state;
@@ -439,19 +442,71 @@ static void test_realism(void **state)
         input += rows[i].input_tokens;
         longc += rows[i].long_context_requests;
         all += rows[i].requests;
-        if (strstr(rows[i].model, "sonnet"))
-            sonnet += rows[i].requests;
-        else if (strstr(rows[i].model, "opus"))
-            opus += rows[i].requests;
-        else
+        fast += rows[i].fast_requests;
+        us += rows[i].geo_us_requests;
+        advised += rows[i].iteration_requests;
+        for (int b = 0; b < SIM_BANDS; b++)
+            bands[b] += rows[i].band_requests[b];
+        if (strcmp(rows[i].model, "claude-opus-5-5") == 0 ||
+            strcmp(rows[i].model, "claude-sonnet-5-5") == 0)
+            main55 += rows[i].requests;
+        else if (strstr(rows[i].model, "-4-"))
+            old += rows[i].requests;
+        else if (strcmp(rows[i].model, "claude-haiku-5-5") == 0)
             haiku += rows[i].requests;
+        if (strcmp(rows[i].model, "claude-haiku-5-5") == 0) {
+            haiku_edge[0] += rows[i].band_requests[2];
+            haiku_edge[1] += rows[i].band_requests[3];
+        }
     }
     assert_true(read > 4 * (input + written5 + written1));
     assert_true(written5 > 3 * written1 && written1 > 0);
-    assert_true(sonnet > all / 2 && opus > 0 && haiku > 0);
+    assert_true(main55 > all / 2 && haiku > all / 20 && old > 0 && old < all / 20);
+    assert_true(fast > 0 && fast < all / 4 && us > 0 && us < all / 3);
+    assert_true(advised > 0 && advised < all / 20);
+    assert_true(haiku_edge[0] > 0 && haiku_edge[1] > 0);
+    /* every band up to (500000, 1000000] has requests; nothing is over 1M */
+    for (int b = 0; b < SIM_BANDS - 1; b++)
+        assert_true(bands[b] > 0);
+    assert_int_equal(bands[SIM_BANDS - 1], 0);
     assert_true(longc > 0 && longc < all / 20);
     /* 20 developers over a week of working days */
     assert_true(all > 10000 && all < 100000);
+    sim_free(s);
+}
+
+/* Haiku 5.5 prompts land exactly on each side of its tier: 99,999, 100,000 (not over the
+ * tier) and 100,001, as the lines say (input + cache reads + cache writes). */
+static void test_tier_edges(void **state)
+{
+    sim_options o;
+    char err[128];
+    sim *s;
+    const char *line;
+    size_t len;
+    int64_t edges[3] = {0};
+
+    (void)state;
+    sim_options_default(&o);
+    o.malformed_ppm = 0;
+    s = sim_new(&o, err, sizeof(err));
+    assert_non_null(s);
+    while (sim_next(s, &line, &len)) {
+        const char *p = strstr(line, "\"model\":\"claude-haiku-5-5\",\"messageId\"");
+        long long in, out, cw, cr, prompt;
+
+        /* counts sent as strings are left out: they do not scan */
+        if (!p || !(p = strstr(p, "\"usage\":{")) ||
+            sscanf(p,
+                   "\"usage\":{\"input_tokens\":%lld,\"output_tokens\":%lld,"
+                   "\"cache_creation_input_tokens\":%lld,\"cache_read_input_tokens\":%lld",
+                   &in, &out, &cw, &cr) != 4)
+            continue;
+        prompt = in + cw + cr;
+        if (prompt >= 99999 && prompt <= 100001)
+            edges[prompt - 99999]++;
+    }
+    assert_true(edges[0] > 0 && edges[1] > 0 && edges[2] > 0);
     sim_free(s);
 }
 
@@ -495,7 +550,8 @@ int main(void)
         cmocka_unit_test(test_usage_stream),   cmocka_unit_test(test_legacy_stream),
         cmocka_unit_test(test_monitor_stream), cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_golden),         cmocka_unit_test(test_max_events),
-        cmocka_unit_test(test_realism),        cmocka_unit_test(test_parse_helpers),
+        cmocka_unit_test(test_realism),        cmocka_unit_test(test_tier_edges),
+        cmocka_unit_test(test_parse_helpers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
