@@ -41,6 +41,11 @@ trap cleanup EXIT INT TERM
 
 echo "== starting PostgreSQL and the mock broker"
 pg_start "$WORK/pg"
+# Roles are the cluster's, not a database's: migrating one database first creates
+# tally_reader, so that tests migrating their own databases two at a time never race to
+# create it (a migrate run is one transaction, so the loser's CREATE ROLE would fail)
+psql "$TALLY_TEST_PG dbname=postgres" -qAtc "CREATE DATABASE tally_roles" >/dev/null
+build/ctl/tallyctl --db "$TALLY_TEST_PG dbname=tally_roles" migrate >/dev/null 2>&1
 mb_start "$WORK/mb" build/tests/mockbroker --brokers 3 --partitions 4 --topic tally-harness
 MB_PID=$MB_PID_STARTED
 export TALLY_TEST_PG TALLY_TEST_PGDATA TALLY_TEST_PGPORT TALLY_TEST_BROKERS="$MB_BOOTSTRAP"
