@@ -83,6 +83,9 @@ static bool secret_param(secret *b, CURL *curl, const char *name, const char *va
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
