@@ -7,10 +7,13 @@ as_postgres() { # runs a command as the postgres user when we are root
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# free_port: a loopback port nobody listens on, below the kernel's ephemeral range
+# (ip_local_port_range starts at 32768), so an outgoing connection of another test
+# cannot take it between this check and the bind.
 free_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 30000))
+        p=$((20000 + RANDOM % 12000))
         (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return 0; }
     done
     return 1

@@ -3,14 +3,27 @@
 # report_start [ARGS…]: starts tally-report on a free loopback port against $DB; sets
 # URL and REPORT_PID, REPORT_LOG. Extra arguments go to the server.
 report_start() {
-    local port
-    port=$(free_port)
-    URL="http://127.0.0.1:$port"
+    local port until
     REPORT_LOG=$TMP/report.log
-    "$BIN/report/tally-report" --db "$DB" --listen "127.0.0.1:$port" "$@" >>"$REPORT_LOG" 2>&1 &
-    REPORT_PID=$!
-    TEST_PIDS+=("$REPORT_PID")
-    wait_for 10 curl -s -o /dev/null "$URL/healthz" || { echo "tally-report did not start:"; cat "$REPORT_LOG"; exit 1; }
+    for _ in 1 2 3 4 5; do
+        port=$(free_port)
+        URL="http://127.0.0.1:$port"
+        "$BIN/report/tally-report" --db "$DB" --listen "127.0.0.1:$port" "$@" >>"$REPORT_LOG" 2>&1 &
+        REPORT_PID=$!
+        TEST_PIDS+=("$REPORT_PID")
+        until=$((SECONDS + 20))
+        while kill -0 "$REPORT_PID" 2>/dev/null && [ $SECONDS -lt $until ]; do
+            curl -s -o /dev/null "$URL/healthz" && return 0
+            sleep 0.2
+        done
+        # another test may have bound the port since free_port looked: take another
+        if kill -0 "$REPORT_PID" 2>/dev/null || ! tail -n 1 "$REPORT_LOG" | grep -q "could not listen"; then
+            break
+        fi
+    done
+    echo "tally-report did not start:"
+    cat "$REPORT_LOG"
+    exit 1
 }
 
 # report_token ROLE NAME [--team T | --developer OID]: prints a new API token
