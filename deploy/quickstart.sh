@@ -164,6 +164,9 @@ EVENTS=$(sed -n 's/.* events=\([0-9]*\).*/\1/p' "$DIR/simulate.log")
 MALFORMED=$(sed -n 's/.* malformed=\([0-9]*\).*/\1/p' "$DIR/simulate.log")
 echo "   $(wc -l <"$DIR/events.jsonl") messages: $EVENTS requests, some delivered twice, $MALFORMED malformed"
 ctl developers import "$DIR/developers.csv" | sed 's/^/   /'
+# Foundry's US Data Zone Standard deployment: its events carry no inference_geo, the
+# mapping says where it runs (1.1x in the price book)
+ctl deployments set claude-sonnet-5-5-us claude-sonnet-5-5 --residency data-zone-us | sed 's/^/   /'
 
 # ---- 5. the daemons, and the traffic through the broker (each in its own session, so that
 # Ctrl-C reaches only this script, which then stops them in order)

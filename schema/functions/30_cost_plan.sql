@@ -42,16 +42,20 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The price breaks (as tally_cost_breaks rounds them) of the models in p_models (p_in) or
--- of every other model (NOT p_in), without the deployments': the breaks that matter to
--- usage whose model is known and is one of those.
+-- of every other model (NOT p_in), and the bounds of every deployment mapping with a
+-- residency class: the breaks that matter to usage whose model is known and is one of
+-- those (a deployment's model does not apply to it, its residency class does).
 CREATE OR REPLACE FUNCTION tally_cost_breaks_of(p_book integer, p_models text[], p_in boolean) RETURNS timestamptz[]
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(array_agg(DISTINCT b ORDER BY b), '{}')
-      FROM prices p
-     CROSS JOIN LATERAL (VALUES (p.effective_from), (p.effective_to)) x(t)
+      FROM (SELECT x.t FROM prices p
+             CROSS JOIN LATERAL (VALUES (p.effective_from), (p.effective_to)) x(t)
+             WHERE p.book_id = p_book AND (p.model = ANY(p_models)) = p_in
+            UNION SELECT valid_from FROM deployments WHERE residency <> ''
+            UNION SELECT valid_to FROM deployments WHERE residency <> '') x(t)
      CROSS JOIN LATERAL (SELECT date_bin('15 minutes', t + interval '15 minutes' - interval '1 microsecond',
                                          timestamptz '2000-01-01 00:00+00')) y(b)
-     WHERE p.book_id = p_book AND isfinite(t) AND (p.model = ANY(p_models)) = p_in
+     WHERE isfinite(t)
 $$;
 
 -- True when a break lies strictly inside (lo, hi): a rollup row spanning [lo, hi) would
