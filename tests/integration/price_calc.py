@@ -29,6 +29,7 @@ part is of that model); the other parts add tokens and cost only.
 
 Usage:
   price_calc.py events               extra events (tally.usage/1 lines) on stdout
+  price_calc.py selftest FIXTURE     the calculator against hand-computed costs of v2-fixture.json
   price_calc.py check BOOK EVENTS.csv DEPLOYMENTS.csv MONTH TZ REPORT.json [NAME=TOTAL …]
       prints "ok - …" / "FAIL - …" lines; exit status = number of failures (capped at 100).
       Each NAME=TOTAL is another total of the month's priced cost to equal ours.
@@ -361,9 +362,65 @@ def write_events(out):
     return 0
 
 
+# ---- the calculator checked against figures computed by hand from v2-fixture.json ----
+
+def tokens_of(prompt, output, split=True):
+    u = usage_of(prompt, output, split)
+    w5 = u["cache_creation"]["ephemeral_5m_input_tokens"] if split else 0
+    w1 = u["cache_creation"]["ephemeral_1h_input_tokens"] if split else 0
+    return {"input": u["input_tokens"], "output": output, "cache_read": u["cache_read_input_tokens"],
+            "cache_write_5m": w5, "cache_write_1h": w1,
+            "cache_write_unsplit": 0 if split else u["cache_creation_input_tokens"]}
+
+
+# (name, speed, residency, time, prompt, split, expected (model, priced, cost)); prompt P
+# splits into reads P//2, 5m writes P//8, 1h writes P//16, input the rest; output 1500
+SELF_TESTS = (
+    # 31250 x 0.10 + 1500 x 0.50 + 12500 x 0.125 + 6250 x 0.20 + 50000 x 0.01: tier 0 at 100000
+    ("test-haiku", "standard", "", "2026-12-15T10:00:00Z", 100000, True,
+     ("test-haiku", True, Decimal("0.0071875"))),
+    # over 100000: (31251 x 0.50 + 1500 x 2.50 + 12500 x 0.625 + 6250 x 1 + 50000 x 0.05) x 2.5 fast
+    ("test-haiku", "fast", "global", "2026-12-15T10:00:00Z", 100001, True,
+     ("test-haiku", True, Decimal("0.089845"))),
+    # fast alias, over 200000, us: (62501 x 1 + 1500 x 5 + 25000 x 1.25 + 12500 x 2 + 100000 x 0.1) x 2.5 x 1.1
+    ("test-haiku-fast", "standard", "us", "2026-12-15T10:00:00Z", 200001, True,
+     ("test-haiku", True, Decimal("0.37469025"))),
+    # unsplit writes (15000 + 7500) at the 5m rate, tier 100000, data-zone-us 1.1:
+    # (37500 x 0.50 + 1500 x 2.50 + 22500 x 0.625 + 60000 x 0.05) x 1.1
+    ("test-haiku-20261007", "standard", "data-zone-us", "2026-12-15T10:00:00Z", 120000, False,
+     ("test-haiku", True, Decimal("0.04351875"))),
+    ("test-haiku", "standard", "eu", "2026-12-15T10:00:00Z", 1000, True, ("test-haiku", False, None)),
+    ("test-haiku", "priority", "", "2026-12-15T10:00:00Z", 1000, True, ("test-haiku", False, None)),
+    # explicit fast rates of the entry before 2026-10-07:
+    # 18750 x 30 + 1500 x 150 + 7500 x 37.50 + 3750 x 60 + 30000 x 3
+    ("test-opus", "fast", "", "2026-10-06T23:59:59Z", 60000, True, ("test-opus", True, Decimal("1.38375"))),
+    ("test-opus", "fast", "", "2026-10-07T00:00:00Z", 60000, True, ("test-opus", False, None)),
+    # the entry from 2026-10-07: 18750 x 5 + 1500 x 25 + 7500 x 6.25 + 3750 x 10 + 30000 x 0.25
+    ("test-opus", "standard", "not_available", "2026-10-07T00:00:00Z", 60000, True,
+     ("test-opus", True, Decimal("0.223125"))),
+    ("test-opus", "standard", "us", "2026-10-07T00:00:00Z", 60000, True, ("test-opus", False, None)),
+    ("test-opus", "standard", "", "2025-12-31T23:59:59Z", 60000, True, ("test-opus", False, None)),
+    ("claude-opus-5-5", "standard", "", "2026-12-15T10:00:00Z", 1000, True, ("claude-opus-5-5", False, None)),
+)
+
+
+def selftest(fixture_path):
+    book, fails = Book(fixture_path), 0
+    for name, speed, res, ts, prompt, split, want in SELF_TESTS:
+        got = book.price(name, speed, res, event_time(ts.replace("Z", "+00:00")), prompt,
+                         tokens_of(prompt, 1500, split))
+        ok = got == want
+        print(("ok - " if ok else "FAIL - ")
+              + f"price_calc: {name} {speed} {res or '-'} {ts} prompt {prompt}: {got} (by hand {want})")
+        fails += 0 if ok else 1
+    return fails
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "check":
         sys.exit(check(sys.argv[2:]))
+    if len(sys.argv) == 3 and sys.argv[1] == "selftest":
+        sys.exit(selftest(sys.argv[2]))
     if len(sys.argv) == 2 and sys.argv[1] == "events":
         sys.exit(write_events(sys.stdout))
     sys.exit(__doc__)

@@ -33,6 +33,8 @@ ZONES=(UTC Asia/Kolkata America/New_York)
 BOOK=$SRC/schema/prices/anthropic-list-2026-12.json
 [ -f "$BOOK" ] || BOOK=$SRC/schema/prices/pending/anthropic-list-2026-12.json
 FIXTURE=$SRC/tests/fixtures/prices/v2-fixture.json
+"$PY" "$CALC" selftest "$FIXTURE"
+assert_eq 0 $? "price_calc.py prices the hand-computed cases exactly"
 book_name() { "$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['name'])" "$1"; }
 
 new_db
