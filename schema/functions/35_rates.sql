@@ -56,3 +56,82 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT (input * r_input + output * r_output + (cache_write_5m + cache_write_unsplit) * r_cache_write_5m
             + cache_write_1h * r_cache_write_1h + cache_read * r_cache_read) * 0.000001
 $$;
+
+-- The prompt bands a rollup row can carry: 0..8 (schema/functions/15_prompt_bands.sql) and
+-- the legacy 100/101 of rows that only know the 200k flag.
+CREATE OR REPLACE FUNCTION tally_prompt_bands() RETURNS smallint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT array_agg(b::smallint ORDER BY b)
+      FROM (SELECT generate_series(0, cardinality(tally_prompt_breakpoints())) UNION ALL VALUES (100), (101)) x(b)
+$$;
+
+-- Every way usage can be priced by book p_book (docs/architecture.md, "Cost engine"): one
+-- row per name usage carries (model id or alias) × price range × the usage's speed × prompt
+-- band × residency class, with the final rates per million tokens (the residency
+-- multiplier applied). Usage is priced iff its (name, speed, band, residency class) has a
+-- row whose range holds its start; no row = unpriced. The rules:
+-- - a fast alias (price_aliases.speed 'fast') is priced fast whatever the usage's speed;
+--   a speed the range has no rates for is unpriced;
+-- - the tier is the highest over_tokens at or below the band's lower bound: every prompt in
+--   the band is over it. A tier strictly inside the band (a legacy band 100/101 against a
+--   threshold other than 200,000) leaves the band unpriced: its requests may be either side;
+-- - residency classes '', 'global' and 'not_available' pay 1× unless the book lists them;
+--   a class the book lists pays its multiplier; any other class is unpriced.
+-- base_* are the range's standard base rates (no tier, no residency), what the chargeback
+-- shows as unit prices. SECURITY DEFINER: the reporting views call it as tally_reader.
+CREATE OR REPLACE FUNCTION tally_rate_table(p_book integer)
+RETURNS TABLE (model_key text, model text, effective_from timestamptz, effective_to timestamptz,
+               speed text, prompt_band smallint, residency text, tier bigint, fast boolean,
+               multiplier numeric, input numeric, output numeric, cache_write_5m numeric,
+               cache_write_1h numeric, cache_read numeric, base_input numeric,
+               base_output numeric, base_cache_write_5m numeric, base_cache_write_1h numeric,
+               base_cache_read numeric)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+WITH names AS (
+    SELECT a.alias AS name, a.model, a.speed AS forced FROM price_aliases a WHERE a.book_id = p_book
+    UNION ALL
+    SELECT DISTINCT r.model, r.model, NULL::text FROM price_rates r
+     WHERE r.book_id = p_book
+       AND NOT EXISTS (SELECT 1 FROM price_aliases a WHERE a.book_id = p_book AND a.alias = r.model)
+), ranges AS (
+    SELECT DISTINCT r.model, r.effective_from, r.effective_to FROM price_rates r WHERE r.book_id = p_book
+), bands AS (
+    SELECT b, coalesce(tally_prompt_band_min(b), 0) AS lo, tally_prompt_band_max(b) AS hi
+      FROM unnest(tally_prompt_bands()) b
+), res AS ( -- per range: the listed classes, and the neutral ones the book does not list
+    SELECT g.model, g.effective_from, x.residency, x.multiplier
+      FROM ranges g
+     CROSS JOIN LATERAL (
+         SELECT p.residency, p.multiplier FROM price_residency p
+          WHERE p.book_id = p_book AND p.model = g.model AND p.effective_from = g.effective_from
+         UNION ALL
+         SELECT n.c, 1::numeric FROM unnest(ARRAY['', 'global', 'not_available']) n(c)
+          WHERE NOT EXISTS (SELECT 1 FROM price_residency p
+                             WHERE p.book_id = p_book AND p.model = g.model
+                               AND p.effective_from = g.effective_from AND p.residency = n.c)) x
+)
+SELECT n.name, g.model, g.effective_from, g.effective_to, s.speed, bd.b, x.residency, t.tier,
+       e.speed = 'fast', x.multiplier, r.input * x.multiplier, r.output * x.multiplier,
+       r.cache_write_5m * x.multiplier, r.cache_write_1h * x.multiplier, r.cache_read * x.multiplier,
+       sb.input, sb.output, sb.cache_write_5m, sb.cache_write_1h, sb.cache_read
+  FROM names n
+  JOIN ranges g ON g.model = n.model
+ CROSS JOIN (VALUES ('standard'), ('fast')) s(speed)
+ CROSS JOIN LATERAL (SELECT coalesce(n.forced, s.speed) AS speed) e
+ CROSS JOIN bands bd
+ CROSS JOIN LATERAL (
+     SELECT bool_or(q.over_tokens > bd.lo AND (bd.hi IS NULL OR q.over_tokens < bd.hi)) AS straddles
+       FROM price_rates q
+      WHERE q.book_id = p_book AND q.model = g.model AND q.effective_from = g.effective_from
+        AND q.speed = e.speed) t0
+ CROSS JOIN LATERAL (
+     SELECT max(q.over_tokens) AS tier FROM price_rates q
+      WHERE q.book_id = p_book AND q.model = g.model AND q.effective_from = g.effective_from
+        AND q.speed = e.speed AND q.over_tokens <= bd.lo) t
+  JOIN price_rates r ON r.book_id = p_book AND r.model = g.model AND r.effective_from = g.effective_from
+       AND r.speed = e.speed AND r.over_tokens = t.tier
+  JOIN price_rates sb ON sb.book_id = p_book AND sb.model = g.model
+       AND sb.effective_from = g.effective_from AND sb.speed = 'standard' AND sb.over_tokens = 0
+  JOIN res x ON x.model = g.model AND x.effective_from = g.effective_from
+ WHERE NOT coalesce(t0.straddles, false)
+$$;

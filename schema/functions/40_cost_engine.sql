@@ -6,13 +6,18 @@
 -- of one key read by the pieces of the plan (tally_cost_pieces) for one period and one
 -- price range (one row per rollup row when no period is read from two pieces), with its
 -- model resolved, its sign applied to every count and cost (a piece subtracted from a
--- whole month counts negative), its rates (rate_*: long-context ones on long-context
--- rows; base_*: the standard ones) and the price range used (effective_from; NULL when
--- unpriced). Keys repeat: callers GROUP BY what they report and drop groups whose
--- requests sum to 0.
+-- whole month counts negative), its rates (rate_*: those of its tier, speed and residency;
+-- base_*: the range's standard base ones) and the price range used (effective_from; NULL
+-- when unpriced). Keys repeat: callers GROUP BY what they report and drop groups in which
+-- every count sums to 0 (tally_any_usage).
 -- p_developer (optional) reads only that developer's rollup rows (their key's second
 -- column), for a developer's own costs and per-developer quotas.
-CREATE OR REPLACE FUNCTION tally_usage_priced_detail(p_book integer, p_from timestamptz, p_to timestamptz,
+-- prompt_band, speed (fast when priced so), residency (the class priced: the row's, else its
+-- deployment's), tier (the over_tokens of the rates used, 0 = base) and multiplier (of the
+-- residency class) say how it was priced (tally_rate_table); tier and multiplier are NULL
+-- when unpriced.
+DROP FUNCTION IF EXISTS tally_usage_priced_detail(integer, timestamptz, timestamptz, text, text, text);
+CREATE FUNCTION tally_usage_priced_detail(p_book integer, p_from timestamptz, p_to timestamptz,
                                           p_tz text, p_grain text, p_developer text DEFAULT NULL)
 RETURNS TABLE (period_start timestamptz, developer_oid text, model text, deployment text,
                long_context boolean, priced boolean, requests bigint,
@@ -24,7 +29,8 @@ RETURNS TABLE (period_start timestamptz, developer_oid text, model text, deploym
                rate_input numeric, rate_output numeric, rate_cache_write_5m numeric,
                rate_cache_write_1h numeric, rate_cache_read numeric,
                base_input numeric, base_output numeric, base_cache_write_5m numeric,
-               base_cache_write_1h numeric, base_cache_read numeric, effective_from timestamptz)
+               base_cache_write_1h numeric, base_cache_read numeric, effective_from timestamptz,
+               prompt_band smallint, speed text, residency text, tier bigint, multiplier numeric)
 LANGUAGE plpgsql STABLE
 -- JIT would compile for tens of milliseconds and save nothing on rollup-sized inputs.
 SET jit = off SET work_mem = '64MB'
@@ -107,7 +113,7 @@ BEGIN
                                  AS x(kind, lo, hi, sign, period_start, fk, fn) LOOP
             raw := raw || CASE WHEN raw = '' THEN '' ELSE ' UNION ALL ' END
                 || format('SELECT %s AS period_start, %s AS s, %s AS at, developer_oid, model,'
-                          ' deployment, long_context, requests, input_tokens, output_tokens,'
+                          ' deployment, long_context, prompt_band, speed, residency, requests, input_tokens, output_tokens,'
                           ' cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,'
                           ' cache_write_unsplit_tokens FROM ',
                           tally_ts_sql(pc.period_start), pc.sign,
@@ -134,18 +140,18 @@ BEGIN
         -- cost more than it saves; join the rollups against the piece list instead.
         raw := 'SELECT pc.period_start, pc.sign AS s, (r.month::timestamp AT TIME ZONE ''UTC'') AS at,'
             || ' r.developer_oid, r.model, r.deployment,'
-            || ' r.long_context, r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,'
+            || ' r.long_context, r.prompt_band, r.speed, r.residency, r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,'
             || ' r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_write_unsplit_tokens'
             || ' FROM pc JOIN usage_rollup_month r ON pc.kind = ''m'' AND r.month >= (pc.lo AT TIME ZONE ''UTC'')::date'
             || ' AND r.month < (pc.hi AT TIME ZONE ''UTC'')::date' || flt || dev
             || ' UNION ALL SELECT pc.period_start, pc.sign, (r.day::timestamp AT TIME ZONE ''UTC''),'
             || ' r.developer_oid, r.model, r.deployment,'
-            || ' r.long_context, r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,'
+            || ' r.long_context, r.prompt_band, r.speed, r.residency, r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,'
             || ' r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_write_unsplit_tokens'
             || ' FROM pc JOIN usage_rollup_day r ON pc.kind = ''d'' AND r.day >= (pc.lo AT TIME ZONE ''UTC'')::date'
             || ' AND r.day < (pc.hi AT TIME ZONE ''UTC'')::date' || flt || dev
             || ' UNION ALL SELECT pc.period_start, pc.sign, r.bucket, r.developer_oid, r.model, r.deployment,'
-            || ' r.long_context, r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,'
+            || ' r.long_context, r.prompt_band, r.speed, r.residency, r.requests, r.input_tokens, r.output_tokens, r.cache_read_tokens,'
             || ' r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.cache_write_unsplit_tokens'
             || ' FROM pc JOIN usage_rollup_15m r ON pc.kind = ''q'' AND r.bucket >= pc.lo AND r.bucket < pc.hi' || flt || dev;
     END IF;
@@ -160,21 +166,16 @@ BEGIN
     RETURN QUERY EXECUTE 'WITH pc AS MATERIALIZED (SELECT * FROM unnest($3::text[], $4::timestamptz[],'
         || ' $5::timestamptz[], $6::integer[], $7::timestamptz[], $8::text[], $9::text[])'
         || ' AS x(kind, lo, hi, sign, period_start, fk, fn)), raw AS (' || raw || $q$), rates AS MATERIALIZED (
-    -- per price range and long-context flag: the rates per million tokens and per token
-    SELECT p.model, p.effective_from, p.effective_to, l.flag, p.input AS b_in, p.output AS b_out,
-           p.cache_write_5m AS b_w5, p.cache_write_1h AS b_w1, p.cache_read AS b_rd, x.*,
-           x.r_in * 0.000001 AS t_r_in, x.r_out * 0.000001 AS t_r_out, x.r_w5 * 0.000001 AS t_r_w5,
-           x.r_w1 * 0.000001 AS t_r_w1, x.r_rd * 0.000001 AS t_r_rd
-      FROM prices p
-      CROSS JOIN (VALUES (false), (true)) l(flag)
-      CROSS JOIN LATERAL (
-          SELECT t.input AS r_in, t.output AS r_out, t.cache_write_5m AS r_w5,
-                 t.cache_write_1h AS r_w1, t.cache_read AS r_rd
-            FROM tally_rates(p, l.flag) t) x
-     WHERE p.book_id = $1
+    -- every priceable (name, speed, band, residency) with its rates per million tokens and per token
+    SELECT t.*, t.input * 0.000001 AS t_r_in, t.output * 0.000001 AS t_r_out,
+           t.cache_write_5m * 0.000001 AS t_r_w5, t.cache_write_1h * 0.000001 AS t_r_w1,
+           t.cache_read * 0.000001 AS t_r_rd
+      FROM tally_rate_table($1) t
 ), res AS (
-    SELECT a.period_start, a.developer_oid, coalesce(al.model, m.resolved) AS canon, a.deployment,
-           a.long_context, x.effective_from AS x_from, $q$ || CASE WHEN agg THEN $q$
+    -- the name a row is priced by (its model, else its deployment's at the row's start) and
+    -- its residency class (its own, else its deployment's)
+    SELECT a.period_start, a.developer_oid, m.name, a.deployment, a.long_context, a.prompt_band,
+           a.speed, m.residency, x.effective_from AS x_from, $q$ || CASE WHEN agg THEN $q$
            sum(a.s * a.requests)::bigint AS requests, sum(a.s * a.input_tokens)::bigint AS t_in,
            sum(a.s * a.output_tokens)::bigint AS t_out, sum(a.s * a.cache_read_tokens)::bigint AS t_rd,
            sum(a.s * a.cache_write_5m_tokens)::bigint AS t_w5, sum(a.s * a.cache_write_1h_tokens)::bigint AS t_w1,
@@ -183,39 +184,60 @@ BEGIN
            a.s * a.cache_read_tokens AS t_rd, a.s * a.cache_write_5m_tokens AS t_w5,
            a.s * a.cache_write_1h_tokens AS t_w1, a.s * a.cache_write_unsplit_tokens AS t_un$q$ END || $q$
       FROM raw a
-      CROSS JOIN LATERAL (
-          SELECT coalesce(nullif(a.model, ''),
-                          (SELECT dep.model FROM deployments dep
-                            WHERE dep.name = a.deployment AND a.at >= dep.valid_from AND a.at < dep.valid_to),
-                          '') AS resolved) m
-      LEFT JOIN tally_model_names($1) al ON al.name = m.resolved
-      LEFT JOIN rates x ON x.model = coalesce(al.model, m.resolved) AND x.flag = a.long_context
-           AND a.at >= x.effective_from AND a.at < x.effective_to
+      LEFT JOIN deployments dep ON dep.name = a.deployment AND a.at >= dep.valid_from AND a.at < dep.valid_to
+      CROSS JOIN LATERAL (SELECT coalesce(nullif(a.model, ''), dep.model, '') AS name,
+                                 coalesce(nullif(a.residency, ''), dep.residency, '') AS residency) m
+      LEFT JOIN rates x ON x.model_key = m.name AND x.speed = a.speed AND x.prompt_band = a.prompt_band
+           AND x.residency = m.residency AND a.at >= x.effective_from AND a.at < x.effective_to
 $q$ || CASE WHEN agg THEN $q$
-     GROUP BY a.period_start, a.developer_oid, coalesce(al.model, m.resolved), a.deployment,
-              a.long_context, x.effective_from
+     GROUP BY a.period_start, a.developer_oid, m.name, a.deployment, a.long_context, a.prompt_band,
+              a.speed, m.residency, x.effective_from
 $q$ ELSE '' END || $q$
 ), costed AS (
-    SELECT res.*, x.*, res.x_from IS NOT NULL AS ok, t_in * t_r_in AS c_in, t_out * t_r_out AS c_out,
-           t_w5 * t_r_w5 AS c_w5, t_w1 * t_r_w1 AS c_w1, t_un * t_r_w5 AS c_un, t_rd * t_r_rd AS c_rd
+    SELECT res.*, x.model, x.effective_from, x.tier, x.fast, x.multiplier, x.input, x.output,
+           x.cache_write_5m, x.cache_write_1h, x.cache_read, x.base_input, x.base_output,
+           x.base_cache_write_5m, x.base_cache_write_1h, x.base_cache_read,
+           res.x_from IS NOT NULL AS ok, t_in * x.t_r_in AS c_in, t_out * x.t_r_out AS c_out,
+           t_w5 * x.t_r_w5 AS c_w5, t_w1 * x.t_r_w1 AS c_w1, t_un * x.t_r_w5 AS c_un, t_rd * x.t_r_rd AS c_rd
       FROM res
-      LEFT JOIN rates x ON x.model = res.canon AND x.flag = res.long_context AND x.effective_from = res.x_from
+      LEFT JOIN rates x ON x.model_key = res.name AND x.speed = res.speed AND x.prompt_band = res.prompt_band
+           AND x.residency = res.residency AND x.effective_from = res.x_from
 )
-SELECT period_start, developer_oid, canon, deployment, long_context, ok, requests,
-       t_in, t_w5, t_w1, t_un, t_rd, t_out, c_in, c_out, c_w5, c_w1, c_un, c_rd,
-       tally_cost_usd(t_in, t_out, t_w5, t_w1, t_un, t_rd, r_in, r_out, r_w5, r_w1, r_rd),
-       r_in, r_out, r_w5, r_w1, r_rd,
-       b_in, b_out, b_w5, b_w1, b_rd, effective_from
-  FROM costed
+SELECT c.period_start, c.developer_oid, coalesce(c.model, al.model, c.name), c.deployment,
+       c.long_context, c.ok, c.requests, c.t_in, c.t_w5, c.t_w1, c.t_un, c.t_rd, c.t_out,
+       c.c_in, c.c_out, c.c_w5, c.c_w1, c.c_un, c.c_rd,
+       tally_cost_usd(c.t_in, c.t_out, c.t_w5, c.t_w1, c.t_un, c.t_rd, c.input, c.output,
+                      c.cache_write_5m, c.cache_write_1h, c.cache_read),
+       c.input, c.output, c.cache_write_5m, c.cache_write_1h, c.cache_read,
+       c.base_input, c.base_output, c.base_cache_write_5m, c.base_cache_write_1h, c.base_cache_read,
+       c.effective_from, c.prompt_band,
+       CASE WHEN c.ok THEN CASE WHEN c.fast THEN 'fast' ELSE 'standard' END
+            WHEN al.speed IS NOT NULL THEN al.speed ELSE c.speed END,
+       c.residency, c.tier, c.multiplier
+  FROM costed c
+  LEFT JOIN price_aliases al ON al.book_id = $1 AND al.alias = c.name
 $q$ USING p_book, p_developer, pcs.kind, pcs.lo, pcs.hi, pcs.sign, pcs.period_start, pcs.fk, pcs.fn;
 END
+$$;
+
+-- Whether a group of signed rollup rows holds any usage: pieces subtracted from a whole
+-- month leave groups that sum to 0 in every count, to be dropped; a group with tokens and
+-- no requests (an iteration's model) is usage.
+CREATE OR REPLACE FUNCTION tally_any_usage(requests numeric, VARIADIC counts numeric[])
+RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT requests <> 0 OR EXISTS (SELECT 1 FROM unnest(counts) c WHERE c <> 0)
 $$;
 
 -- Usage and cost per local period × developer × model × deployment × priced.
 -- cache_write_5m_tokens (and its cost) include the unsplit writes, charged at the 5m rate;
 -- cache_write_unsplit_tokens says how many of them were unsplit. cost_usd is NULL when
--- priced is false.
-CREATE OR REPLACE FUNCTION tally_usage_priced(p_book integer, p_from timestamptz, p_to timestamptz,
+-- priced is false. tier_*, fast_* and residency_*: the requests (and their whole cost)
+-- billed at a prompt tier above the base one, in fast mode, with a residency multiplier
+-- other than 1. A group is kept when any count in it is not 0: an advisor iteration's
+-- model has tokens but no requests (the request counts under the response's model).
+DROP FUNCTION IF EXISTS tally_usage_priced(integer, timestamptz, timestamptz, text, text, text);
+CREATE FUNCTION tally_usage_priced(p_book integer, p_from timestamptz, p_to timestamptz,
                                    p_tz text, p_grain text, p_developer text DEFAULT NULL)
 RETURNS TABLE (period_start timestamptz, developer_oid text, model text, deployment text,
                requests bigint, long_context_requests bigint, input_tokens bigint,
@@ -223,7 +245,9 @@ RETURNS TABLE (period_start timestamptz, developer_oid text, model text, deploym
                cache_write_unsplit_tokens bigint, cache_read_tokens bigint, output_tokens bigint,
                priced boolean, cost_usd numeric, cost_input_usd numeric, cost_output_usd numeric,
                cost_cache_write_5m_usd numeric, cost_cache_write_1h_usd numeric,
-               cost_cache_read_usd numeric)
+               cost_cache_read_usd numeric, tier_requests bigint, tier_cost_usd numeric,
+               fast_requests bigint, fast_cost_usd numeric, residency_requests bigint,
+               residency_cost_usd numeric)
 LANGUAGE sql STABLE AS $$
 SELECT period_start, developer_oid, model, deployment,
        sum(requests)::bigint, coalesce(sum(requests) FILTER (WHERE long_context), 0)::bigint,
@@ -232,10 +256,17 @@ SELECT period_start, developer_oid, model, deployment,
        sum(cache_read_tokens)::bigint, sum(output_tokens)::bigint, priced,
        sum(cost_usd), sum(cost_input_usd), sum(cost_output_usd),
        sum(cost_cache_write_5m_usd + cost_cache_write_unsplit_usd), sum(cost_cache_write_1h_usd),
-       sum(cost_cache_read_usd)
+       sum(cost_cache_read_usd),
+       coalesce(sum(requests) FILTER (WHERE tier > 0), 0)::bigint, sum(cost_usd) FILTER (WHERE tier > 0),
+       coalesce(sum(requests) FILTER (WHERE speed = 'fast'), 0)::bigint,
+       sum(cost_usd) FILTER (WHERE speed = 'fast'),
+       coalesce(sum(requests) FILTER (WHERE multiplier <> 1), 0)::bigint,
+       sum(cost_usd) FILTER (WHERE multiplier <> 1)
   FROM tally_usage_priced_detail(p_book, p_from, p_to, p_tz, p_grain, p_developer)
  GROUP BY period_start, developer_oid, model, deployment, priced
-HAVING sum(requests) <> 0
+HAVING tally_any_usage(sum(requests), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
+                       sum(cache_write_5m_tokens), sum(cache_write_1h_tokens),
+                       sum(cache_write_unsplit_tokens))
 $$;
 
 -- Exact decimal text: no exponent, trailing zeros trimmed, NULL stays NULL.

@@ -109,18 +109,22 @@ SELECT b.name AS price_book, p.model, p.effective_from, p.effective_to,
   FROM reporting.price_book_in_use b
   JOIN prices p ON p.book_id = b.id;
 
--- The rates (USD per million tokens) of the book in use, once per name a model is known by
--- (its id and its aliases) and per long-context flag, as the cost engine charges them
--- (tally_rates, tally_model_names). Every cost below is a plain join on this view; no row
--- means unpriced.
-CREATE OR REPLACE VIEW reporting.rates_in_use AS
-SELECT k.name AS model_key, p.model, p.effective_from, p.effective_to, x.long_context,
-       r.input, r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read
+-- Every rate of the book in use as the cost engine charges it (tally_rate_table): per name
+-- a model is known by (id, aliases, fast aliases) × price range × the usage's speed × prompt
+-- band × residency class, the residency multiplier applied. Usage is priced iff it matches
+-- a row; the cost views below are plain joins on it.
+CREATE OR REPLACE VIEW reporting.rate_table AS
+SELECT t.*
   FROM reporting.price_book_in_use b
-  JOIN prices p ON p.book_id = b.id
-  JOIN tally_model_names(b.id) k ON k.model = p.model
-  CROSS JOIN (VALUES (false), (true)) AS x(long_context)
-  CROSS JOIN LATERAL tally_rates(p, x.long_context) r;
+ CROSS JOIN LATERAL tally_rate_table(b.id) t;
+
+-- The rates of rate_table at standard speed and no residency per long-context flag (the
+-- legacy bands: up to / over 200,000 tokens), as the views read them before prompt bands.
+CREATE OR REPLACE VIEW reporting.rates_in_use AS
+SELECT model_key, model, effective_from, effective_to, prompt_band = 101 AS long_context,
+       input, output, cache_write_5m, cache_write_1h, cache_read
+  FROM reporting.rate_table
+ WHERE speed = 'standard' AND residency = '' AND prompt_band IN (100, 101);
 
 -- The cost of token counts at one row of rates_in_use (NULL rates: NULL, i.e. unpriced),
 -- unsplit cache writes passed in cache_write_5m: the engine's tally_cost_usd.
@@ -134,75 +138,82 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Usage and cost at 15-minute grain (UTC buckets: any zone's day or month is a union of
--- them) × developer × model × deployment × long context. cache_read_saved_usd is what the
--- cache reads would have cost as plain input, less what they cost.
+-- them) × developer × model × deployment × long context × priced. Each rollup row is priced
+-- by its prompt band, speed and residency class (its own, else its deployment's), then
+-- summed to this grain. cache_read_saved_usd is what the cache reads would have cost as
+-- plain input, less what they cost.
 CREATE OR REPLACE VIEW reporting.costs_15m AS
-SELECT u.bucket,
-       u.developer_oid,
-       u.developer_upn,
-       coalesce(nullif(u.team, ''), '(no team)') AS team,
-       coalesce(nullif(u.cost_center, ''), '(none)') AS cost_center,
-       coalesce(r.model, nullif(u.model, ''), '(unknown)') AS model,
-       u.deployment,
-       u.long_context,
-       u.requests,
-       u.input_tokens,
-       u.output_tokens,
-       u.cache_read_tokens,
-       u.cache_write_5m_tokens + u.cache_write_unsplit_tokens AS cache_write_5m_tokens,
-       u.cache_write_1h_tokens,
-       u.cache_unknown_requests,
-       r.input IS NOT NULL AS priced,
-       tally_cost_usd(u.input_tokens, u.output_tokens, u.cache_write_5m_tokens,
-                      u.cache_write_1h_tokens, u.cache_write_unsplit_tokens, u.cache_read_tokens,
-                      r.input, r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read) AS cost_usd,
-       u.cache_read_tokens * (r.input - r.cache_read) * 0.000001 AS cache_read_saved_usd
-  FROM reporting.usage_15m u
-  LEFT JOIN reporting.rates_in_use r ON r.model_key = u.model AND r.long_context = u.long_context
-       AND u.bucket >= r.effective_from AND u.bucket < r.effective_to;
-
--- The same at UTC-day grain, from the daily rollup: what the month-long finance panels read.
-CREATE OR REPLACE VIEW reporting.costs_day AS
-SELECT (r.day::timestamp AT TIME ZONE 'UTC') AS day,
+SELECT r.bucket,
        r.developer_oid,
        coalesce(d.upn, l.upn, r.developer_oid) AS developer_upn,
        coalesce(nullif(d.team, ''), '(no team)') AS team,
        coalesce(nullif(d.cost_center, ''), '(none)') AS cost_center,
-       coalesce(p.model, nullif(m.model, ''), '(unknown)') AS model,
+       coalesce(max(p.model), nullif(m.model, ''), '(unknown)') AS model,
        r.deployment,
        r.long_context,
-       r.requests,
-       r.input_tokens,
-       r.output_tokens,
-       r.cache_read_tokens,
-       r.cache_write_5m_tokens + r.cache_write_unsplit_tokens AS cache_write_5m_tokens,
-       r.cache_write_1h_tokens,
-       r.cache_unknown_requests,
+       sum(r.requests)::bigint AS requests,
+       sum(r.input_tokens)::bigint AS input_tokens,
+       sum(r.output_tokens)::bigint AS output_tokens,
+       sum(r.cache_read_tokens)::bigint AS cache_read_tokens,
+       sum(r.cache_write_5m_tokens + r.cache_write_unsplit_tokens)::bigint AS cache_write_5m_tokens,
+       sum(r.cache_write_1h_tokens)::bigint AS cache_write_1h_tokens,
+       sum(r.cache_unknown_requests)::bigint AS cache_unknown_requests,
        p.input IS NOT NULL AS priced,
-       tally_cost_usd(r.input_tokens, r.output_tokens, r.cache_write_5m_tokens,
-                      r.cache_write_1h_tokens, r.cache_write_unsplit_tokens, r.cache_read_tokens,
-                      p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read) AS cost_usd,
-       r.cache_read_tokens * (p.input - p.cache_read) * 0.000001 AS cache_read_saved_usd
-  FROM (SELECT day, developer_oid, model, deployment, long_context,
-               sum(requests)::bigint AS requests, sum(input_tokens)::bigint AS input_tokens,
-               sum(output_tokens)::bigint AS output_tokens, sum(cache_read_tokens)::bigint AS cache_read_tokens,
-               sum(cache_write_5m_tokens)::bigint AS cache_write_5m_tokens,
-               sum(cache_write_1h_tokens)::bigint AS cache_write_1h_tokens,
-               sum(cache_write_unsplit_tokens)::bigint AS cache_write_unsplit_tokens,
-               sum(cache_unknown_requests)::bigint AS cache_unknown_requests,
-               sum(web_search_requests)::bigint AS web_search_requests,
-               sum(web_fetch_requests)::bigint AS web_fetch_requests
-          FROM usage_rollup_day GROUP BY day, developer_oid, model, deployment, long_context) r
+       sum(tally_cost_usd(r.input_tokens, r.output_tokens, r.cache_write_5m_tokens,
+                          r.cache_write_1h_tokens, r.cache_write_unsplit_tokens, r.cache_read_tokens,
+                          p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read)) AS cost_usd,
+       sum(r.cache_read_tokens * (p.input - p.cache_read) * 0.000001) AS cache_read_saved_usd
+  FROM usage_rollup_15m r
+  LEFT JOIN developers d ON d.oid = r.developer_oid AND r.bucket >= d.valid_from AND r.bucket < d.valid_to
+  LEFT JOIN developer_labels l ON l.oid = r.developer_oid
+  LEFT JOIN deployments dep ON dep.name = r.deployment AND r.bucket >= dep.valid_from AND r.bucket < dep.valid_to
+  CROSS JOIN LATERAL (SELECT coalesce(nullif(r.model, ''), dep.model, '') AS model,
+                             coalesce(nullif(r.residency, ''), dep.residency, '') AS residency) m
+  LEFT JOIN reporting.rate_table p ON p.model_key = m.model AND p.speed = r.speed
+       AND p.prompt_band = r.prompt_band AND p.residency = m.residency
+       AND r.bucket >= p.effective_from AND r.bucket < p.effective_to
+ GROUP BY r.bucket, r.developer_oid, d.upn, l.upn, d.team, d.cost_center, r.model, m.model,
+          r.deployment, r.long_context, p.input IS NOT NULL;
+
+-- The same at UTC-day grain, from the daily rollup: what the month-long finance panels read.
+CREATE OR REPLACE VIEW reporting.costs_day AS
+SELECT t.at AS day,
+       r.developer_oid,
+       coalesce(d.upn, l.upn, r.developer_oid) AS developer_upn,
+       coalesce(nullif(d.team, ''), '(no team)') AS team,
+       coalesce(nullif(d.cost_center, ''), '(none)') AS cost_center,
+       coalesce(max(p.model), nullif(m.model, ''), '(unknown)') AS model,
+       r.deployment,
+       r.long_context,
+       sum(r.requests)::bigint AS requests,
+       sum(r.input_tokens)::bigint AS input_tokens,
+       sum(r.output_tokens)::bigint AS output_tokens,
+       sum(r.cache_read_tokens)::bigint AS cache_read_tokens,
+       sum(r.cache_write_5m_tokens + r.cache_write_unsplit_tokens)::bigint AS cache_write_5m_tokens,
+       sum(r.cache_write_1h_tokens)::bigint AS cache_write_1h_tokens,
+       sum(r.cache_unknown_requests)::bigint AS cache_unknown_requests,
+       p.input IS NOT NULL AS priced,
+       sum(tally_cost_usd(r.input_tokens, r.output_tokens, r.cache_write_5m_tokens,
+                          r.cache_write_1h_tokens, r.cache_write_unsplit_tokens, r.cache_read_tokens,
+                          p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read)) AS cost_usd,
+       sum(r.cache_read_tokens * (p.input - p.cache_read) * 0.000001) AS cache_read_saved_usd
+  FROM usage_rollup_day r
   CROSS JOIN LATERAL (SELECT r.day::timestamp AT TIME ZONE 'UTC' AS at) t
   LEFT JOIN developers d ON d.oid = r.developer_oid AND t.at >= d.valid_from AND t.at < d.valid_to
   LEFT JOIN developer_labels l ON l.oid = r.developer_oid
   LEFT JOIN deployments dep ON dep.name = r.deployment AND t.at >= dep.valid_from AND t.at < dep.valid_to
-  CROSS JOIN LATERAL (SELECT coalesce(nullif(r.model, ''), dep.model, '') AS model) m
-  LEFT JOIN reporting.rates_in_use p ON p.model_key = m.model AND p.long_context = r.long_context
-       AND t.at >= p.effective_from AND t.at < p.effective_to;
+  CROSS JOIN LATERAL (SELECT coalesce(nullif(r.model, ''), dep.model, '') AS model,
+                             coalesce(nullif(r.residency, ''), dep.residency, '') AS residency) m
+  LEFT JOIN reporting.rate_table p ON p.model_key = m.model AND p.speed = r.speed
+       AND p.prompt_band = r.prompt_band AND p.residency = m.residency
+       AND t.at >= p.effective_from AND t.at < p.effective_to
+ GROUP BY t.at, r.developer_oid, d.upn, l.upn, d.team, d.cost_center, r.model, m.model,
+          r.deployment, r.long_context, p.input IS NOT NULL;
 
--- One row per request with its cost (the request's own long-context flag), for the most
--- expensive sessions. Filter on event_time: it prunes the monthly partitions.
+-- One row per request with its cost, for the most expensive sessions: each part of the
+-- request (tally_usage_parts: the top-level usage, or each iteration under its own model
+-- and prompt band) priced at its rates; unpriced when any part is. The token columns are
+-- the parts' sums, what was billed. Filter on event_time: it prunes the monthly partitions.
 CREATE OR REPLACE VIEW reporting.request_costs AS
 SELECT e.event_time,
        e.request_id,
@@ -211,25 +222,35 @@ SELECT e.event_time,
        coalesce(d.upn, e.developer_upn, l.upn, e.developer_oid) AS developer_upn,
        coalesce(nullif(d.team, ''), '(no team)') AS team,
        coalesce(nullif(d.cost_center, ''), '(none)') AS cost_center,
-       coalesce(p.model, nullif(m.model, ''), '(unknown)') AS model,
+       coalesce(CASE WHEN bool_and(p.input IS NOT NULL) THEN max(p.model) FILTER (WHERE pt.model = m.model) END,
+                nullif(m.model, ''), '(unknown)') AS model,
        e.deployment,
        e.long_context,
-       e.input_tokens,
-       e.output_tokens,
-       e.cache_read_tokens,
-       e.cache_write_5m_tokens + e.cache_write_unsplit_tokens AS cache_write_5m_tokens,
-       e.cache_write_1h_tokens,
-       p.input IS NOT NULL AS priced,
-       tally_cost_usd(e.input_tokens, e.output_tokens, e.cache_write_5m_tokens,
-                      e.cache_write_1h_tokens, e.cache_write_unsplit_tokens, e.cache_read_tokens,
-                      p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read) AS cost_usd
+       sum(pt.input_tokens)::bigint AS input_tokens,
+       sum(pt.output_tokens)::bigint AS output_tokens,
+       sum(pt.cache_read_tokens)::bigint AS cache_read_tokens,
+       sum(pt.cache_write_5m_tokens + pt.cache_write_unsplit_tokens)::bigint AS cache_write_5m_tokens,
+       sum(pt.cache_write_1h_tokens)::bigint AS cache_write_1h_tokens,
+       bool_and(p.input IS NOT NULL) AS priced,
+       CASE WHEN bool_and(p.input IS NOT NULL) THEN
+           sum(tally_cost_usd(pt.input_tokens, pt.output_tokens, pt.cache_write_5m_tokens,
+                              pt.cache_write_1h_tokens, pt.cache_write_unsplit_tokens, pt.cache_read_tokens,
+                              p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read)) END AS cost_usd
   FROM usage_events e
   LEFT JOIN developers d ON d.oid = e.developer_oid AND e.event_time >= d.valid_from AND e.event_time < d.valid_to
   LEFT JOIN developer_labels l ON l.oid = e.developer_oid
   LEFT JOIN deployments dep ON dep.name = e.deployment AND e.event_time >= dep.valid_from AND e.event_time < dep.valid_to
-  CROSS JOIN LATERAL (SELECT coalesce(nullif(e.model, ''), dep.model, '') AS model) m
-  LEFT JOIN reporting.rates_in_use p ON p.model_key = m.model AND p.long_context = e.long_context
-       AND e.event_time >= p.effective_from AND e.event_time < p.effective_to;
+  CROSS JOIN LATERAL (SELECT coalesce(nullif(e.model, ''), dep.model, '') AS model,
+                             coalesce(lower(e.speed), 'standard') AS speed,
+                             coalesce(nullif(e.inference_geo, ''), dep.residency, '') AS residency) m
+  CROSS JOIN LATERAL tally_usage_parts(m.model, e.iterations, e.input_tokens, e.output_tokens,
+                                       e.cache_read_tokens, e.cache_write_5m_tokens, e.cache_write_1h_tokens,
+                                       e.cache_write_unsplit_tokens, e.cache_write_unknown, 0, 0) pt
+  LEFT JOIN reporting.rate_table p ON p.model_key = pt.model AND p.speed = m.speed
+       AND p.prompt_band = pt.prompt_band AND p.residency = m.residency
+       AND e.event_time >= p.effective_from AND e.event_time < p.effective_to
+ GROUP BY e.event_time, e.request_id, e.session_id, e.developer_oid, d.upn, e.developer_upn, l.upn,
+          d.team, d.cost_center, m.model, e.deployment, e.long_context;
 
 -- Values of the dashboards' variables. Never empty: '(no team)' and 'unattributed' always
 -- exist, so "All" never expands to an empty IN ().
