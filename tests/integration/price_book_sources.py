@@ -24,7 +24,9 @@ RESIDENCY_CLASS = re.compile(r"^[a-z0-9-]+$")
 # Which excerpt states each residency multiplier, and from which model version it applies
 # ("billed at 1.1x standard API rates for Claude Opus 4.6, Claude Sonnet 4.6, and later models").
 RESIDENCY_SOURCES = {"us": ("us-only-inference.txt", (4, 6))}
-FAST_SOURCE = "fast-mode.txt"
+# The fast-mode pages state fast prices as "<model> ... $input/$output MTok" (Claude Code's page)
+# or as a table of one model; a multiplier m holds when m x the entry's input and output is there.
+FAST_SOURCES = "fast-mode*.txt"
 # Table columns of the pricing page, in order; overview pages label each class.
 TABLE_ORDER = ["input", "cache_write_5m", "cache_write_1h", "cache_read", "output"]
 LABELS = {"input": "Input", "output": "Output", "cache_write_5m": "5m cache write",
@@ -218,10 +220,9 @@ def check_sources(book, excerpts, folder):
             if fast is not None:
                 if "multiplier" not in fast:
                     bad(pw, "explicit fast prices: no excerpt check is defined for them")
-                else:
-                    ftext = excerpts_text(folder, FAST_SOURCE)
-                    if f'{fast["multiplier"]}x' not in ftext:
-                        bad(pw, f'fast multiplier {fast["multiplier"]}x not in {FAST_SOURCE}')
+                elif not fast_stated(folder, model, p, fast["multiplier"]):
+                    bad(pw, f'fast multiplier {fast["multiplier"]}x: no {FAST_SOURCES} excerpt '
+                            f'gives {short_name(model)} fast input / output at that multiple')
             res = p.get("residency") or {}
             for cls, (rfn, since) in RESIDENCY_SOURCES.items():
                 ver = version(model)
@@ -236,6 +237,27 @@ def check_sources(book, excerpts, folder):
             for cls in res:
                 if cls not in RESIDENCY_SOURCES:
                     bad(pw, f'residency "{cls}": no excerpt states its multiplier')
+
+
+def short_name(model):
+    """"Opus 4.8" for claude-opus-4-8: how the fast-mode pages name a model."""
+    return display_name(model).removeprefix("Claude ")
+
+
+def fast_stated(folder, model, price, mult):
+    import glob
+    import os
+    try:
+        m = Decimal(mult)
+        want = (Decimal(price["input"]) * m, Decimal(price["output"]) * m)
+    except (KeyError, ArithmeticError, ValueError):
+        return False
+    pat = re.compile(re.escape(short_name(model)) + r"(?![0-9.])[^$\n]*\$([0-9.]+)/\$?([0-9.]+) MTok")
+    for path in sorted(glob.glob(os.path.join(folder, FAST_SOURCES))):
+        for a, o in pat.findall(open(path, encoding="utf-8").read()):
+            if (Decimal(a), Decimal(o)) == want:
+                return True
+    return False
 
 
 def excerpts_text(folder, fn):

@@ -44,6 +44,10 @@ for book in "$SRC"/schema/prices/*.json; do
     "$CTL" --db "$DB" prices load "$book" >/dev/null 2>"$TMP/prices.err"
     assert_eq 0 $? "tallyctl prices load $(basename "$book")"
 done
+# the simulator's Foundry roster: Sonnet 5.5 in a US Data Zone Standard deployment
+"$CTL" --db "$DB" deployments set claude-sonnet-5-5-us claude-sonnet-5-5 --from 2026-01-01 \
+    --residency data-zone-us >/dev/null
+assert_eq 0 $? "tallyctl deployments set claude-sonnet-5-5-us --residency data-zone-us"
 events=$(sql "SELECT count(*) FROM usage_events")
 assert_match '^[0-9]{4,}$' "$events" "events ingested ($events)"
 assert_eq t "$(sql "SELECT count(*) > 0 FROM ingest_rejects")" "the simulator's malformed lines were rejected"
@@ -71,10 +75,29 @@ engine=$(sql "SELECT sum(cost_usd) FROM tally_usage_priced(tally_book(NULL), '20
 assert_match '^[0-9]+\.[0-9]+$' "$engine" "the cost engine prices the month ($engine USD)"
 unpriced=$(sql "SELECT sum(requests) FROM tally_unpriced('2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z') WHERE model = 'claude-next-1'")
 assert_eq 1 "$unpriced" "the cost engine finds the one request of a model no book knows"
-# the simulator's mix is today's lineup: a v2 book (anthropic-list-2026-12 on) prices all of it
-if grep -q '"format": *2' "$book"; then
-    unpriced=$(sql "SELECT sum(requests) FROM tally_unpriced('2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z')")
-    assert_eq 1 "$unpriced" "$(basename "$book") prices every simulated request"
+# what the newest book (anthropic-list-2026-12, schema/prices/README.md "Sources") cannot price in
+# the simulated month, as model/deployment: the model no book knows; Haiku 5.5 (no official cache
+# prices); fast mode on Opus 5 and Opus 5.5 and the Foundry fast deployment (no official fast
+# rates); the Foundry US Data Zone deployment (no official data-zone-us multiplier). Everything
+# else is priced: Opus 5.5 / 5 / 4.6, Sonnet 5.5 / 4.6 and Haiku 4.5, US-only inference included.
+assert_eq anthropic-list-2026-12 "$(sql "SELECT name FROM price_books WHERE id = tally_book(NULL)")" \
+    "the newest shipped book prices the month"
+unpriced_names() {
+    sql "SELECT string_agg(DISTINCT model || '/' || deployment, ' ' ORDER BY model || '/' || deployment)
+           FROM tally_unpriced('2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z')"
+}
+if [ -n "$(sql "SELECT to_regprocedure('tally_rate_table(integer)')")" ]; then
+    # the engine of issue 10 (rates by band x speed x residency, /work/prompts/contract.md)
+    assert_eq "claude-haiku-5-5/claude-haiku-5-5 claude-next-1/claude-next claude-opus-5/claude-opus-5 claude-opus-5-5/claude-opus-5-5 claude-opus-5-5-fast/claude-opus-5-5-fast claude-sonnet-5-5/claude-sonnet-5-5-us" \
+        "$(unpriced_names)" "unpriced: exactly what the book leaves out"
+    assert_eq "941 214" "$(sql "SELECT sum(requests) FILTER (WHERE model = 'claude-opus-5-5'),
+                                     sum(requests) FILTER (WHERE model = 'claude-opus-5')
+                                FROM tally_unpriced('2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z')")" \
+        "unpriced Opus 5.5 / Opus 5 requests are their fast-mode ones (886 + 55, 159 + 55)"
+else
+    # the engine before issue 10 knows models and dates only: fast mode and residency price as standard
+    assert_eq "claude-haiku-5-5/claude-haiku-5-5 claude-next-1/claude-next" \
+        "$(unpriced_names)" "unpriced: the models the book does not have"
 fi
 
 now_plus=$(date -u -d '+5 min' +%Y-%m-%dT%H:%M:%SZ)

@@ -4,7 +4,7 @@
 # copies of the book, so the checker is seen to refuse what it must.
 source "$(dirname "$0")/../lib.sh"
 need_env
-BOOK=$SRC/schema/prices/pending/anthropic-list-2026-12.json
+BOOK=$SRC/schema/prices/anthropic-list-2026-12.json
 EXCERPTS=$SRC/tests/fixtures/prices/excerpts
 CHECK="python3 $SRC/tests/integration/price_book_sources.py"
 TMP=$(mktemp -d)
@@ -12,7 +12,7 @@ trap 'rm -rf "$TMP"' EXIT
 
 out=$($CHECK "$BOOK" "$EXCERPTS")
 assert_eq 0 $? "the shipped book passes"
-assert_eq "ok: 14 models, 14 price entries, every figure in its excerpt" "$out" "checker summary"
+assert_eq "ok: 18 models, 18 price entries, every figure in its excerpt" "$out" "checker summary"
 
 # The history the book must (not) carry, asserted as data.
 hist=$(python3 - "$BOOK" <<'PY'
@@ -22,22 +22,30 @@ m = {x["model"]: x for x in b["models"]}
 def row(name):
     return ";".join(f'{p["effective_from"]}..{p["effective_to"]} in={p["input"]} out={p["output"]} '
                     f'read={p["cache_read"]} us={p["residency"].get("us")}' for p in m[name]["prices"])
-for name in ("claude-sonnet-5", "claude-sonnet-5-5", "claude-opus-5-5", "claude-opus-4-5"):
+for name in ("claude-sonnet-5", "claude-sonnet-5-5", "claude-opus-5-5", "claude-opus-4-5",
+             "claude-sonnet-4-6", "claude-haiku-4-5"):
     print(name, row(name))
 print("aliases", m["claude-opus-5-5"]["aliases"], m["claude-opus-4"]["aliases"])
-print("absent", sorted(n for n in ("claude-haiku-5-5", "claude-fable-5-2", "claude-mythos-5-2",
-      "claude-sonnet-4-6", "claude-haiku-4-5") if n in m))
-print("fast", sorted({json.dumps(p["fast"]) for x in b["models"] for p in x["prices"]}))
+print("absent", sorted(n for n in ("claude-haiku-5-5", "claude-fable-5-2", "claude-mythos-5-2")
+      if n not in m))
+print("fast", sorted((x["model"], p["fast"]["multiplier"]) for x in b["models"] for p in x["prices"]
+                     if p["fast"]))
+print("fast_aliases", sorted(a for x in b["models"] for a in x.get("fast_aliases", [])))
+print("residency", sorted({c for x in b["models"] for p in x["prices"] for c in p["residency"]}))
 PY
 )
 expected="claude-sonnet-5 2026-06-30..None in=2 out=10 read=0.20 us=1.1
 claude-sonnet-5-5 2026-09-28..None in=2 out=10 read=0.20 us=1.1
 claude-opus-5-5 2026-09-22..None in=4 out=20 read=0.20 us=1.1
 claude-opus-4-5 2025-11-24..None in=5 out=25 read=0.50 us=None
+claude-sonnet-4-6 2026-02-17..None in=3 out=15 read=0.30 us=1.1
+claude-haiku-4-5 2025-10-15..None in=1 out=5 read=0.10 us=None
 aliases ['claude-opus-5-5[1m]'] ['claude-opus-4-20250514', 'claude-opus-4-0']
-absent []
-fast ['null']"
-assert_eq "$expected" "$hist" "history: Sonnet 5 keeps \$2/\$10 (the cancelled rise is absent), no unofficial Sonnet 5.5 cut, 1.1x US only from 4.6"
+absent ['claude-fable-5-2', 'claude-haiku-5-5', 'claude-mythos-5-2']
+fast [('claude-opus-4-6', '6'), ('claude-opus-4-7', '6'), ('claude-opus-4-8', '2')]
+fast_aliases ['claude-opus-4-8-fast', 'claude-opus-5-5-fast', 'claude-opus-5-fast']
+residency ['us']"
+assert_eq "$expected" "$hist" "history: Sonnet 5 keeps \$2/\$10 (the cancelled rise is absent), no unofficial Sonnet 5.5 cut, 1.1x US only from 4.6, fast only where an official page prices it, no data-zone-us"
 
 # mutate NAME PYTHON-STATEMENT: a copy of the book with one change (b = the parsed book)
 mutate() {
@@ -98,6 +106,9 @@ model "claude-opus-5", prices[0]: unknown key "long_context"
 model "claude-opus-5", prices[1]: unknown key "long_context"
 model "claude-opus-5": prices[1] (2026-12-01) overlaps prices[0] (2026-07-24 to 9999-12-31)
 model "claude-opus-5-5": id "claude-opus-5" (aliases) also names claude-opus-5 (model)'
+mutate fast 'm["claude-opus-4-8"]["prices"][0]["fast"] = {"multiplier": "6"}; m["claude-opus-5-5"]["prices"][0]["fast"] = {"multiplier": "2"}'
+refused fast 'model "claude-opus-4-8", prices[0]: fast multiplier 6x: no fast-mode*.txt excerpt gives Opus 4.8 fast input / output at that multiple
+model "claude-opus-5-5", prices[0]: fast multiplier 2x: no fast-mode*.txt excerpt gives Opus 5.5 fast input / output at that multiple'
 sed 's/"input": "4"/"input": 4.0/' "$BOOK" >"$TMP/float.json"
 refused float 'could not read price book: a JSON number with a fraction is refused (binary floating point): 4.0'
 
