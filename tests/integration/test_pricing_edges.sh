@@ -259,6 +259,10 @@ iter|edge-t200|1|110000|0.372|true" \
     "iterations: each at its own model and band, the request once under the response's model"
 assert_eq "edge-t100|3|standard||100000|1|0.167002 edge-t200|4|standard||0|1|0.372" "$(details iter)" \
     "iterations: the advisor in band 3 (its tier), the main in band 4 (base)"
+assert_eq "edge-t100|0.167002 edge-t200|0.372" \
+    "$(sql "SELECT \"ResourceName\" || '|' || tally_money_text(sum(\"BilledCost\"::numeric))
+              FROM tally_report_focus(tally_book(NULL), '2026-11', 'UTC') WHERE \"x_DeveloperOid\" = 'iter'
+             GROUP BY \"ResourceName\" ORDER BY \"ResourceName\"" | paste -sd' ')" "iterations: the FOCUS export bills both models"
 
 # ---- legacy bands
 check leg100 "leg100|edge-t100|1|1000000||false
