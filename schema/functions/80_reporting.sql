@@ -148,7 +148,7 @@ SELECT r.bucket,
        coalesce(d.upn, l.upn, r.developer_oid) AS developer_upn,
        coalesce(nullif(d.team, ''), '(no team)') AS team,
        coalesce(nullif(d.cost_center, ''), '(none)') AS cost_center,
-       coalesce(max(p.model), nullif(m.model, ''), '(unknown)') AS model,
+       coalesce(max(p.model), a.model, nullif(m.model, ''), '(unknown)') AS model,
        r.deployment,
        r.long_context,
        sum(r.requests)::bigint AS requests,
@@ -169,10 +169,11 @@ SELECT r.bucket,
   LEFT JOIN deployments dep ON dep.name = r.deployment AND r.bucket >= dep.valid_from AND r.bucket < dep.valid_to
   CROSS JOIN LATERAL (SELECT coalesce(nullif(r.model, ''), dep.model, '') AS model,
                              coalesce(nullif(r.residency, ''), dep.residency, '') AS residency) m
+  LEFT JOIN price_aliases a ON a.book_id = (SELECT id FROM reporting.price_book_in_use) AND a.alias = m.model
   LEFT JOIN reporting.rate_table p ON p.model_key = m.model AND p.speed = r.speed
        AND p.prompt_band = r.prompt_band AND p.residency = m.residency
        AND r.bucket >= p.effective_from AND r.bucket < p.effective_to
- GROUP BY r.bucket, r.developer_oid, d.upn, l.upn, d.team, d.cost_center, r.model, m.model,
+ GROUP BY r.bucket, r.developer_oid, d.upn, l.upn, d.team, d.cost_center, r.model, m.model, a.model,
           r.deployment, r.long_context, p.input IS NOT NULL;
 
 -- The same at UTC-day grain, from the daily rollup: what the month-long finance panels read.
@@ -182,7 +183,7 @@ SELECT t.at AS day,
        coalesce(d.upn, l.upn, r.developer_oid) AS developer_upn,
        coalesce(nullif(d.team, ''), '(no team)') AS team,
        coalesce(nullif(d.cost_center, ''), '(none)') AS cost_center,
-       coalesce(max(p.model), nullif(m.model, ''), '(unknown)') AS model,
+       coalesce(max(p.model), a.model, nullif(m.model, ''), '(unknown)') AS model,
        r.deployment,
        r.long_context,
        sum(r.requests)::bigint AS requests,
@@ -204,10 +205,11 @@ SELECT t.at AS day,
   LEFT JOIN deployments dep ON dep.name = r.deployment AND t.at >= dep.valid_from AND t.at < dep.valid_to
   CROSS JOIN LATERAL (SELECT coalesce(nullif(r.model, ''), dep.model, '') AS model,
                              coalesce(nullif(r.residency, ''), dep.residency, '') AS residency) m
+  LEFT JOIN price_aliases a ON a.book_id = (SELECT id FROM reporting.price_book_in_use) AND a.alias = m.model
   LEFT JOIN reporting.rate_table p ON p.model_key = m.model AND p.speed = r.speed
        AND p.prompt_band = r.prompt_band AND p.residency = m.residency
        AND t.at >= p.effective_from AND t.at < p.effective_to
- GROUP BY t.at, r.developer_oid, d.upn, l.upn, d.team, d.cost_center, r.model, m.model,
+ GROUP BY t.at, r.developer_oid, d.upn, l.upn, d.team, d.cost_center, r.model, m.model, a.model,
           r.deployment, r.long_context, p.input IS NOT NULL;
 
 -- One row per request with its cost, for the most expensive sessions: each part of the
@@ -223,7 +225,7 @@ SELECT e.event_time,
        coalesce(nullif(d.team, ''), '(no team)') AS team,
        coalesce(nullif(d.cost_center, ''), '(none)') AS cost_center,
        coalesce(CASE WHEN bool_and(p.input IS NOT NULL) THEN max(p.model) FILTER (WHERE pt.model = m.model) END,
-                nullif(m.model, ''), '(unknown)') AS model,
+                a.model, nullif(m.model, ''), '(unknown)') AS model,
        e.deployment,
        e.long_context,
        sum(pt.input_tokens)::bigint AS input_tokens,
@@ -243,6 +245,7 @@ SELECT e.event_time,
   CROSS JOIN LATERAL (SELECT coalesce(nullif(e.model, ''), dep.model, '') AS model,
                              coalesce(lower(e.speed), 'standard') AS speed,
                              coalesce(nullif(e.inference_geo, ''), dep.residency, '') AS residency) m
+  LEFT JOIN price_aliases a ON a.book_id = (SELECT id FROM reporting.price_book_in_use) AND a.alias = m.model
   CROSS JOIN LATERAL tally_usage_parts(m.model, e.iterations, e.input_tokens, e.output_tokens,
                                        e.cache_read_tokens, e.cache_write_5m_tokens, e.cache_write_1h_tokens,
                                        e.cache_write_unsplit_tokens, e.cache_write_unknown, 0, 0) pt
@@ -250,7 +253,7 @@ SELECT e.event_time,
        AND p.prompt_band = pt.prompt_band AND p.residency = m.residency
        AND e.event_time >= p.effective_from AND e.event_time < p.effective_to
  GROUP BY e.event_time, e.request_id, e.session_id, e.developer_oid, d.upn, e.developer_upn, l.upn,
-          d.team, d.cost_center, m.model, e.deployment, e.long_context;
+          d.team, d.cost_center, m.model, a.model, e.deployment, e.long_context;
 
 -- Values of the dashboards' variables. Never empty: '(no team)' and 'unattributed' always
 -- exist, so "All" never expands to an empty IN ().

