@@ -98,16 +98,19 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
  * an error message from the poll): the consumer instance is unusable. */
 static void kafka_fatal(source_kafka *sk)
 {
-    char fatal[512];
+    char fatal[512], id[256];
+    size_t nid = sizeof(id);
     rd_kafka_resp_err_t err;
 
     if (sk->fatal)
         return;
     err = rd_kafka_fatal_error(sk->rk, fatal, sizeof(fatal));
-    if (err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID)
+    /* the id as librdkafka has it: instance_id or -X group.instance.id */
+    if (err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID &&
+        rd_kafka_conf_get(rd_kafka_conf(sk->rk), "group.instance.id", id, &nid) == RD_KAFKA_CONF_OK)
         log_error("kafka fatal error: %s (another consumer of group \"%s\" joined with "
-                  "instance_id \"%s\": every replica needs its own)",
-                  fatal, sk->cfg.group, sk->cfg.instance_id ? sk->cfg.instance_id : "");
+                  "instance id \"%s\": every replica needs its own)",
+                  fatal, sk->cfg.group, id);
     else
         log_error("kafka fatal error: %s", fatal);
     sk->fatal = true;
