@@ -98,12 +98,21 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
  * an error message from the poll): the consumer instance is unusable. */
 static void kafka_fatal(source_kafka *sk)
 {
-    char fatal[512];
+    char fatal[512], id[256];
+    size_t nid = sizeof(id);
+    rd_kafka_resp_err_t err;
 
     if (sk->fatal)
         return;
-    rd_kafka_fatal_error(sk->rk, fatal, sizeof(fatal));
-    log_error("kafka fatal error: %s", fatal);
+    err = rd_kafka_fatal_error(sk->rk, fatal, sizeof(fatal));
+    /* the id as librdkafka has it: instance_id or -X group.instance.id */
+    if (err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID &&
+        rd_kafka_conf_get(rd_kafka_conf(sk->rk), "group.instance.id", id, &nid) == RD_KAFKA_CONF_OK)
+        log_error("kafka fatal error: %s (another consumer of group \"%s\" joined with "
+                  "instance id \"%s\": every replica needs its own)",
+                  fatal, sk->cfg.group, id);
+    else
+        log_error("kafka fatal error: %s", fatal);
     sk->fatal = true;
 }
 
@@ -349,6 +358,49 @@ static bool kafka_secret_name(const char *name)
     return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token");
 }
 
+static bool conf_set_int(rd_kafka_conf_t *conf, const char *name, int value)
+{
+    char buf[16];
+
+    if (value <= 0)
+        return true; /* librdkafka's default */
+    snprintf(buf, sizeof(buf), "%d", value);
+    return conf_set(conf, name, buf, false);
+}
+
+/* Recovery after a crash: the group gives a silent member's partitions to the others (or
+ * to its restarted self) only after session.timeout.ms, so that is the time a kill -9
+ * costs; static membership lets a restarted replica take its partitions back at once
+ * where the broker supports it (Apache Kafka >= 2.3; librdkafka logs a notice and goes
+ * on without it elsewhere). A heartbeat at or above the session timeout could never keep
+ * a member in the group, whichever of the config and -X set them. */
+static bool conf_group(rd_kafka_conf_t *conf, const source_kafka_config *c)
+{
+    bool ok = conf_set_int(conf, "session.timeout.ms", c->session_timeout_ms) &&
+              conf_set_int(conf, "heartbeat.interval.ms", c->heartbeat_interval_ms);
+
+    if (ok && c->instance_id && *c->instance_id)
+        ok = conf_set(conf, "group.instance.id", c->instance_id, false);
+    return ok;
+}
+
+static bool conf_group_check(rd_kafka_conf_t *conf)
+{
+    char session[32], heartbeat[32];
+    size_t ns = sizeof(session), nh = sizeof(heartbeat);
+
+    if (rd_kafka_conf_get(conf, "session.timeout.ms", session, &ns) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_get(conf, "heartbeat.interval.ms", heartbeat, &nh) != RD_KAFKA_CONF_OK)
+        return true;
+    if (atol(heartbeat) >= atol(session)) {
+        log_error("invalid kafka group settings: heartbeat interval %s ms must be below the "
+                  "session timeout %s ms",
+                  heartbeat, session);
+        return false;
+    }
+    return true;
+}
+
 static rd_kafka_conf_t *build_conf(source_kafka *sk)
 {
     const source_kafka_config *c = &sk->cfg;
@@ -360,7 +412,7 @@ static rd_kafka_conf_t *build_conf(source_kafka *sk)
               conf_set(conf, "auto.offset.reset", c->start_latest ? "latest" : "earliest", false) &&
               /* bounded prefetch keeps the daemon's memory small; -X can raise it */
               conf_set(conf, "queued.max.messages.kbytes", "16384", false) &&
-              conf_set(conf, "client.id", "tally-ingest", false);
+              conf_set(conf, "client.id", "tally-ingest", false) && conf_group(conf, c);
 
     if (ok && c->auth == KAFKA_AUTH_CONNECTION_STRING)
         ok = conf_set(conf, "security.protocol", "SASL_SSL", false) &&
@@ -377,6 +429,8 @@ static rd_kafka_conf_t *build_conf(source_kafka *sk)
     for (int i = 0; ok && i < c->nkafka; i++)
         ok = conf_set(conf, c->kafka[i].name, c->kafka[i].value,
                       kafka_secret_name(c->kafka[i].name));
+    if (ok)
+        ok = conf_group_check(conf);
     if (!ok) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -422,8 +476,12 @@ source_kafka *source_kafka_new(const source_kafka_config *conf_in, sink_pg *sink
         log_error("could not subscribe to \"%s\": %s", conf_in->topic, rd_kafka_err2str(err));
         goto fail;
     }
-    log_info("consuming \"%s\" from %s as group \"%s\"", conf_in->topic, conf_in->brokers,
-             conf_in->group);
+    if (conf_in->instance_id && *conf_in->instance_id)
+        log_info("consuming \"%s\" from %s as group \"%s\", instance \"%s\"", conf_in->topic,
+                 conf_in->brokers, conf_in->group, conf_in->instance_id);
+    else
+        log_info("consuming \"%s\" from %s as group \"%s\"", conf_in->topic, conf_in->brokers,
+                 conf_in->group);
     return sk;
 fail:
     source_kafka_free(sk);

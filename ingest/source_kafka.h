@@ -27,6 +27,9 @@ typedef struct source_kafka_config {
     const char *brokers;
     const char *topic;
     const char *group;
+    const char *instance_id; /* group.instance.id (static membership); NULL or "" = off */
+    int session_timeout_ms;  /* 0 = librdkafka's default */
+    int heartbeat_interval_ms;
     bool start_latest; /* where a partition with no stored offset starts */
     int batch_size;    /* messages (or records) per batch */
     int batch_linger_ms;
