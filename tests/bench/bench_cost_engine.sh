@@ -6,8 +6,9 @@
 # and the goal of the issue. Prints figures, asserts nothing. Not run by ctest.
 #
 # The events are generated inside Postgres and rolled up the way the ingest sink does
-# (15-minute and daily rollups keyed by prompt band, speed and residency; the monthly
-# rollup follows by trigger), so the rollups hold what 1M / 10M events of November 2026
+# (15-minute and daily rollups keyed by prompt band, speed and residency, written in key
+# order as the sink writes them, so a quarter-hour's rows lie together; the monthly rollup
+# follows by trigger), so the rollups hold what 1M / 10M events of November 2026
 # would leave: working hours in each developer's zone; prompts of 43k-112k tokens (bands
 # 1-3) and 3 % of 200k-612k (bands 5-7); the names the book prices (test-haiku 45 %, its
 # dated alias 25 %, test-opus 25 %, its fast alias test-haiku-fast 5 %); 5 % of the haiku
@@ -63,14 +64,14 @@ SELECT date_bin('15 minutes', t, timestamptz '2000-01-01 00:00+00'), dev, model,
                            + (d % 24) * interval '1 hour' + (h % 28800) * interval '1 second' AS t
                   FROM (SELECT i % 2000 AS d, abs(hashint8(i)) AS h
                           FROM generate_series(1, $2) i) g) e) b
- GROUP BY 1, 2, 3, 4, 5, 6, 7;
+ GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7;
 INSERT INTO usage_rollup_day (day, developer_oid, model, deployment, prompt_band, speed, residency,
        long_context, requests, input_tokens, output_tokens, cache_read_tokens,
        cache_write_5m_tokens, cache_write_1h_tokens)
 SELECT (bucket AT TIME ZONE 'UTC')::date, developer_oid, model, deployment, prompt_band, speed,
        residency, long_context, sum(requests), sum(input_tokens), sum(output_tokens),
        sum(cache_read_tokens), sum(cache_write_5m_tokens), sum(cache_write_1h_tokens)
-  FROM usage_rollup_15m GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+  FROM usage_rollup_15m GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7;
 ANALYZE;
 SQL
 }

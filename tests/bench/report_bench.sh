@@ -71,7 +71,7 @@ INSERT INTO usage_rollup_15m (bucket, developer_oid, model, deployment, prompt_b
        cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens)
 SELECT bucket, 'dev-' || d, model, 'foundry-' || m, band, speed, residency,
        tally_prompt_band_long(band), $3, $3 * inp, $3 * outp, $3 * rd, $3 * w5, $3 * w1, $3 * wu
-  FROM cells;
+  FROM cells ORDER BY 1, 2, 3, 4, 5, 6, 7; -- key order, as the sink writes them
 INSERT INTO usage_rollup_day (day, developer_oid, model, deployment, prompt_band, speed, residency,
        long_context, requests, input_tokens, output_tokens, cache_read_tokens,
        cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens)
@@ -79,7 +79,7 @@ SELECT (bucket AT TIME ZONE 'UTC')::date, developer_oid, model, deployment, prom
        residency, long_context, sum(requests), sum(input_tokens), sum(output_tokens),
        sum(cache_read_tokens), sum(cache_write_5m_tokens), sum(cache_write_1h_tokens),
        sum(cache_write_unsplit_tokens)
-  FROM usage_rollup_15m GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+  FROM usage_rollup_15m GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7;
 SQL
     if [ "$4" = 1 ]; then
         # one raw event per request, spread inside its quarter-hour, tokens summing to the rollup
