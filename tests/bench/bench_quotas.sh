@@ -13,6 +13,7 @@ RUNS=${2:-5}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 source "$SRC/tests/lib.sh"
 WORK=$(mktemp -d /tmp/tally-bench-quotas.XXXXXX)
+chmod 755 "$WORK" # initdb runs as postgres when we are root
 cleanup() {
     [ -n "${DBNAME:-}" ] && psql "$TALLY_TEST_PG dbname=postgres" -qAtc "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null 2>&1
     [ -n "${OWN_PG:-}" ] && pg_stop
@@ -35,17 +36,19 @@ t0=$(now)
 psql "$DB" -qX -v ON_ERROR_STOP=1 <<'SQL'
 INSERT INTO developers (oid, upn, team)
 SELECT 'dev-' || i, 'dev-' || i || '@example.com', 'team-' || (i % 20) FROM generate_series(0, 1999) i;
-INSERT INTO usage_rollup_15m (bucket, developer_oid, model, deployment, long_context, requests,
-       input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens)
+INSERT INTO usage_rollup_15m (bucket, developer_oid, model, deployment, prompt_band, long_context,
+       requests, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens)
 SELECT timestamptz '2026-11-01 00:00+00' + d * interval '1 day' + ((i % 24) * 4 + q) * interval '15 minutes',
-       'dev-' || i, m, 'foundry', false, 3, 9000 + i, 1500 + q, 120000 + d, 4000
+       'dev-' || i, m, 'foundry', tally_prompt_band((9000 + i + 120000 + d + 4000) / 3), false, 3,
+       9000 + i, 1500 + q, 120000 + d, 4000
   FROM generate_series(0, 1999) i, generate_series(0, 29) d, generate_series(0, 7) q,
        unnest(ARRAY['claude-sonnet-4-5', 'claude-haiku-4-5']) m;
-INSERT INTO usage_rollup_day (day, developer_oid, model, deployment, long_context, requests,
-       input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens)
-SELECT (bucket AT TIME ZONE 'UTC')::date, developer_oid, model, deployment, long_context, sum(requests),
-       sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_5m_tokens)
-  FROM usage_rollup_15m GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO usage_rollup_day (day, developer_oid, model, deployment, prompt_band, speed, residency,
+       long_context, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens)
+SELECT (bucket AT TIME ZONE 'UTC')::date, developer_oid, model, deployment, prompt_band, speed,
+       residency, long_context, sum(requests), sum(input_tokens), sum(output_tokens),
+       sum(cache_read_tokens), sum(cache_write_5m_tokens)
+  FROM usage_rollup_15m GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 INSERT INTO quotas (name, scope, subject, metric, period, tz, limit_value)
 SELECT 'dev-' || i, 'developer', 'dev-' || i, 'cost_usd', 'month', 'Europe/Berlin', 50 + i % 100
   FROM generate_series(0, 1999) i;

@@ -97,12 +97,17 @@ if [ "$stored" != "$(val events)" ]; then
     grep -v level=debug "$WORK/ingest.log" | tail -20 >&2
     die "usage_events holds $stored rows, expected $(val events)"
 fi
-want=$(grep -v '^total,' "$WORK/totals.csv" | tail -n +2)
+# the --totals columns up to long_context_requests, then fast_requests and geo_us_requests
+want=$(grep -v '^total,' "$WORK/totals.csv" | tail -n +2 | cut -d, -f1-10,12-13)
 got=$(psql "$DB" -qAtX -F, -c "SELECT developer_oid, model, count(*), sum(input_tokens),
     sum(cache_write_5m_tokens), sum(cache_write_1h_tokens), sum(cache_read_tokens),
-    sum(output_tokens), sum(web_search_requests), count(*) FILTER (WHERE long_context)
+    sum(output_tokens), sum(web_search_requests), count(*) FILTER (WHERE long_context),
+    count(*) FILTER (WHERE speed = 'fast'), count(*) FILTER (WHERE inference_geo = 'us')
     FROM usage_events GROUP BY 1, 2 ORDER BY developer_oid COLLATE \"C\", model COLLATE \"C\"")
-[ "$want" = "$got" ] || die "usage_events sums differ from the generator's totals"
+if [ "$want" != "$got" ]; then
+    diff <(echo "$want") <(echo "$got") | head -8 >&2
+    die "usage_events sums differ from the generator's totals"
+fi
 rejects=$(psql "$DB" -qAtXc "SELECT count(*) FROM ingest_rejects")
 [ "$rejects" = "$(val malformed)" ] || die "ingest_rejects holds $rejects rows, expected $(val malformed)"
 echo "   ok: $stored distinct events stored exactly once, totals equal, $rejects rejects"
