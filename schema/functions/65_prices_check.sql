@@ -96,7 +96,7 @@ SELECT u.name, CASE WHEN u.usage_model = '' THEN u.deployment ELSE '' END,
 $$;
 
 -- The model × speed × residency combinations of the current UTC month that the book in use
--- cannot price, with why: what the TallyUnpricedCombinations alert counts
+-- cannot price, with why: what the TallyUnpricedUsage alert counts
 -- (tally_unpriced_combinations of tally-report) and the platform dashboard lists.
 CREATE OR REPLACE VIEW reporting.unpriced_combinations AS
 SELECT (SELECT name FROM reporting.price_book_in_use) AS price_book, c.model, c.deployment,
