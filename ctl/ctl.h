@@ -37,6 +37,7 @@ int ctl_migrate(const cfg *c);
 int ctl_prices_load(const cfg *c);
 int ctl_prices_list(const cfg *c);
 int ctl_prices_show(const cfg *c);
+int ctl_prices_check(const cfg *c);
 int ctl_deployments_set(const cfg *c);
 int ctl_deployments_list(const cfg *c);
 int ctl_developers_import(const cfg *c);

@@ -24,7 +24,10 @@ static const cfg_spec CTL_SPEC[] = {
     {"totals", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "simulate: write expected totals CSV here"},
     {"developers_csv", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
      "simulate: write the developer roster CSV here"},
-    {"from", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "deployments set: mapping valid from (UTC)"},
+    {"from", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
+     "deployments set: mapping valid from (UTC); prices check: first day (UTC)"},
+    {"to", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "prices check: day after the last (UTC)"},
+    {"book", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "prices check: price book (the newest)"},
     {"residency", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
      "deployments set: residency class of the deployment's usage (e.g. data-zone-us)"},
     {"role", CFG_STR, NULL, 0, 0, "finance|lead|developer|platform", CFG_PUBLIC,
@@ -53,6 +56,9 @@ static const ctl_command CTL_COMMANDS[] = {
     {"prices load", ctl_prices_load, "prices load FILE             load a price book (JSON)"},
     {"prices list", ctl_prices_list, "prices list                  list loaded price books"},
     {"prices show", ctl_prices_show, "prices show BOOK             the prices of a loaded book"},
+    {"prices check", ctl_prices_check,
+     "prices check [--book NAME] [--from DATE] [--to DATE]\n"
+     "                               usage the book cannot price, and why (exit 1 if any)"},
     {"deployments set", ctl_deployments_set,
      "deployments set NAME MODEL [--from TIMESTAMP] [--residency CLASS]\n"
      "                               map a deployment to a model (and residency) from a time on"},

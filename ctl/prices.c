@@ -1,8 +1,9 @@
 /*
- * prices.c - tallyctl prices load|list|show: price books into and out of Postgres.
- * A loaded book is immutable: its SHA-256 is stored and the same name with other
- * content is refused. Single-threaded (a command of tallyctl).
+ * prices.c - tallyctl prices load|list|show|check: price books into and out of Postgres,
+ * and what usage a book cannot price. A loaded book is immutable: its SHA-256 is stored
+ * and the same name with other content is refused. Single-threaded (a command of tallyctl).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include "price_book.h"
 
 #define CTL_PRICES_LOCK "7340312" /* serialises concurrent loads of one database */
+
+#define PRICES_CHECK_UNPRICED 1 /* prices check: something is unpriced (a deploy gates on it) */
 
 #define PRICES_FROM "$3::date::timestamp AT TIME ZONE 'UTC'"
 #define PRICES_TO "coalesce($4::date::timestamp AT TIME ZONE 'UTC', 'infinity')"
@@ -286,6 +289,107 @@ int ctl_prices_show(const cfg *c)
         goto out;
     ctl_print_tsv(res);
     rc = CFG_EXIT_OK;
+out:
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
+/* A calendar date YYYY-MM-DD that exists (2026-02-29 does not). */
+static bool prices_valid_date(const char *s)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, m, d;
+
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return false;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+            return false;
+    y = atoi(s);
+    m = atoi(s + 5);
+    d = atoi(s + 8);
+    if (m < 1 || m > 12 || d < 1)
+        return false;
+    if (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return d <= 29;
+    return d <= days[m - 1];
+}
+
+/* Checks the options of prices check; false after printing one line naming the option. */
+static bool prices_check_args(const cfg *c, const char *from, const char *to)
+{
+    if (c->nargs != 0) {
+        fprintf(stderr, "usage: tallyctl prices check [--book NAME] [--from DATE] [--to DATE]\n");
+        return false;
+    }
+    if (from && !prices_valid_date(from)) {
+        log_error("invalid --from \"%s\": expected a date YYYY-MM-DD (UTC)", from);
+        return false;
+    }
+    if (to && !prices_valid_date(to)) {
+        log_error("invalid --to \"%s\": expected a date YYYY-MM-DD (UTC)", to);
+        return false;
+    }
+    /* both are YYYY-MM-DD, so bytewise order is date order */
+    if (from && to && strcmp(from, to) >= 0) {
+        log_error("invalid --to \"%s\": must be after --from \"%s\"", to, from);
+        return false;
+    }
+    return true;
+}
+
+int ctl_prices_check(const cfg *c)
+{
+    const char *from = cfg_str(c, "from"), *to = cfg_str(c, "to");
+    const char *p[] = {cfg_str(c, "book"), from, to};
+    char book[256] = "", range[64];
+    PGconn *conn;
+    PGresult *res = NULL;
+    int rc = CFG_EXIT_RUNTIME;
+
+    if (!prices_check_args(c, from, to))
+        return CFG_EXIT_USAGE;
+    conn = ctl_connect_utc(c);
+    if (!conn)
+        return rc;
+    res = db_query(conn, "look up the price book",
+                   "SELECT name FROM price_books "
+                   "WHERE CASE WHEN $1::text IS NULL THEN id = tally_book(NULL) ELSE name = $1 END",
+                   1, p);
+    if (!res)
+        goto out;
+    if (p[0] && PQntuples(res) == 0) {
+        log_error("invalid --book \"%s\": price book \"%s\" is not loaded", p[0], p[0]);
+        rc = CFG_EXIT_USAGE;
+        goto out;
+    }
+    if (PQntuples(res) == 1)
+        snprintf(book, sizeof(book), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    /* the engine's judgement (schema/functions/65_prices_check.sql), from the daily rollup */
+    res = db_query(conn, "check the price book",
+                   "SELECT model, deployment, speed, residency, requests, tokens, "
+                   " to_char(first_seen, 'YYYY-MM-DD') AS first_seen, "
+                   " to_char(last_seen, 'YYYY-MM-DD') AS last_seen, reason AS why "
+                   "FROM tally_prices_check(tally_book($1), $2::date, $3::date) "
+                   "ORDER BY model COLLATE \"C\", deployment COLLATE \"C\", speed, "
+                   " residency COLLATE \"C\", why",
+                   3, p);
+    if (!res)
+        goto out;
+    snprintf(range, sizeof(range), "%s%s%s%s", from ? " from " : "", from ? from : "",
+             to ? " before " : "", to ? to : "");
+    if (PQntuples(res) == 0) {
+        printf("every model, speed and residency seen in usage%s is priced by %s\n", range,
+               book[0] ? book : "(no price book loaded)");
+        rc = CFG_EXIT_OK;
+        goto out;
+    }
+    printf("# models, speeds and residencies seen in usage%s that %s cannot price\n", range,
+           book[0] ? book : "no price book (none is loaded)");
+    ctl_print_tsv(res);
+    rc = PRICES_CHECK_UNPRICED;
 out:
     PQclear(res);
     PQfinish(conn);

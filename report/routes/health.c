@@ -36,6 +36,7 @@ void route_readyz(http_req *req)
 
 static pthread_once_t route_metrics_once = PTHREAD_ONCE_INIT;
 static prom_metric *route_unpriced_gauge;
+static prom_metric *route_unpriced_combinations_gauge;
 static prom_registry *route_metrics_reg;
 
 static void route_metrics_init(void)
@@ -43,9 +44,15 @@ static void route_metrics_init(void)
     route_unpriced_gauge = prom_gauge(
         route_metrics_reg, "tally_unpriced_requests",
         "requests of the current UTC month that the newest price book cannot price", NULL);
+    route_unpriced_combinations_gauge =
+        prom_gauge(route_metrics_reg, "tally_unpriced_combinations",
+                   "model x speed x residency combinations of the current UTC month's usage that "
+                   "the newest price book cannot price (tallyctl prices check lists them)",
+                   NULL);
 }
 
-/* Refreshes the unpriced gauge; a database that is down leaves the last value. */
+/* Refreshes the unpriced gauges, both the engine's judgement (tally_unpriced: requests;
+ * tally_prices_check: combinations); a database that is down leaves the last values. */
 static void route_metrics_unpriced(http_req *req)
 {
     PGconn *conn = http_db_try(req);
@@ -53,14 +60,19 @@ static void route_metrics_unpriced(http_req *req)
 
     if (!conn)
         return;
-    res = db_query(conn, "count unpriced requests",
-                   "SELECT coalesce(sum(requests), 0) FROM tally_unpriced("
-                   "date_trunc('month', now(), 'UTC'), "
-                   "date_trunc('month', now(), 'UTC') + interval '1 month')",
+    res = db_query(conn, "count unpriced usage",
+                   "WITH m AS (SELECT date_trunc('month', now(), 'UTC') AS lo) "
+                   "SELECT (SELECT coalesce(sum(requests), 0) "
+                   "          FROM m, tally_unpriced(m.lo, m.lo + interval '1 month')), "
+                   "       (SELECT count(*) FROM (SELECT DISTINCT c.model, c.speed, c.residency "
+                   "          FROM m, tally_prices_check(tally_book(NULL), "
+                   "               (m.lo AT TIME ZONE 'UTC')::date, "
+                   "               (m.lo AT TIME ZONE 'UTC' + interval '1 month')::date) c) x)",
                    0, NULL);
     if (!res)
         return;
     prom_gauge_set(route_unpriced_gauge, NULL, strtod(PQgetvalue(res, 0, 0), NULL));
+    prom_gauge_set(route_unpriced_combinations_gauge, NULL, strtod(PQgetvalue(res, 0, 1), NULL));
     PQclear(res);
 }
 

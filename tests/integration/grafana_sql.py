@@ -93,6 +93,9 @@ EXPECTED = {
         (["fired_at", "quota", "threshold", "used", "limit_value", "ratio", "delivered",
           "pending", "failed"], "used", True),
     ("tally-platform", "Unpriced requests by model"): (["time", "metric", "requests"], "requests", True),
+    ("tally-platform", "Unpriced this month: model, speed, residency"):
+        (["model", "deployment", "speed", "residency", "requests", "tokens", "first_seen",
+          "last_seen", "reason", "price_book"], "tokens", False),
 }
 
 # Built-in variables of the browser's template service (not dashboard variables).
