@@ -109,29 +109,31 @@ WITH names AS (
           WHERE NOT EXISTS (SELECT 1 FROM price_residency p
                              WHERE p.book_id = p_book AND p.model = g.model
                                AND p.effective_from = g.effective_from AND p.residency = n.c)) x
+),
+-- per name × range × the usage's speed × band: the speed billed, the tier (the highest
+-- over_tokens at or below the band's lower bound) and whether a tier lies inside the band
+t AS (
+    SELECT n.name, g.model, g.effective_from, g.effective_to, s.speed, e.speed AS billed, bd.b,
+           max(q.over_tokens) FILTER (WHERE q.over_tokens <= bd.lo) AS tier,
+           bool_or(q.over_tokens > bd.lo AND (bd.hi IS NULL OR q.over_tokens < bd.hi)) AS straddles
+      FROM names n
+      JOIN ranges g ON g.model = n.model
+     CROSS JOIN (VALUES ('standard'), ('fast')) s(speed)
+     CROSS JOIN LATERAL (SELECT coalesce(n.forced, s.speed) AS speed) e
+     CROSS JOIN bands bd
+      JOIN price_rates q ON q.book_id = p_book AND q.model = g.model
+           AND q.effective_from = g.effective_from AND q.speed = e.speed
+     GROUP BY n.name, g.model, g.effective_from, g.effective_to, s.speed, e.speed, bd.b
 )
-SELECT n.name, g.model, g.effective_from, g.effective_to, s.speed, bd.b, x.residency, t.tier,
-       e.speed = 'fast', x.multiplier, r.input * x.multiplier, r.output * x.multiplier,
+SELECT t.name, t.model, t.effective_from, t.effective_to, t.speed, t.b, x.residency, t.tier,
+       t.billed = 'fast', x.multiplier, r.input * x.multiplier, r.output * x.multiplier,
        r.cache_write_5m * x.multiplier, r.cache_write_1h * x.multiplier, r.cache_read * x.multiplier,
        sb.input, sb.output, sb.cache_write_5m, sb.cache_write_1h, sb.cache_read
-  FROM names n
-  JOIN ranges g ON g.model = n.model
- CROSS JOIN (VALUES ('standard'), ('fast')) s(speed)
- CROSS JOIN LATERAL (SELECT coalesce(n.forced, s.speed) AS speed) e
- CROSS JOIN bands bd
- CROSS JOIN LATERAL (
-     SELECT bool_or(q.over_tokens > bd.lo AND (bd.hi IS NULL OR q.over_tokens < bd.hi)) AS straddles
-       FROM price_rates q
-      WHERE q.book_id = p_book AND q.model = g.model AND q.effective_from = g.effective_from
-        AND q.speed = e.speed) t0
- CROSS JOIN LATERAL (
-     SELECT max(q.over_tokens) AS tier FROM price_rates q
-      WHERE q.book_id = p_book AND q.model = g.model AND q.effective_from = g.effective_from
-        AND q.speed = e.speed AND q.over_tokens <= bd.lo) t
-  JOIN price_rates r ON r.book_id = p_book AND r.model = g.model AND r.effective_from = g.effective_from
-       AND r.speed = e.speed AND r.over_tokens = t.tier
-  JOIN price_rates sb ON sb.book_id = p_book AND sb.model = g.model
-       AND sb.effective_from = g.effective_from AND sb.speed = 'standard' AND sb.over_tokens = 0
-  JOIN res x ON x.model = g.model AND x.effective_from = g.effective_from
- WHERE NOT coalesce(t0.straddles, false)
+  FROM t
+  JOIN price_rates r ON r.book_id = p_book AND r.model = t.model AND r.effective_from = t.effective_from
+       AND r.speed = t.billed AND r.over_tokens = t.tier
+  JOIN price_rates sb ON sb.book_id = p_book AND sb.model = t.model
+       AND sb.effective_from = t.effective_from AND sb.speed = 'standard' AND sb.over_tokens = 0
+  JOIN res x ON x.model = t.model AND x.effective_from = t.effective_from
+ WHERE NOT t.straddles
 $$;

@@ -32,8 +32,10 @@ RETURNS TABLE (period_start timestamptz, developer_oid text, model text, deploym
                base_cache_write_1h numeric, base_cache_read numeric, effective_from timestamptz,
                prompt_band smallint, speed text, residency text, tier bigint, multiplier numeric)
 LANGUAGE plpgsql STABLE
--- JIT would compile for tens of milliseconds and save nothing on rollup-sized inputs.
-SET jit = off SET work_mem = '64MB'
+-- JIT would compile for tens of milliseconds and save nothing on rollup-sized inputs. The
+-- rate table is a function scan the planner cannot size: without merge joins it is hashed
+-- (a few hundred rows) instead of sorting every rollup row by its text keys.
+SET jit = off SET work_mem = '64MB' SET enable_mergejoin = off
 AS $$
 DECLARE
     pcs record;
@@ -206,8 +208,7 @@ $q$ ELSE '' END || $q$
 SELECT c.period_start, c.developer_oid, coalesce(c.model, al.model, c.name), c.deployment,
        c.long_context, c.ok, c.requests, c.t_in, c.t_w5, c.t_w1, c.t_un, c.t_rd, c.t_out,
        c.c_in, c.c_out, c.c_w5, c.c_w1, c.c_un, c.c_rd,
-       tally_cost_usd(c.t_in, c.t_out, c.t_w5, c.t_w1, c.t_un, c.t_rd, c.input, c.output,
-                      c.cache_write_5m, c.cache_write_1h, c.cache_read),
+       c.c_in + c.c_out + c.c_w5 + c.c_w1 + c.c_un + c.c_rd, -- = tally_cost_usd, exactly
        c.input, c.output, c.cache_write_5m, c.cache_write_1h, c.cache_read,
        c.base_input, c.base_output, c.base_cache_write_5m, c.base_cache_write_1h, c.base_cache_read,
        c.effective_from, c.prompt_band,
