@@ -47,6 +47,11 @@ DECLARE
     split text[];
     names text[];
     agg boolean;
+    -- the columns of a rate table row the rest of the query reads
+    xcols text := 'x.model, x.effective_from, x.tier, x.fast, x.multiplier, x.input, x.output,'
+        || ' x.cache_write_5m, x.cache_write_1h, x.cache_read, x.base_input, x.base_output,'
+        || ' x.base_cache_write_5m, x.base_cache_write_1h, x.base_cache_read, x.t_r_in, x.t_r_out,'
+        || ' x.t_r_w5, x.t_r_w1, x.t_r_rd';
     flt text := ' AND (pc.fk = ''all'' OR (pc.fk = ''in'' AND r.model = ANY(pc.fn::text[]))'
         || ' OR (pc.fk = ''out'' AND r.model <> '''' AND r.model <> ALL(pc.fn::text[]))'
         || ' OR (pc.fk = ''empty'' AND r.model = '''') OR (pc.fk = ''known'' AND r.model <> ''''))';
@@ -184,7 +189,8 @@ BEGIN
            sum(a.s * a.cache_write_unsplit_tokens)::bigint AS t_un$q$ ELSE $q$
            a.s * a.requests AS requests, a.s * a.input_tokens AS t_in, a.s * a.output_tokens AS t_out,
            a.s * a.cache_read_tokens AS t_rd, a.s * a.cache_write_5m_tokens AS t_w5,
-           a.s * a.cache_write_1h_tokens AS t_w1, a.s * a.cache_write_unsplit_tokens AS t_un$q$ END || $q$
+           a.s * a.cache_write_1h_tokens AS t_w1, a.s * a.cache_write_unsplit_tokens AS t_un, $q$
+           || xcols END || $q$
       FROM raw a
       LEFT JOIN deployments dep ON dep.name = a.deployment AND a.at >= dep.valid_from AND a.at < dep.valid_to
       CROSS JOIN LATERAL (SELECT coalesce(nullif(a.model, ''), dep.model, '') AS name,
@@ -195,15 +201,17 @@ $q$ || CASE WHEN agg THEN $q$
      GROUP BY a.period_start, a.developer_oid, m.name, a.deployment, a.long_context, a.prompt_band,
               a.speed, m.residency, x.effective_from
 $q$ ELSE '' END || $q$
-), costed AS (
-    SELECT res.*, x.model, x.effective_from, x.tier, x.fast, x.multiplier, x.input, x.output,
-           x.cache_write_5m, x.cache_write_1h, x.cache_read, x.base_input, x.base_output,
-           x.base_cache_write_5m, x.base_cache_write_1h, x.base_cache_read,
-           res.x_from IS NOT NULL AS ok, t_in * x.t_r_in AS c_in, t_out * x.t_r_out AS c_out,
-           t_w5 * x.t_r_w5 AS c_w5, t_w1 * x.t_r_w1 AS c_w1, t_un * x.t_r_w5 AS c_un, t_rd * x.t_r_rd AS c_rd
+), priced AS ($q$ || CASE WHEN agg THEN $q$
+    -- summed rows get their rates again (a row without a rate has x_from NULL: unpriced)
+    SELECT res.*, $q$ || xcols || $q$
       FROM res
       LEFT JOIN rates x ON x.model_key = res.name AND x.speed = res.speed AND x.prompt_band = res.prompt_band
-           AND x.residency = res.residency AND x.effective_from = res.x_from
+           AND x.residency = res.residency AND x.effective_from = res.x_from$q$
+    ELSE ' SELECT * FROM res' END || $q$
+), costed AS (
+    SELECT p.*, p.x_from IS NOT NULL AS ok, t_in * t_r_in AS c_in, t_out * t_r_out AS c_out,
+           t_w5 * t_r_w5 AS c_w5, t_w1 * t_r_w1 AS c_w1, t_un * t_r_w5 AS c_un, t_rd * t_r_rd AS c_rd
+      FROM priced p
 )
 SELECT c.period_start, c.developer_oid, coalesce(c.model, al.model, c.name), c.deployment,
        c.long_context, c.ok, c.requests, c.t_in, c.t_w5, c.t_w1, c.t_un, c.t_rd, c.t_out,
