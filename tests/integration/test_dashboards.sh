@@ -35,8 +35,13 @@ assert_eq 0 $? "tallyctl simulate wrote a month of traffic"
 cat >>"$TMP/events.jsonl" <<'EOF'
 {"schema":"tally.usage/1","requestId":"dash-unpriced-1","timestamp":"2026-10-15T10:00:00Z","userOid":"dash-unpriced-dev","userUpn":"new.hire@contoso.example","sessionId":"dash-s1","deploymentName":"claude-next","model":"claude-next-1","statusCode":200,"usage":{"input_tokens":1000,"output_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}
 EOF
-# and one of this UTC month, which the platform panel of this month's unpriced combinations lists
-echo '{"schema":"tally.usage/1","requestId":"dash-unpriced-2","timestamp":"'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'","userOid":"dash-unpriced-dev","userUpn":"new.hire@contoso.example","sessionId":"dash-s2","deploymentName":"claude-next","model":"claude-next-1","statusCode":200,"usage":{"input_tokens":1000,"output_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}' >>"$TMP/events.jsonl"
+# and two of this UTC month, which the platform panel of this month's unpriced combinations
+# lists: one now and one 15 minutes on, so the panel has a row whichever month it is when the
+# panel runs (a run crossing a month boundary reads the next month)
+for i in 2 3; do
+    at=$(date -u -d "+$(( (i - 2) * 15 )) min" +%Y-%m-%dT%H:%M:%SZ)
+    echo '{"schema":"tally.usage/1","requestId":"dash-unpriced-'$i'","timestamp":"'"$at"'","userOid":"dash-unpriced-dev","userUpn":"new.hire@contoso.example","sessionId":"dash-s2","deploymentName":"claude-next","model":"claude-next-1","statusCode":200,"usage":{"input_tokens":1000,"output_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}' >>"$TMP/events.jsonl"
+done
 "$ING" --db "$DB" --from-file "$TMP/events.jsonl" >"$TMP/ingest.out" 2>&1
 assert_eq 0 $? "tally-ingest --from-file loaded it"
 "$CTL" --db "$DB" developers import "$TMP/developers.csv" >/dev/null 2>"$TMP/import.err"
