@@ -94,6 +94,21 @@ assert_eq "1.9095234" "$focus_sum" "FOCUS BilledCost sums to the priced total"
 GET "/v1/exports/focus?month=2026-03&format=json" "$FIN" >/dev/null
 assert_eq 400 "$STATUS" "FOCUS is CSV only"
 
+# layout=1: the FOCUS CSV as tally-report wrote it before issue 10 (the golden file was made
+# by 23fed19), byte for byte: a Berlin month takes r09 (28 Feb 23:59 UTC) and a long-context
+# request of 28 Feb 23:30 UTC (fixture-a has no long-context rates: base rates, old naming)
+sql "INSERT INTO usage_events (request_id, event_time, source_format, developer_oid, model, deployment,
+         input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+         cache_write_unsplit_tokens, long_context)
+     VALUES ('r11', '2026-02-28T23:30:00Z', 1, 'oid-bob', 'claude-sonnet-4-6', 'sonnet', 150000, 300, 60000, 0, 0, 0, true)" >/dev/null
+seed_rollups
+GET "/v1/exports/focus?month=2026-03&tz=Europe/Berlin&price_book=fixture-a" "$FIN" >"$TMP/f1.csv"
+[ "${TALLY_WRITE_GOLDEN:-}" = 1 ] && cp "$TMP/f1.csv" "$F/focus-2026-03-berlin-layout1.csv"
+assert_eq 200 "$STATUS" "FOCUS layout 1: 200"
+assert_eq "$(sha256sum <"$F/focus-2026-03-berlin-layout1.csv")" "$(sha256sum <"$TMP/f1.csv")" \
+    "FOCUS layout=1 equals tests/fixtures/reports/focus-2026-03-berlin-layout1.csv byte for byte"
+cmp "$F/focus-2026-03-berlin-layout1.csv" "$TMP/f1.csv" || diff "$F/focus-2026-03-berlin-layout1.csv" "$TMP/f1.csv" | head -20
+
 # a database failure mid-stream must not look like a complete CSV
 PLAT=$(report_token platform plat)
 # 60,000 rows of ~700 bytes: more than the socket buffers hold, so the backend is still
