@@ -24,6 +24,7 @@ static const query_param QUERY_PARAMS[] = {
     {"price_book", QP_PRICE_BOOK},
     {"format", QP_FORMAT},
     {"month", QP_MONTH},
+    {"layout", QP_LAYOUT},
 };
 
 #define NPARAMS ((int)(sizeof(QUERY_PARAMS) / sizeof(QUERY_PARAMS[0])))
@@ -312,6 +313,11 @@ static bool query_set(query *q, unsigned bit, const char *name, const char *v, s
         else
             return query_fail(err, 400, name, "format must be json or csv");
         return true;
+    case QP_LAYOUT:
+        if (n != 1 || (v[0] != '1' && v[0] != '2'))
+            return query_fail(err, 400, name, "layout must be 1 or 2");
+        q->layout = v[0] - '0';
+        return true;
     case QP_DEVELOPER:
         text = q->developer;
         break;
@@ -345,6 +351,7 @@ bool query_parse(const char *raw, size_t len, unsigned allowed, query *q, query_
     memset(q, 0, sizeof(*q));
     memset(err, 0, sizeof(*err));
     strcpy(q->tz, "UTC");
+    q->layout = 2;
     if (len > QUERY_MAX_LEN)
         return query_fail(err, 414, "", "the query string is longer than 8192 bytes");
     for (size_t i = 0; i <= len; i++) {

@@ -2,12 +2,41 @@
  * reports.c - GET /v1/reports/monthly (the finance chargeback, docs/architecture.md, "Chargeback
  * CSV": the columns of tally_report_monthly, in its order) and GET /v1/exports/focus (FinOps
  * FOCUS 1.2, CSV only). A lead sees its team's rows, a developer its own: the scope is
- * bound into the statement.
+ * bound into the statement. layout=1 gives the columns (and FOCUS rows) of before issue 10, so
+ * that a CSV made then can be made again byte for byte; layout=2, the default, appends the
+ * prompt tier, fast mode and residency columns (and splits FOCUS rows by them).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "routes.h"
+
+/* The chargeback's columns before issue 10, in their order: a prefix of tally_report_monthly's. */
+#define MONTHLY_LAYOUT1_COLUMNS                                                                    \
+    "month, tz, developer_oid, developer_upn, team, cost_center, model, requests, input_tokens, "  \
+    "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_usd, "   \
+    "priced, price_book, price_book_sha256, unit_price_input, unit_price_output, "                 \
+    "unit_price_cache_write_5m, unit_price_cache_write_1h, unit_price_cache_read, "                \
+    "long_context_requests, cache_write_unsplit_tokens, display_name"
+
+#define MONTHLY_FROM                                                                               \
+    " FROM tally_report_monthly($1::int, $2::text, $3::text) r "                                   \
+    "WHERE ($4::text IS NULL OR r.team = $4::text) "                                               \
+    "AND ($5::text IS NULL OR r.developer_oid = $5::text)"
+
+/* The FOCUS columns before issue 10: all but x_PromptTier, x_Speed and x_Residency. */
+#define FOCUS_LAYOUT1_COLUMNS                                                                      \
+    "\"BilledCost\", \"BillingAccountId\", \"BillingAccountName\", \"BillingCurrency\", "          \
+    "\"BillingPeriodEnd\", \"BillingPeriodStart\", \"ChargeCategory\", \"ChargeClass\", "          \
+    "\"ChargeDescription\", \"ChargeFrequency\", \"ChargePeriodEnd\", \"ChargePeriodStart\", "     \
+    "\"ConsumedQuantity\", \"ConsumedUnit\", \"ContractedCost\", \"ContractedUnitPrice\", "        \
+    "\"EffectiveCost\", \"InvoiceIssuerName\", \"ListCost\", \"ListUnitPrice\", "                  \
+    "\"PricingCategory\", \"PricingCurrency\", \"PricingQuantity\", \"PricingUnit\", "             \
+    "\"ProviderName\", \"PublisherName\", \"RegionId\", \"RegionName\", \"ResourceId\", "          \
+    "\"ResourceName\", \"ResourceType\", \"ServiceCategory\", \"ServiceName\", "                   \
+    "\"ServiceSubcategory\", \"SkuId\", \"SkuPriceId\", \"SubAccountId\", \"SubAccountName\", "    \
+    "\"Tags\", \"x_DeveloperOid\", \"x_DeveloperUpn\", \"x_Team\", \"x_CostCenter\", "             \
+    "\"x_TokenClass\", \"x_LongContext\", \"x_PriceBook\", \"x_PriceBookSha256\""
 
 void route_reports_monthly(http_req *req)
 {
@@ -35,16 +64,15 @@ void route_reports_monthly(http_req *req)
     json_object_set_new(header, "price_book", route_book_json(&book));
     snprintf(filename, sizeof(filename), "tally-monthly-%s.csv", q->month);
     route_reply_usage(req,
-                      "SELECT * FROM tally_report_monthly($1::int, $2::text, $3::text) r "
-                      "WHERE ($4::text IS NULL OR r.team = $4::text) "
-                      "AND ($5::text IS NULL OR r.developer_oid = $5::text)",
+                      q->layout == 1 ? "SELECT " MONTHLY_LAYOUT1_COLUMNS MONTHLY_FROM
+                                     : "SELECT *" MONTHLY_FROM,
                       5, params, header, filename);
 }
 
 void route_exports_focus(http_req *req)
 {
     const query *q = http_query(req);
-    const char *params[3];
+    const char *params[4];
     char filename[64];
     route_book book;
     http_rows rows = {0};
@@ -66,9 +94,13 @@ void route_exports_focus(http_req *req)
     params[0] = route_book_param(&book);
     params[1] = q->month;
     params[2] = q->tz;
+    params[3] = q->layout == 1 ? "1" : "2";
     snprintf(filename, sizeof(filename), "tally-focus-%s.csv", q->month);
-    rows.sql = "SELECT * FROM tally_report_focus($1::int, $2::text, $3::text)";
-    rows.nparams = 3;
+    rows.sql = q->layout == 1
+                   ? "SELECT " FOCUS_LAYOUT1_COLUMNS
+                     " FROM tally_report_focus($1::int, $2::text, $3::text, $4::int)"
+                   : "SELECT * FROM tally_report_focus($1::int, $2::text, $3::text, $4::int)";
+    rows.nparams = 4;
     rows.params = params;
     rows.csv = true;
     rows.filename = filename;

@@ -9,6 +9,7 @@
 #define COST_PARAMS                                                                                \
     (QP_FROM | QP_TO | QP_TZ | QP_GROUP_BY | QP_DEVELOPER | QP_TEAM | QP_MODEL | QP_DEPLOYMENT |   \
      QP_PRICE_BOOK | QP_FORMAT)
+#define REPORT_PARAMS (QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT | QP_LAYOUT)
 #define FINANCE (AUTH_FINANCE | AUTH_PLATFORM)
 
 const http_route ROUTES[] = {
@@ -16,10 +17,10 @@ const http_route ROUTES[] = {
     {HTTP_GET, "/readyz", HTTP_PROBE, 0, route_readyz, "database reachable, migrations current"},
     {HTTP_GET, "/metrics", HTTP_PROBE, 0, route_metrics, "Prometheus metrics"},
     {HTTP_GET, "/v1/costs", AUTH_ANY_ROLE, COST_PARAMS, route_costs, "costs, grouped"},
-    {HTTP_GET, "/v1/reports/monthly", AUTH_ANY_ROLE, QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT,
-     route_reports_monthly, "monthly chargeback"},
-    {HTTP_GET, "/v1/exports/focus", FINANCE, QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT,
-     route_exports_focus, "FOCUS 1.2 export"},
+    {HTTP_GET, "/v1/reports/monthly", AUTH_ANY_ROLE, REPORT_PARAMS, route_reports_monthly,
+     "monthly chargeback"},
+    {HTTP_GET, "/v1/exports/focus", FINANCE, REPORT_PARAMS, route_exports_focus,
+     "FOCUS 1.2 export"},
     {HTTP_GET, "/v1/usage/unpriced", FINANCE, QP_FROM | QP_TO | QP_TZ | QP_FORMAT,
      route_usage_unpriced, "usage without a price"},
     {HTTP_GET, "/v1/prices", FINANCE, QP_PRICE_BOOK | QP_FORMAT, route_prices, "price books"},

@@ -150,14 +150,15 @@ monthly() { # monthly BOOKEXPR MONTH TZ [WHERE]: the report as psql -A lines
 SHA=$(sql "SELECT sha256 FROM price_books WHERE name = '$BOOK'")
 
 # --- every class of every shipped model (dev-1), whole rows in the chargeback order (docs/architecture.md, "Chargeback CSV") + extras
-expected="2026-11|UTC|dev-1|one@example.com|red|CC1|claude-haiku-4-5|1|1000000|200000|300000|2000000|100000|2.55|t|$BOOK|$SHA|1|5|1.25|2|0.1|0|0|One, Developer
-2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4|1|1000000|200000|300000|2000000|100000|38.25|t|$BOOK|$SHA|15|75|18.75|30|1.5|0|0|One, Developer
-2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4-1|1|1000000|200000|300000|2000000|100000|38.25|t|$BOOK|$SHA|15|75|18.75|30|1.5|0|0|One, Developer
-2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4-5|1|1000000|200000|300000|2000000|100000|12.75|t|$BOOK|$SHA|5|25|6.25|10|0.5|0|0|One, Developer
-2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4-6|1|1000000|200000|300000|2000000|100000|12.75|t|$BOOK|$SHA|5|25|6.25|10|0.5|0|0|One, Developer
-2026-11|UTC|dev-1|one@example.com|red|CC1|claude-sonnet-4|1|1000000|200000|300000|2000000|100000|7.65|t|$BOOK|$SHA|3|15|3.75|6|0.3|0|0|One, Developer
-2026-11|UTC|dev-1|one@example.com|red|CC1|claude-sonnet-4-5|1|1000000|200000|300000|2000000|100000|7.65|t|$BOOK|$SHA|3|15|3.75|6|0.3|0|0|One, Developer
-2026-11|UTC|dev-1|one@example.com|red|CC1|claude-sonnet-4-6|1|1000000|200000|300000|2000000|100000|7.65|t|$BOOK|$SHA|3|15|3.75|6|0.3|0|0|One, Developer"
+# (a v1 book: nothing billed at a tier other than long context, fast or with a residency multiplier)
+expected="2026-11|UTC|dev-1|one@example.com|red|CC1|claude-haiku-4-5|1|1000000|200000|300000|2000000|100000|2.55|t|$BOOK|$SHA|1|5|1.25|2|0.1|0|0|One, Developer|0|0|0|0|0|0
+2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4|1|1000000|200000|300000|2000000|100000|38.25|t|$BOOK|$SHA|15|75|18.75|30|1.5|0|0|One, Developer|0|0|0|0|0|0
+2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4-1|1|1000000|200000|300000|2000000|100000|38.25|t|$BOOK|$SHA|15|75|18.75|30|1.5|0|0|One, Developer|0|0|0|0|0|0
+2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4-5|1|1000000|200000|300000|2000000|100000|12.75|t|$BOOK|$SHA|5|25|6.25|10|0.5|0|0|One, Developer|0|0|0|0|0|0
+2026-11|UTC|dev-1|one@example.com|red|CC1|claude-opus-4-6|1|1000000|200000|300000|2000000|100000|12.75|t|$BOOK|$SHA|5|25|6.25|10|0.5|0|0|One, Developer|0|0|0|0|0|0
+2026-11|UTC|dev-1|one@example.com|red|CC1|claude-sonnet-4|1|1000000|200000|300000|2000000|100000|7.65|t|$BOOK|$SHA|3|15|3.75|6|0.3|0|0|One, Developer|0|0|0|0|0|0
+2026-11|UTC|dev-1|one@example.com|red|CC1|claude-sonnet-4-5|1|1000000|200000|300000|2000000|100000|7.65|t|$BOOK|$SHA|3|15|3.75|6|0.3|0|0|One, Developer|0|0|0|0|0|0
+2026-11|UTC|dev-1|one@example.com|red|CC1|claude-sonnet-4-6|1|1000000|200000|300000|2000000|100000|7.65|t|$BOOK|$SHA|3|15|3.75|6|0.3|0|0|One, Developer|0|0|0|0|0|0"
 assert_eq "$expected" "$(monthly "tally_book('$BOOK')" 2026-11 UTC "WHERE developer_oid = 'dev-1'")" \
     "every class of every shipped model, aliases and deployment mapping"
 

@@ -13,21 +13,42 @@ seed_fixture
 report_start
 FIN=$(report_token finance fin)
 
-# the golden monthly CSV
-GET "/v1/reports/monthly?month=2026-03&tz=UTC&format=csv" "$FIN" >"$TMP/m1.csv"
+# the golden monthly CSV: layout=1 (the columns of before issue 10) gives it byte for byte
+GET "/v1/reports/monthly?month=2026-03&tz=UTC&format=csv&price_book=fixture-a&layout=1" "$FIN" >"$TMP/m1.csv"
 # TALLY_WRITE_GOLDEN=1 rewrites the golden file (review the diff before committing it)
 [ "${TALLY_WRITE_GOLDEN:-}" = 1 ] && cp "$TMP/m1.csv" "$F/monthly-2026-03-utc.csv"
 assert_eq 200 "$STATUS" "monthly CSV: 200"
 assert_eq "$(sha256sum <"$F/monthly-2026-03-utc.csv")" "$(sha256sum <"$TMP/m1.csv")" \
-    "monthly CSV equals tests/fixtures/reports/monthly-2026-03-utc.csv byte for byte"
+    "monthly CSV layout=1 equals tests/fixtures/reports/monthly-2026-03-utc.csv byte for byte"
 cmp "$F/monthly-2026-03-utc.csv" "$TMP/m1.csv" || diff "$F/monthly-2026-03-utc.csv" "$TMP/m1.csv" | head -20
 assert_match 'Content-Type: text/csv; charset=utf-8' "$(cat "$TMP/h")" "CSV content type"
 assert_match 'filename="tally-monthly-2026-03.csv"' "$(cat "$TMP/h")" "CSV attachment name"
 assert_eq "month,tz,developer_oid,developer_upn,team,cost_center,model,requests,input_tokens,cache_write_5m_tokens,cache_write_1h_tokens,cache_read_tokens,output_tokens,cost_usd,priced,price_book,price_book_sha256" \
     "$(head -1 "$TMP/m1.csv" | cut -d, -f1-17)" "chargeback columns (docs/architecture.md, \"Chargeback CSV\"), in order"
 assert_eq "$(wc -l <"$TMP/m1.csv")" "$(grep -c $'\r$' "$TMP/m1.csv")" "every line ends in CRLF"
-GET "/v1/reports/monthly?month=2026-03" "$FIN" -H 'Accept: text/csv' >"$TMP/m1b.csv"
+GET "/v1/reports/monthly?month=2026-03&layout=1" "$FIN" -H 'Accept: text/csv' >"$TMP/m1b.csv"
 assert_eq "$(sha256sum <"$TMP/m1.csv")" "$(sha256sum <"$TMP/m1b.csv")" "Accept: text/csv gives the same CSV"
+# layout 2 (the default): the same rows with six columns appended; a v1 book bills nothing
+# at a tier other than its long-context one, nothing fast, no residency
+GET "/v1/reports/monthly?month=2026-03&format=csv" "$FIN" >"$TMP/m1d.csv"
+assert_eq "200 $(head -1 "$TMP/m1.csv" | tr -d '\r'),tier_requests,tier_cost_usd,fast_requests,fast_cost_usd,residency_requests,residency_cost_usd" \
+    "$STATUS $(head -1 "$TMP/m1d.csv" | tr -d '\r')" "layout 2: the chargeback columns, then the six of issue 10"
+assert_eq "ok" "$("$PY" - "$TMP/m1.csv" "$TMP/m1d.csv" <<'PY'
+import csv, sys
+old = list(csv.reader(open(sys.argv[1], newline='')))
+new = list(csv.reader(open(sys.argv[2], newline='')))
+assert [r[:25] for r in new] == old, 'prefix'
+tail = [r[25:] for r in new[1:]]
+want = [['0', '0', '0', '0', '0', '0']] * 5 + [['0', '', '0', '', '0', '']] + [['0', '0', '0', '0', '0', '0']]
+assert tail == want, tail
+print('ok')
+PY
+)" "layout 2 rows: layout 1's, then 0 requests and cost 0 (empty when unpriced)"
+GET "/v1/reports/monthly?month=2026-03&layout=3" "$FIN" >/dev/null
+assert_eq "400 layout application/problem+json" "$STATUS $(json "j['parameter']") $(sed -n 's/^Content-Type: \([^;\r]*\).*/\1/p' "$TMP/h")" \
+    "layout=3: 400 problem naming layout"
+GET "/v1/exports/focus?month=2026-03&layout=" "$FIN" >/dev/null
+assert_eq "400 layout" "$STATUS $(json "j['parameter']")" "FOCUS layout= (empty): 400 naming layout"
 
 # CSV sum = JSON total, exactly
 csv_sum() { "$PY" - "$1" <<'PY'
@@ -68,7 +89,7 @@ GET "/v1/reports/monthly?month=2026-03&format=csv" "$FIN" >"$TMP/m2.csv"
 assert_match ',fixture-b,' "$(cat "$TMP/m2.csv")" "the newest book is used by default"
 [ "$(sha256sum <"$TMP/m2.csv")" != "$(sha256sum <"$TMP/m1.csv")" ]
 assert_eq 0 $? "the newer book gives other amounts"
-GET "/v1/reports/monthly?month=2026-03&format=csv&price_book=fixture-a" "$FIN" >"$TMP/m3.csv"
+GET "/v1/reports/monthly?month=2026-03&format=csv&price_book=fixture-a&layout=1" "$FIN" >"$TMP/m3.csv"
 assert_eq "$(sha256sum <"$TMP/m1.csv")" "$(sha256sum <"$TMP/m3.csv")" "price_book=fixture-a reproduces the old CSV byte for byte"
 GET "/v1/reports/monthly?month=2026-03" "$FIN" >/dev/null
 assert_eq "$(csv_sum "$TMP/m2.csv")" "$(json "j['totals']['cost_usd']")" "newer book: CSV sum = JSON total"
@@ -93,6 +114,21 @@ PY
 assert_eq "1.9095234" "$focus_sum" "FOCUS BilledCost sums to the priced total"
 GET "/v1/exports/focus?month=2026-03&format=json" "$FIN" >/dev/null
 assert_eq 400 "$STATUS" "FOCUS is CSV only"
+
+# layout=1: the FOCUS CSV as tally-report wrote it before issue 10 (the golden file was made
+# by 23fed19), byte for byte: a Berlin month takes r09 (28 Feb 23:59 UTC) and a long-context
+# request of 28 Feb 23:30 UTC (fixture-a has no long-context rates: base rates, old naming)
+sql "INSERT INTO usage_events (request_id, event_time, source_format, developer_oid, model, deployment,
+         input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+         cache_write_unsplit_tokens, long_context)
+     VALUES ('r11', '2026-02-28T23:30:00Z', 1, 'oid-bob', 'claude-sonnet-4-6', 'sonnet', 150000, 300, 60000, 0, 0, 0, true)" >/dev/null
+seed_rollups
+GET "/v1/exports/focus?month=2026-03&tz=Europe/Berlin&price_book=fixture-a&layout=1" "$FIN" >"$TMP/f1.csv"
+[ "${TALLY_WRITE_GOLDEN:-}" = 1 ] && cp "$TMP/f1.csv" "$F/focus-2026-03-berlin-layout1.csv"
+assert_eq 200 "$STATUS" "FOCUS layout 1: 200"
+assert_eq "$(sha256sum <"$F/focus-2026-03-berlin-layout1.csv")" "$(sha256sum <"$TMP/f1.csv")" \
+    "FOCUS layout=1 equals tests/fixtures/reports/focus-2026-03-berlin-layout1.csv byte for byte"
+cmp "$F/focus-2026-03-berlin-layout1.csv" "$TMP/f1.csv" || diff "$F/focus-2026-03-berlin-layout1.csv" "$TMP/f1.csv" | head -20
 
 # a database failure mid-stream must not look like a complete CSV
 PLAT=$(report_token platform plat)
@@ -136,7 +172,7 @@ assert_match 'tally_unpriced_requests' "$(cat "$TMP/metrics")" "unpriced gauge e
 # UPNs come from the roster and events); numbers and ordinary text are untouched
 sql "UPDATE developers SET upn = '@bob', display_name = '=HYPERLINK(\"http://evil\",\"x\")',
      cost_center = '-CC' WHERE oid = 'oid-bob'" >/dev/null
-GET "/v1/reports/monthly?month=2026-03&format=csv" "$FIN" >"$TMP/inj.csv"
+GET "/v1/reports/monthly?month=2026-03&format=csv&layout=1" "$FIN" >"$TMP/inj.csv"
 line=$(grep -a '^2026-03,UTC,oid-bob,' "$TMP/inj.csv" | tr -d '\r')
 assert_eq "2026-03,UTC,oid-bob,'@bob,red,'-CC,sonnet-dated-alias,1,17,66,31,23,19,,false" \
     "$(cut -d, -f1-15 <<<"$line")" "formula-like UPN and cost centre are quoted, numbers untouched"

@@ -187,7 +187,7 @@ GET /healthz >/dev/null
 assert_eq 200 "$STATUS" "still serving after the abuse"
 kill -0 "$REPORT_PID"
 assert_eq 0 $? "the process is alive"
-GET "/v1/reports/monthly?month=2026-03&format=csv" "$FIN" >"$TMP/m.csv"
+GET "/v1/reports/monthly?month=2026-03&format=csv&layout=1" "$FIN" >"$TMP/m.csv"
 assert_eq "$(sha256sum <"$SRC/tests/fixtures/reports/monthly-2026-03-utc.csv")" "$(sha256sum <"$TMP/m.csv")" \
     "reports unchanged after the abuse"
 GET /metrics >"$TMP/metrics"

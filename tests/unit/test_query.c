@@ -11,7 +11,7 @@
 
 #define ALL                                                                                        \
     (QP_FROM | QP_TO | QP_TZ | QP_GROUP_BY | QP_DEVELOPER | QP_TEAM | QP_MODEL | QP_DEPLOYMENT |   \
-     QP_PRICE_BOOK | QP_FORMAT | QP_MONTH)
+     QP_PRICE_BOOK | QP_FORMAT | QP_MONTH | QP_LAYOUT)
 
 static bool parse(const char *raw, unsigned allowed, query *q, query_error *err)
 {
@@ -41,6 +41,7 @@ static void test_defaults(void **state)
     assert_int_equal(q.given, 0);
     assert_string_equal(q.tz, "UTC");
     assert_int_equal(q.format, QF_DEFAULT);
+    assert_int_equal(q.layout, 2);
     assert_int_equal(q.ngroups, 2); /* developer,model */
     assert_int_equal(q.groups[0], QG_DEVELOPER);
     assert_int_equal(q.groups[1], QG_MODEL);
@@ -144,6 +145,29 @@ static void test_refusals(void **state)
     assert_string_equal(q.team, "'; DROP TABLE prices;--"); /* a bound value, harmless */
 }
 
+/* layout: 1 (the report columns of before issue 10) or 2, nothing else */
+static void test_layout(void **state)
+{
+    query q;
+    query_error err;
+
+    (void)state;
+    assert_true(parse("month=2026-03&layout=1", ALL, &q, &err));
+    assert_int_equal(q.layout, 1);
+    assert_true(q.given & QP_LAYOUT);
+    assert_true(parse("layout=2", ALL, &q, &err));
+    assert_int_equal(q.layout, 2);
+    refused("layout=3", ALL, "layout");
+    refused("layout=0", ALL, "layout");
+    refused("layout=", ALL, "layout");
+    refused("layout", ALL, "layout");
+    refused("layout=12", ALL, "layout");
+    refused("layout=1.0", ALL, "layout");
+    refused("layout=%31%00", ALL, "layout");
+    refused("layout=1&layout=1", ALL, "layout");
+    refused("layout=1", ALL & ~QP_LAYOUT, "layout"); /* a route without it */
+}
+
 static void test_lengths(void **state)
 {
     char raw[QUERY_MAX_LEN + 64];
@@ -170,7 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_full),
         cmocka_unit_test(test_dates),    cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_lengths),
+        cmocka_unit_test(test_lengths),  cmocka_unit_test(test_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
