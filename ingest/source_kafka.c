@@ -451,12 +451,21 @@ static int64_t expected_offset(const source_kafka *sk, int32_t p)
  */
 static bool judge_jump(source_kafka *sk, int32_t p, int64_t expect, int64_t got, int64_t *lost_last)
 {
-    int64_t lo = -1, hi = -1;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(sk->rk, sk->cfg.topic, p, &lo, &hi, 5000);
+    int64_t lo = -1, hi = -1, fetched;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-    /* else what the fetch that delivered the message said */
-    if (err && (rd_kafka_get_watermark_offsets(sk->rk, sk->cfg.topic, p, &lo, &hi) || lo < 0)) {
+    /* The fetch response that delivered the message said where the log began then (the
+     * low watermark only grows): at or below expect, nothing in between was deleted, and
+     * a transaction marker costs no round trip. Otherwise the broker decides. */
+    if (rd_kafka_get_watermark_offsets(sk->rk, sk->cfg.topic, p, &lo, &hi))
+        lo = -1;
+    fetched = lo;
+    if (lo < 0 || lo > expect) {
+        err = rd_kafka_query_watermark_offsets(sk->rk, sk->cfg.topic, p, &lo, &hi, 5000);
+        if (err)
+            lo = fetched;
+    }
+    if (lo < 0) {
         log_warn("could not read the low watermark of partition %" PRId32
                  " to judge offsets %" PRId64 " to %" PRId64 ": %s; reading them again",
                  p, expect, got - 1, rd_kafka_err2str(err));

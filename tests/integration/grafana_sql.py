@@ -93,6 +93,9 @@ EXPECTED = {
         (["fired_at", "quota", "threshold", "used", "limit_value", "ratio", "delivered",
           "pending", "failed"], "used", True),
     ("tally-platform", "Unpriced requests by model"): (["time", "metric", "requests"], "requests", True),
+    ("tally-platform", "Messages lost before ingestion"):
+        (["detected_at", "consumer_group", "topic", "partition", "first_offset", "last_offset",
+          "lost_messages", "last_event_before", "first_event_after"], "lost_messages", False),
 }
 
 # Built-in variables of the browser's template service (not dashboard variables).
