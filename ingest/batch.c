@@ -98,6 +98,7 @@ static void buf_bytea(membuf *b, const char *raw, size_t len)
 void batch_init(batch *b)
 {
     memset(b, 0, sizeof(*b));
+    b->message_time = BATCH_NO_TIME;
 }
 
 void batch_cleanup(batch *b)
@@ -107,6 +108,7 @@ void batch_cleanup(batch *b)
     membuf_free(&b->gateway);
     membuf_free(&b->rejects);
     free(b->offsets);
+    free(b->gaps);
     free(b->msgs);
     membuf_free(&b->msg_info);
     membuf_free(&b->scratch);
@@ -122,8 +124,9 @@ void batch_reset(batch *b)
     membuf_reset(&b->msg_info);
     b->nevents = b->nllm = b->ngateway = b->nrejects = 0;
     b->nrecords = b->nmessages = 0;
-    b->nmonths = b->noffsets = b->nreasons = 0;
+    b->nmonths = b->noffsets = b->nreasons = b->ngaps = 0;
     b->message_rejects = 0;
+    b->message_time = BATCH_NO_TIME;
     b->oom = false;
 }
 
@@ -141,6 +144,7 @@ void batch_message(batch *b, const char *key_prefix, const char *source, const c
     snprintf(b->key_prefix, sizeof(b->key_prefix), "%s", key_prefix);
     snprintf(b->source, sizeof(b->source), "%s", source);
     b->message_rejects = 0;
+    b->message_time = BATCH_NO_TIME;
     if (b->nmessages == b->msgs_cap) {
         size_t cap = b->msgs_cap ? b->msgs_cap * 2 : 256;
         batch_msg *p = realloc(b->msgs, cap * sizeof(*p));
@@ -176,6 +180,12 @@ static void batch_month(batch *b, int64_t us)
     }
     if (b->nmonths < BATCH_MONTHS_MAX) /* beyond, the default partition takes the rows */
         b->months[b->nmonths++] = m;
+}
+
+static void message_time(batch *b, int64_t us)
+{
+    if (b->message_time == BATCH_NO_TIME)
+        b->message_time = us;
 }
 
 /* Columns after the first: each starts with its tab. */
@@ -302,6 +312,7 @@ static void add_event(batch *b, const tally_event *ev)
     membuf_putc(o, '\n');
     b->nevents++;
     batch_month(b, ev->event_time_us);
+    message_time(b, ev->event_time_us);
 }
 
 static void add_llm(batch *b, const parse_item *item)
@@ -323,6 +334,7 @@ static void add_llm(batch *b, const parse_item *item)
     membuf_putc(o, '\n');
     b->nllm++;
     batch_month(b, ev->event_time_us);
+    message_time(b, ev->event_time_us);
 }
 
 static void add_gateway(batch *b, const tally_event *ev)
@@ -338,6 +350,7 @@ static void add_gateway(batch *b, const tally_event *ev)
     col_text(o, ev->region, true);
     membuf_putc(o, '\n');
     b->ngateway++;
+    message_time(b, ev->event_time_us);
 }
 
 /* The metric label of a reject reason: one of a fixed few classes. Reasons quote the
@@ -438,16 +451,27 @@ void batch_emit(void *ctx, const parse_item *item)
     }
 }
 
+/* the index of partition's entry in b->offsets, -1 if none */
+static int find_partition(const batch *b, int32_t partition)
+{
+    for (int i = 0; i < b->noffsets; i++) {
+        if (b->offsets[i].partition == partition)
+            return i;
+    }
+    return -1;
+}
+
 bool batch_offset(batch *b, int32_t partition, int64_t prev, int64_t offset)
 {
-    int i;
+    int i = find_partition(b, partition);
 
-    for (i = 0; i < b->noffsets; i++) {
-        if (b->offsets[i].partition == partition) {
-            b->offsets[i].next = offset + 1;
-            return true;
-        }
+    if (i >= 0) {
+        b->offsets[i].next = offset + 1;
+        if (b->message_time != BATCH_NO_TIME)
+            b->offsets[i].last_time = b->message_time;
+        return true;
     }
+    i = b->noffsets;
     if (b->noffsets == b->offsets_cap) {
         int cap = b->offsets_cap ? b->offsets_cap * 2 : 16;
         batch_partition *p = realloc(b->offsets, sizeof(*p) * (size_t)cap);
@@ -459,7 +483,38 @@ bool batch_offset(batch *b, int32_t partition, int64_t prev, int64_t offset)
     b->offsets[i].partition = partition;
     b->offsets[i].prev = prev;
     b->offsets[i].next = offset + 1;
+    b->offsets[i].last_time = b->message_time;
     b->noffsets++;
+    return true;
+}
+
+int64_t batch_next_offset(const batch *b, int32_t partition)
+{
+    int i = find_partition(b, partition);
+
+    return i >= 0 ? b->offsets[i].next : -1;
+}
+
+bool batch_gap_add(batch *b, int32_t partition, int64_t first, int64_t last)
+{
+    batch_gap *g;
+    int i;
+
+    if (b->ngaps == b->gaps_cap) {
+        int cap = b->gaps_cap ? b->gaps_cap * 2 : 4;
+        batch_gap *p = realloc(b->gaps, sizeof(*p) * (size_t)cap);
+        if (!p)
+            return false;
+        b->gaps = p;
+        b->gaps_cap = cap;
+    }
+    g = &b->gaps[b->ngaps++];
+    g->partition = partition;
+    g->first = first;
+    g->last = last;
+    i = find_partition(b, partition);
+    g->before = i >= 0 ? b->offsets[i].last_time : BATCH_NO_TIME;
+    g->after = b->message_time;
     return true;
 }
 

@@ -36,13 +36,28 @@
     "correlation_id, event_time, user_oid, user_upn, subscription, status_code, region"
 #define BATCH_REJECT_COLUMNS "source_key, source, reason, raw"
 
+/* no event time (microseconds since the epoch) */
+#define BATCH_NO_TIME INT64_MIN
+
 /* the offsets of one partition in a batch: prev is the stored next_offset the batch
- * continues from (-1 = no row yet), next the offset after its last message */
+ * continues from (-1 = no row yet), next the offset after its last message; last_time
+ * the event time of the last of its messages that had one (BATCH_NO_TIME: none) */
 typedef struct batch_partition {
     int32_t partition;
     int64_t prev;
     int64_t next;
+    int64_t last_time;
 } batch_partition;
+
+/* offsets [first, last] of a partition, deleted by the broker before they were read
+ * (docs/architecture.md, "Losses"); before/after: the event times of the last message
+ * of the partition before the gap (BATCH_NO_TIME: the stored one's) and of the message
+ * after it (BATCH_NO_TIME: it had none) */
+typedef struct batch_gap {
+    int32_t partition;
+    int64_t first, last;
+    int64_t before, after;
+} batch_gap;
 
 #define BATCH_REASONS_MAX 32
 #define BATCH_MONTHS_MAX 64
@@ -69,13 +84,16 @@ typedef struct batch {
     int nmonths;
     batch_partition *offsets;
     int noffsets, offsets_cap;
+    batch_gap *gaps;
+    int ngaps, gaps_cap;
     batch_reason reasons[BATCH_REASONS_MAX];
     int nreasons;
     /* the message being parsed: where its rejects come from */
     char key_prefix[512];
     char source[512];
     int message_rejects;
-    batch_msg *msgs; /* nmessages of them */
+    int64_t message_time; /* of the message's first event or monitor half */
+    batch_msg *msgs;      /* nmessages of them */
     size_t msgs_cap;
     membuf msg_info; /* per message: key NUL source NUL raw bytes */
     membuf scratch;  /* an event's iterations as JSON, before COPY escaping */
@@ -109,6 +127,14 @@ void batch_emit(void *ctx, const parse_item *item);
  * next_offset (-1 = none), used when the partition is new in the batch. False when out
  * of memory. */
 bool batch_offset(batch *b, int32_t partition, int64_t prev, int64_t offset);
+
+/* The offset after partition's last message in the batch; -1 when it has none. */
+int64_t batch_next_offset(const batch *b, int32_t partition);
+
+/* Records that the offsets [first, last] of partition were lost before the message being
+ * added (call it after parse_message, before that message's batch_offset). False when
+ * out of memory. */
+bool batch_gap_add(batch *b, int32_t partition, int64_t first, int64_t last);
 
 /* Appends to out the reject row (BATCH_REJECT_COLUMNS) of message i, keyed
  * "<its key prefix>:refused", for events Postgres refused with reason. */

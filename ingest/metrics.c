@@ -14,7 +14,7 @@ struct ingest_metrics {
     prom_registry *reg;
     prom_http *http;
     prom_metric *consumed, *records, *inserted, *duplicates, *rejected, *joined, *unattributed;
-    prom_metric *batch_size, *commit_seconds, *lag, *last_commit, *db_up;
+    prom_metric *batch_size, *commit_seconds, *lag, *last_commit, *db_up, *lost, *last_loss;
 };
 
 static const double BATCH_BOUNDS[] = {1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000};
@@ -60,7 +60,15 @@ ingest_metrics *metrics_new(void)
                                 "Unix time of the last committed batch", NULL);
     m->db_up = prom_gauge(m->reg, "tally_ingest_database_up",
                           "1 when the last database operation succeeded", NULL);
+    m->lost =
+        prom_counter(m->reg, "tally_ingest_lost_messages_total",
+                     "Messages the broker deleted before they were ingested (ingest_gaps)", NULL);
+    m->last_loss =
+        prom_gauge(m->reg, "tally_ingest_last_loss_timestamp_seconds",
+                   "Unix time of the last batch that recorded lost messages, 0 if none", NULL);
     prom_gauge_set(m->db_up, NULL, 1);
+    prom_counter_add(m->lost, NULL, 0);
+    prom_gauge_set(m->last_loss, NULL, 0);
     return m;
 }
 
@@ -96,6 +104,10 @@ void metrics_batch(ingest_metrics *m, const batch *b, const sink_result *r, doub
     if (r->refused) {
         const char *labels[1] = {"database refused"};
         prom_counter_add(m->rejected, labels, r->refused);
+    }
+    for (int i = 0; i < b->ngaps; i++) {
+        prom_counter_add(m->lost, NULL, (uint64_t)(b->gaps[i].last - b->gaps[i].first + 1));
+        prom_gauge_set(m->last_loss, NULL, (double)time(NULL));
     }
     prom_histogram_observe(m->batch_size, NULL, (double)b->nmessages);
     prom_histogram_observe(m->commit_seconds, NULL, commit_seconds);

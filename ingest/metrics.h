@@ -1,7 +1,8 @@
 /*
  * metrics.h - the Prometheus metrics of tally-ingest (docs/architecture.md, "Operations"):
  * consumed, inserted, duplicates, rejected by reason, batch size and commit latency, per-partition
- * lag, last commit time, database up. Served by common/prom.h's /metrics listener.
+ * lag, last commit time, database up, messages lost before ingestion. Served by common/prom.h's
+ * /metrics listener.
  *
  * Every function accepts m == NULL and then does nothing, so the file source and tests
  * can run without metrics. Thread-safe (the registry locks).

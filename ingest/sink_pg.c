@@ -317,31 +317,71 @@ static bool ensure_months(sink_pg *s, const batch *b)
     return true;
 }
 
-/* Compare-and-set of one partition's offset; *moved is false when another consumer got
- * there first. */
+/* $n as a timestamptz from microseconds since the epoch (exact, unlike to_timestamp) */
+#define SQL_US_TIME(n) "(timestamptz 'epoch' + $" #n "::bigint * interval '1 microsecond')"
+
+/* us as a parameter: NULL when BATCH_NO_TIME */
+static const char *time_param(int64_t us, char *buf, size_t len)
+{
+    if (us == BATCH_NO_TIME)
+        return NULL;
+    snprintf(buf, len, "%" PRId64, us);
+    return buf;
+}
+
+/* Compare-and-set of one partition's offset (with the event time of its last message,
+ * for a gap found later); *moved is false when another consumer got there first. */
 static bool store_offset(sink_pg *s, const batch_partition *o, bool *moved)
 {
-    char part[16], next[24], prev[24];
-    const char *params[5] = {s->cfg.group, s->cfg.topic, part, next, prev};
+    char part[16], next[24], prev[24], last[24];
+    const char *params[6] = {s->cfg.group, s->cfg.topic, part, next, prev, NULL};
     uint64_t n = 0;
     bool ok;
 
     snprintf(part, sizeof(part), "%" PRId32, o->partition);
     snprintf(next, sizeof(next), "%" PRId64, o->next);
     snprintf(prev, sizeof(prev), "%" PRId64, o->prev);
-    if (o->prev < 0)
-        ok = exec_count(s, "insert offset",
-                        "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset)"
-                        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                        4, params, &n);
-    else
+    params[5] = time_param(o->last_time, last, sizeof(last));
+    if (o->prev < 0) {
+        params[4] = params[5];
+        ok = exec_count(
+            s, "insert offset",
+            "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset,"
+            " last_event_at) VALUES ($1, $2, $3, $4, " SQL_US_TIME(5) ")"
+                                                                      " ON CONFLICT DO NOTHING",
+            5, params, &n);
+    } else
         ok = exec_count(s, "update offset",
-                        "UPDATE ingest_offsets SET next_offset = $4, updated_at = now()"
-                        " WHERE consumer_group = $1 AND topic = $2 AND partition = $3"
-                        " AND next_offset = $5",
-                        5, params, &n);
+                        "UPDATE ingest_offsets SET next_offset = $4, updated_at = now(),"
+                        " last_event_at = coalesce(" SQL_US_TIME(
+                            6) ", last_event_at)"
+                               " WHERE consumer_group = $1 AND topic = $2 AND partition = $3"
+                               " AND next_offset = $5",
+                        6, params, &n);
     *moved = n == 1;
     return ok;
+}
+
+/* Records a gap; last_event_before falls back to what the partition's row kept (read
+ * before the batch's own offsets overwrite it). */
+static bool store_gap(sink_pg *s, const batch_gap *g)
+{
+    char part[16], first[24], last[24], before[24], after[24];
+    const char *params[7] = {s->cfg.group, s->cfg.topic, part, first, last, NULL, NULL};
+
+    snprintf(part, sizeof(part), "%" PRId32, g->partition);
+    snprintf(first, sizeof(first), "%" PRId64, g->first);
+    snprintf(last, sizeof(last), "%" PRId64, g->last);
+    params[5] = time_param(g->before, before, sizeof(before));
+    params[6] = time_param(g->after, after, sizeof(after));
+    return db_exec(s->conn, "record lost messages",
+                   "INSERT INTO ingest_gaps (consumer_group, topic, partition, first_offset,"
+                   " last_offset, last_event_before, first_event_after)"
+                   " VALUES ($1, $2, $3, $4, $5, coalesce(" SQL_US_TIME(
+                       6) ", (SELECT last_event_at"
+                          " FROM ingest_offsets WHERE consumer_group = $1 AND topic = $2"
+                          " AND partition = $3)), " SQL_US_TIME(7) ") ON CONFLICT DO NOTHING",
+                   7, params);
 }
 
 static int offset_cmp(const void *a, const void *b)
@@ -506,6 +546,10 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool spl
     if ((b->nrejects || r.refused) &&
         !exec_count(s, "insert rejects", SQL_INSERT_REJECTS, 0, NULL, &r.rejects_new))
         return failed(s);
+    for (int i = 0; s->cfg.group && i < b->ngaps; i++) {
+        if (!store_gap(s, &b->gaps[i]))
+            return failed(s);
+    }
     if (b->noffsets && s->cfg.group) {
         /* in partition order, so that two consumers never wait on each other in a cycle */
         qsort(b->offsets, (size_t)b->noffsets, sizeof(b->offsets[0]), offset_cmp);

@@ -80,13 +80,9 @@ static bool parts_grow(source_kafka *sk, int32_t n)
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    /* a stored offset the broker no longer holds: retention deleted messages that were
-     * never ingested, and librdkafka only says so at info level */
-    if (strstr(buf, "Offset out of range"))
-        log_error("kafka: %s: %s (messages deleted by the broker before they were ingested "
-                  "are lost)",
-                  fac, buf);
-    else if (level <= 3)
+    /* messages deleted before they were read are found from the offsets (take_message),
+     * not from this text: librdkafka says "Offset out of range" only at some levels */
+    if (level <= 3)
         log_warn("kafka: %s: %s", fac, buf);
     else if (level <= 6)
         log_info("kafka: %s: %s", fac, buf);
@@ -171,20 +167,23 @@ static rd_kafka_topic_partition_list_t *assigned_at_stored(source_kafka *sk)
     return l;
 }
 
-/* start_from=latest for a partition without a row: the end as a concrete offset, so that
- * a rewind after a dropped batch goes back to it instead of to a later end. -1 when the
- * brokers cannot say now; take_message then keeps the first offset read. */
-static int64_t latest_offset(source_kafka *sk, int32_t p)
+/* Where a partition without a row starts, as a concrete offset: its low watermark
+ * (start_from=earliest: the next offset expected, see take_message) or its high one
+ * (start_from=latest, so that a rewind after a dropped batch goes back to it instead of
+ * to a later end). -1 when the brokers cannot say now; take_message then keeps the
+ * first offset read. */
+static int64_t first_offset(source_kafka *sk, int32_t p)
 {
     int64_t lo = -1, hi = -1;
     rd_kafka_resp_err_t err =
         rd_kafka_query_watermark_offsets(sk->rk, sk->cfg.topic, p, &lo, &hi, 5000);
 
     if (err) {
-        log_warn("could not read the end of partition %" PRId32 ": %s", p, rd_kafka_err2str(err));
+        log_warn("could not read the %s of partition %" PRId32 ": %s",
+                 sk->cfg.start_latest ? "end" : "beginning", p, rd_kafka_err2str(err));
         return -1;
     }
-    return hi;
+    return sk->cfg.start_latest ? hi : lo;
 }
 
 /*
@@ -274,8 +273,8 @@ static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, 
     }
     for (int i = 0; i < parts->cnt; i++) {
         kafka_part *kp = &sk->parts[parts->elems[i].partition];
-        if (kp->stored < 0 && sk->cfg.start_latest)
-            kp->start = latest_offset(sk, parts->elems[i].partition);
+        if (kp->stored < 0)
+            kp->start = first_offset(sk, parts->elems[i].partition);
         parts->elems[i].offset = part_offset(sk, parts->elems[i].partition);
         log_info("assigned partition %" PRId32 " of \"%s\" at offset %s%" PRId64,
                  parts->elems[i].partition, sk->cfg.topic,
@@ -409,7 +408,10 @@ static rd_kafka_conf_t *build_conf(source_kafka *sk)
               conf_set(conf, "group.id", c->group, false) &&
               conf_set(conf, "enable.auto.commit", "false", false) &&
               conf_set(conf, "enable.auto.offset.store", "false", false) &&
-              conf_set(conf, "auto.offset.reset", c->start_latest ? "latest" : "earliest", false) &&
+              /* only for a stored offset the broker no longer holds (every seek is to a
+               * concrete offset): resume at the oldest message it still has, whatever
+               * start_from, so that only what it deleted is lost (and recorded) */
+              conf_set(conf, "auto.offset.reset", "earliest", false) &&
               /* bounded prefetch keeps the daemon's memory small; -X can raise it */
               conf_set(conf, "queued.max.messages.kbytes", "16384", false) &&
               conf_set(conf, "client.id", "tally-ingest", false) && conf_group(conf, c);
@@ -488,11 +490,62 @@ fail:
     return NULL;
 }
 
+/* The offset partition p's next message must have: after its last one in the batch,
+ * else the stored offset, else where it started; -1 when not known yet. */
+static int64_t expected_offset(const source_kafka *sk, int32_t p)
+{
+    int64_t next = batch_next_offset(&sk->batch, p);
+
+    return next >= 0 ? next : sk->parts[p].stored >= 0 ? sk->parts[p].stored : sk->parts[p].start;
+}
+
+/*
+ * Partition p jumped from offset expect to offset got. The offsets below the partition's
+ * low watermark were deleted by the broker before this consumer read them: a loss, whose
+ * last offset goes to *lost_last (-1: nothing lost; offsets at or above the watermark
+ * that were not delivered are transaction markers or compacted away). False when the
+ * watermark cannot be had: the batch is dropped and read again, so nothing is stored
+ * past a gap not yet judged.
+ */
+static bool judge_jump(source_kafka *sk, int32_t p, int64_t expect, int64_t got, int64_t *lost_last)
+{
+    int64_t lo = -1, hi = -1, fetched;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    /* The fetch response that delivered the message said where the log began then (the
+     * low watermark only grows): at or below expect, nothing in between was deleted, and
+     * a transaction marker costs no round trip. Otherwise the broker decides. */
+    if (rd_kafka_get_watermark_offsets(sk->rk, sk->cfg.topic, p, &lo, &hi))
+        lo = -1;
+    fetched = lo;
+    if (lo < 0 || lo > expect) {
+        err = rd_kafka_query_watermark_offsets(sk->rk, sk->cfg.topic, p, &lo, &hi, 5000);
+        if (err)
+            lo = fetched;
+    }
+    if (lo < 0) {
+        log_warn("could not read the low watermark of partition %" PRId32
+                 " to judge offsets %" PRId64 " to %" PRId64 ": %s; reading them again",
+                 p, expect, got - 1, rd_kafka_err2str(err));
+        drop_batch(sk, "a gap could not be judged");
+        rewind_assigned(sk);
+        sig_sleep_ms(1000);
+        return false;
+    }
+    *lost_last = lo > expect ? (lo < got ? lo : got) - 1 : -1;
+    if (*lost_last < 0)
+        log_debug("partition %" PRId32 ": offsets %" PRId64 " to %" PRId64
+                  " not delivered (transaction markers or compaction)",
+                  p, expect, got - 1);
+    return true;
+}
+
 /* Adds one message to the batch. */
 static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
 {
     char key[300], source[300];
     int32_t p = msg->partition;
+    int64_t expect, lost_last = -1;
 
     if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
         kafka_fatal(sk);
@@ -506,6 +559,9 @@ static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
     brokers_up(sk);
     if (p < 0 || p >= sk->nparts || !sk->parts[p].assigned || !sk->parts[p].ready)
         return; /* not ours (any more): the owner reads it from the stored offset */
+    expect = expected_offset(sk, p);
+    if (expect >= 0 && msg->offset > expect && !judge_jump(sk, p, expect, msg->offset, &lost_last))
+        return;
     if (batch_empty(&sk->batch))
         sk->batch_started_ms = now_ms();
     if (sk->parts[p].stored < 0 && sk->parts[p].start < 0)
@@ -515,7 +571,8 @@ static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
     batch_message(&sk->batch, key, source, msg->payload, msg->len);
     parse_message(msg->payload ? msg->payload : "", msg->len, sk->cfg.format, batch_emit,
                   &sk->batch);
-    if (!batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset) || batch_oom(&sk->batch)) {
+    if ((lost_last >= 0 && !batch_gap_add(&sk->batch, p, expect, lost_last)) ||
+        !batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset) || batch_oom(&sk->batch)) {
         log_error("out of memory");
         sk->fatal = true;
     }
@@ -565,6 +622,13 @@ static void committed(source_kafka *sk, const sink_result *r, double seconds)
         int32_t p = sk->batch.offsets[i].partition;
         if (p < sk->nparts)
             sk->parts[p].stored = sk->batch.offsets[i].next;
+    }
+    for (int i = 0; i < sk->batch.ngaps; i++) {
+        const batch_gap *g = &sk->batch.gaps[i];
+        log_error("lost %" PRId64 " messages of partition %" PRId32 " of \"%s\": offsets %" PRId64
+                  " to %" PRId64 " were deleted by the broker before they were ingested"
+                  " (recorded in ingest_gaps)",
+                  g->last - g->first + 1, g->partition, sk->cfg.topic, g->first, g->last);
     }
     metrics_batch(sk->m, &sk->batch, r, seconds);
     metrics_db_up(sk->m, true);

@@ -64,6 +64,7 @@ struct http_req {
     bool authenticated;
     int slot; /* pool slot held, -1 none */
     struct timespec t0;
+    char extra_name[64], extra_value[512]; /* http_set_header, "" none */
 };
 
 /* ---- replies ---- */
@@ -80,6 +81,8 @@ static void http_queue(http_req *req, int status, struct MHD_Response *resp, con
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (req->extra_name[0] && status < 300)
+        MHD_add_response_header(resp, req->extra_name, req->extra_value);
     if (atomic_load(&req->srv->stopping))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (status == 401)
@@ -260,6 +263,12 @@ void http_reply_rows(http_req *req, const http_rows *rows)
     }
     http_queue(req, 200, resp,
                rows->csv ? "text/csv; charset=utf-8; header=present" : "application/json");
+}
+
+void http_set_header(http_req *req, const char *name, const char *value)
+{
+    snprintf(req->extra_name, sizeof(req->extra_name), "%s", name);
+    snprintf(req->extra_value, sizeof(req->extra_value), "%s", value);
 }
 
 /* ---- request accessors ---- */

@@ -148,6 +148,9 @@ typedef struct http_rows {
 
 void http_reply_rows(http_req *req, const http_rows *rows);
 
+/* Adds a header to the request's successful (2xx) reply; one per request, copied. */
+void http_set_header(http_req *req, const char *name, const char *value);
+
 /* True when Postgres knows the IANA zone (list cached at the first connection); false
    after replying 503 when the list could not be loaded. */
 bool http_tz_known(http_req *req, const char *tz);

@@ -7,8 +7,10 @@
  * prompt tier, fast mode and residency columns (and splits FOCUS rows by them).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "routes.h"
 
 /* The chargeback's columns before issue 10, in their order: a prefix of tally_report_monthly's. */
@@ -38,6 +40,57 @@
     "\"Tags\", \"x_DeveloperOid\", \"x_DeveloperUpn\", \"x_Team\", \"x_CostCenter\", "             \
     "\"x_TokenClass\", \"x_LongContext\", \"x_PriceBook\", \"x_PriceBookSha256\""
 
+/*
+ * Marks a month that messages lost before ingestion touch (docs/architecture.md,
+ * "Losses"): "complete" and "gaps" in the JSON header, the Tally-Complete header on
+ * the reply ("true", else "false; gaps=N; lost_messages=M"). False after replying.
+ */
+static bool monthly_gaps(http_req *req, const char *const *month_tz, json_t *header)
+{
+    PGconn *conn = http_db(req);
+    PGresult *res;
+    json_t *gaps;
+    char mark[128];
+    bool ok = false;
+
+    if (!conn)
+        return false;
+    res = PQexecParams(
+        conn,
+        "SELECT coalesce(json_agg(json_build_object('consumer_group', consumer_group,"
+        " 'topic', topic, 'partition', partition, 'first_offset', first_offset,"
+        " 'last_offset', last_offset, 'lost_messages', lost_messages,"
+        " 'detected_at', to_char(detected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        " 'last_event_before', to_char(last_event_before AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+        " 'first_event_after', to_char(first_event_after AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))), '[]')::text,"
+        " count(*), coalesce(sum(lost_messages), 0) FROM tally_ingest_gaps($1::text, $2::text)",
+        2, NULL, month_tz, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error("could not read the ingest gaps: %s", PQresultErrorMessage(res));
+        http_reply_db_error(req, PQresultErrorField(res, PG_DIAG_SQLSTATE), NULL);
+        goto out;
+    }
+    gaps = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    if (!gaps) {
+        http_reply_problem(req, 500, NULL, "out of memory");
+        goto out;
+    }
+    json_object_set_new(header, "complete", json_boolean(json_array_size(gaps) == 0));
+    json_object_set_new(header, "gaps", gaps);
+    if (json_array_size(gaps) == 0)
+        snprintf(mark, sizeof(mark), "true");
+    else
+        snprintf(mark, sizeof(mark), "false; gaps=%s; lost_messages=%s", PQgetvalue(res, 0, 1),
+                 PQgetvalue(res, 0, 2));
+    http_set_header(req, "Tally-Complete", mark);
+    ok = true;
+out:
+    PQclear(res);
+    return ok;
+}
+
 void route_reports_monthly(http_req *req)
 {
     const query *q = http_query(req);
@@ -62,6 +115,10 @@ void route_reports_monthly(http_req *req)
     json_object_set_new(header, "month", json_string(q->month));
     json_object_set_new(header, "tz", json_string(q->tz));
     json_object_set_new(header, "price_book", route_book_json(&book));
+    if (!monthly_gaps(req, params + 1, header)) {
+        json_decref(header);
+        return;
+    }
     snprintf(filename, sizeof(filename), "tally-monthly-%s.csv", q->month);
     route_reply_usage(req,
                       q->layout == 1 ? "SELECT " MONTHLY_LAYOUT1_COLUMNS MONTHLY_FROM

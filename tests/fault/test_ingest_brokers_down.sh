@@ -30,5 +30,8 @@ assert_eq 0 $? "SIGTERM: exit 0"
 assert_eq 1 "$(grep -c 'all brokers are down' "$TMP/ingest.log")" "the outage is logged once"
 assert_eq 1 "$(grep -c 'brokers reachable again' "$TMP/ingest.log")" "and the recovery once"
 assert_eq "$(end_offsets usage 4)" "$(stored_offsets it-down usage)" "stored offsets are the high watermarks"
+assert_eq 0 "$(sql 'SELECT count(*) FROM ingest_gaps')" "no false gap recorded"
+assert_eq 0 "$(cat "$TMP"/*.log | grep -c 'messages of partition .* were deleted by the broker')" \
+    "no loss logged"
 assert_stored "$TMP/expect"
 finish

@@ -40,5 +40,8 @@ log=$(cat "$TMP/ingest.log")
 assert_match 'postgres unavailable: pausing consumption' "$log" "consumption paused while Postgres was down"
 assert_match 'postgres back: resuming consumption' "$log" "and resumed"
 assert_eq "$(end_offsets usage 4)" "$(stored_offsets it-pg usage)" "stored offsets are the high watermarks"
+assert_eq 0 "$(sql 'SELECT count(*) FROM ingest_gaps')" "no false gap recorded"
+assert_eq 0 "$(cat "$TMP"/*.log | grep -c 'messages of partition .* were deleted by the broker')" \
+    "no loss logged"
 assert_stored "$TMP/expect"
 finish

@@ -69,5 +69,8 @@ kill -TERM $INGEST_PID
 wait $INGEST_PID
 assert_eq 0 $? "final run: SIGTERM exits 0"
 assert_eq "$(end_offsets usage 8)" "$(stored_offsets it-kill usage)" "stored offsets are the high watermarks"
+assert_eq 0 "$(sql 'SELECT count(*) FROM ingest_gaps')" "no false gap recorded"
+assert_eq 0 "$(cat "$TMP"/*.log | grep -c 'messages of partition .* were deleted by the broker')" \
+    "no loss logged"
 assert_stored "$TMP/expect"
 finish

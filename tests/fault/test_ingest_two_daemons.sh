@@ -50,5 +50,8 @@ assert_eq 0 $? "survivor: SIGTERM exits 0"
 assert_eq 8 "$(grep -o 'msg="assigned partition [0-9]*' "$TMP/b.log" | sort -u | wc -l)" \
     "the survivor took over every partition"
 assert_eq "$(end_offsets usage 8)" "$(stored_offsets it-two usage)" "stored offsets are the high watermarks"
+assert_eq 0 "$(sql 'SELECT count(*) FROM ingest_gaps')" "no false gap recorded"
+assert_eq 0 "$(cat "$TMP"/*.log | grep -c 'messages of partition .* were deleted by the broker')" \
+    "no loss logged"
 assert_stored "$TMP/expect"
 finish

@@ -96,6 +96,9 @@ EXPECTED = {
     ("tally-platform", "Unpriced this month: model, speed, residency"):
         (["model", "deployment", "speed", "residency", "requests", "tokens", "first_seen",
           "last_seen", "reason", "price_book"], "tokens", False),
+    ("tally-platform", "Messages lost before ingestion"):
+        (["detected_at", "consumer_group", "topic", "partition", "first_offset", "last_offset",
+          "lost_messages", "last_event_before", "first_event_after"], "lost_messages", False),
 }
 
 # Built-in variables of the browser's template service (not dashboard variables).

@@ -64,6 +64,9 @@ team1=$(sed -n '2p' "$TMP/developers.csv" | cut -d, -f4)
 dev1=$(sed -n '2p' "$TMP/developers.csv" | cut -d, -f1)
 sql "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset) VALUES
        ('tally-ingest', 'apim-usage', 0, 1234), ('tally-ingest', 'apim-usage', 1, 987);
+     INSERT INTO ingest_gaps (consumer_group, topic, partition, first_offset, last_offset,
+                              last_event_before, first_event_after) VALUES
+       ('tally-ingest', 'apim-usage', 1, 500, 549, '2026-10-11T08:00:00Z', '2026-10-12T09:00:00Z');
      INSERT INTO quotas (name, scope, subject, metric, period, tz, limit_value) VALUES
        ('budget-$team1', 'team', '$team1', 'cost_usd', 'month', 'Europe/Berlin', 5000),
        ('dev1-tokens', 'developer', '$dev1', 'tokens', 'day', 'UTC', 1000000);

@@ -209,6 +209,50 @@ static void test_offsets(void **state)
     batch_cleanup(&b);
 }
 
+/* A gap takes the event time of the partition's last message in the batch before it
+ * (none: the stored one's) and of the message after it; a message without events keeps
+ * the partition's last event time. */
+static void test_gaps(void **state)
+{
+    batch b;
+    (void)state;
+
+    batch_init(&b);
+    batch_message(&b, "k0", "t/0/5", "", 0);
+    emit_event(&b, "a", 1000);
+    assert_true(batch_offset(&b, 0, 5, 5));
+    batch_message(&b, "k1", "t/0/6", "", 0);
+    emit_reject(&b, "invalid JSON", "x");
+    assert_true(batch_offset(&b, 0, 5, 6));
+    assert_int_equal(b.offsets[0].last_time, 1000);
+    assert_int_equal(batch_next_offset(&b, 0), 7);
+    assert_int_equal(batch_next_offset(&b, 1), -1);
+    /* offsets 7..19 lost in partition 0, before offset 20 */
+    batch_message(&b, "k2", "t/0/20", "", 0);
+    emit_event(&b, "b", 3000);
+    assert_true(batch_gap_add(&b, 0, 7, 19));
+    assert_true(batch_offset(&b, 0, 5, 20));
+    /* offsets 0..2 lost in partition 1, new in the batch: before comes from the database */
+    batch_message(&b, "k3", "t/1/3", "", 0);
+    emit_reject(&b, "invalid JSON", "y");
+    assert_true(batch_gap_add(&b, 1, 0, 2));
+    assert_true(batch_offset(&b, 1, 0, 3));
+    assert_int_equal(b.ngaps, 2);
+    assert_int_equal(b.gaps[0].partition, 0);
+    assert_int_equal(b.gaps[0].first, 7);
+    assert_int_equal(b.gaps[0].last, 19);
+    assert_int_equal(b.gaps[0].before, 1000);
+    assert_int_equal(b.gaps[0].after, 3000);
+    assert_int_equal(b.gaps[1].partition, 1);
+    assert_true(b.gaps[1].before == BATCH_NO_TIME);
+    assert_true(b.gaps[1].after == BATCH_NO_TIME);
+    assert_int_equal(b.offsets[0].last_time, 3000);
+    assert_true(b.offsets[1].last_time == BATCH_NO_TIME);
+    batch_reset(&b);
+    assert_int_equal(b.ngaps, 0);
+    batch_cleanup(&b);
+}
+
 /* Each UTC month of the batch once. */
 static void test_months(void **state)
 {
@@ -230,7 +274,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_copy_text), cmocka_unit_test(test_event_time_before_epoch),
         cmocka_unit_test(test_reject_keys),     cmocka_unit_test(test_reason_labels),
-        cmocka_unit_test(test_offsets),         cmocka_unit_test(test_months),
+        cmocka_unit_test(test_offsets),         cmocka_unit_test(test_gaps),
+        cmocka_unit_test(test_months),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
