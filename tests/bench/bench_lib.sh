@@ -28,3 +28,35 @@ drop_create_db() {
     PGOPTIONS="-c client_min_messages=warning" psql "$TALLY_TEST_PG dbname=postgres" -qX \
         -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
 }
+
+# pg_start_durable DIR: a second PostgreSQL 15 cluster in DIR configured as users run it
+# (fsync, synchronous_commit and full_page_writes on, shared_buffers 2GB, the rest at
+# PostgreSQL's defaults); sets DURABLE_PG (conninfo) and DURABLE_PGDATA. Stop it with
+# pg_stop_durable.
+pg_start_durable() {
+    local dir=$1 port
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+    as_postgres $PG_BIN/initdb -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+        >/dev/null || return 1
+    port=$(free_port) || return 1
+    cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+shared_buffers = 2GB
+max_connections = 200
+log_min_messages = warning
+CONF
+    DURABLE_PGDATA=$dir/data
+    as_postgres $PG_BIN/pg_ctl -D "$dir/data" -l "$dir/log" -w -t 60 start >/dev/null || return 1
+    DURABLE_PG="host=127.0.0.1 port=$port user=postgres"
+}
+
+pg_stop_durable() {
+    [ -n "${DURABLE_PGDATA:-}" ] && [ -d "$DURABLE_PGDATA" ] || return 0
+    as_postgres $PG_BIN/pg_ctl -D "$DURABLE_PGDATA" -m immediate -w stop >/dev/null 2>&1
+}
