@@ -454,12 +454,31 @@ static bool http_authorize(http_req *req)
     return true;
 }
 
+static enum MHD_Result http_count_authorization(void *cls, enum MHD_ValueKind kind, const char *key,
+                                                const char *value)
+{
+    int *n = cls;
+
+    (void)kind;
+    (void)value;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+        (*n)++;
+    return MHD_YES;
+}
+
 static void http_dispatch(http_req *req)
 {
     query_error qerr;
+    int nauth = 0;
 
     if (req->too_large) {
         http_reply_problem(req, 413, NULL, "the request body is larger than 64 KiB");
+        return;
+    }
+    /* a proxy in front may act on the other one: which caller this is would be a guess */
+    MHD_get_connection_values(req->mc, MHD_HEADER_KIND, http_count_authorization, &nauth);
+    if (nauth > 1) {
+        http_reply_problem(req, 400, NULL, "more than one Authorization header");
         return;
     }
     if (!query_parse(req->raw_query, req->raw_query_len, req->route->params, &req->q, &qerr)) {

@@ -91,6 +91,19 @@ sql "INSERT INTO api_tokens (name, token_sha256, role, team)
 GET "/v1/costs?from=2026-03-01&to=2026-04-01&group_by=developer" "$EMPTY" >/dev/null
 assert_eq "['oid-erin']" "$(rows developer_oid)" "lead with team '': only developers without a team"
 
+# two Authorization headers: which one counts is ambiguous (a proxy may read the other), so
+# neither does: 400, whatever the order and whether one of them is valid
+for pair in "$FIN $LEAD" "$LEAD $FIN" "$FIN $FIN" "tt_$(printf '%064d' 0) $FIN"; do
+    read -r a b <<<"$pair"
+    GET "/v1/costs?from=2026-03-01&to=2026-04-01" "$a" -H "Authorization: Bearer $b" >/dev/null
+    assert_eq "400 application/problem+json" "$STATUS $(sed -n 's/^Content-Type: \([^;\r]*\).*/\1/p' "$TMP/h")" \
+        "two Authorization headers: 400 problem"
+done
+GET /healthz "" -H "Authorization: Bearer $FIN" -H "authorization: Bearer $LEAD" >/dev/null
+assert_eq 400 "$STATUS" "two Authorization headers (any case) on an open route: 400"
+GET "/v1/costs?from=2026-03-01&to=2026-04-01" "$FIN" >/dev/null
+assert_eq 200 "$STATUS" "one Authorization header: served"
+
 # metrics_auth=true: probes need a token of any role
 kill "$REPORT_PID"; wait "$REPORT_PID" 2>/dev/null
 report_start --metrics-auth true
