@@ -182,6 +182,28 @@ PY
 )
 assert_match '^(closed|408|4[0-9][0-9]) 1$' "$slow" "a stalled slow client is cut off by the 2 s timeout"
 
+# token counts whose total passes 2^63: two developers' rollups of 5e18 input tokens each
+# (each fits a bigint, the sum does not); the totals are exact, not wrapped or aborted on
+sql "SELECT tally_ensure_months('2026-05-01', '2026-05-02');
+     INSERT INTO usage_rollup_15m (bucket, developer_oid, model, deployment, long_context, prompt_band,
+         requests, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+         cache_write_1h_tokens, cache_write_unsplit_tokens)
+     VALUES ('2026-05-01 10:00+00', 'oid-alice', 'claude-sonnet-4-6', 'sonnet', false, 100, 1,
+             5000000000000000000, 0, 0, 0, 0, 0),
+            ('2026-05-01 10:00+00', 'oid-carol', 'claude-sonnet-4-6', 'sonnet', false, 100, 1,
+             5000000000000000000, 0, 0, 0, 0, 0);
+     INSERT INTO usage_rollup_day (day, developer_oid, model, deployment, long_context, prompt_band,
+         requests, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+         cache_write_1h_tokens, cache_write_unsplit_tokens)
+     SELECT (bucket AT TIME ZONE 'UTC')::date, developer_oid, model, deployment, long_context,
+            prompt_band, requests, input_tokens, output_tokens, cache_read_tokens,
+            cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens
+       FROM usage_rollup_15m WHERE bucket >= '2026-05-01'" >/dev/null
+GET "/v1/costs?from=2026-05-01&to=2026-05-02&group_by=developer" "$FIN" >/dev/null
+assert_eq "200 [5000000000000000000, 5000000000000000000] 10000000000000000000 2" \
+    "$STATUS $(json "[r['input_tokens'] for r in j['rows']]") $(json "j['totals']['input_tokens']") $(json "j['totals']['requests']")" \
+    "input tokens summed past 2^63: exact totals"
+
 # the server is alive and never answered 5xx
 GET /healthz >/dev/null
 assert_eq 200 "$STATUS" "still serving after the abuse"
