@@ -5,11 +5,15 @@
  * query or a slow reader stalls only its own connection, and a handler waiting for a
  * pool connection can never deadlock against a stream it shares a thread with (which
  * a thread pool multiplexing connections over epoll could). Threads are bounded by
- * max_connections, idle clients by request_timeout_s, database work by the pool size.
+ * max_connections (plus HTTP_RESERVED_CONNECTIONS for the probes), idle clients by
+ * request_timeout_s, clients that trickle a header byte by byte by header_timeout_s (a
+ * watchdog thread shuts their sockets down: libmicrohttpd's timeout restarts on every byte),
+ * database work by the pool size.
  */
 #include "http.h"
 
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -32,6 +36,16 @@
 #define HTTP_MEMORY_LIMIT (256 * 1024)
 #define HTTP_STREAM_BLOCK (32 * 1024)
 #define HTTP_GRACE_POLL_MS 50
+#define HTTP_WATCHDOG_MS 250
+
+/* One open connection, for the header deadline and the reserved slots (under conns_lock). */
+typedef struct http_conn {
+    struct http_conn *prev, *next;
+    MHD_socket fd;
+    bool in_header; /* waiting for a request's header, since `since` */
+    bool reserved;  /* accepted past max_connections: reserved routes only */
+    struct timespec since;
+} http_conn;
 
 struct http_server {
     http_config cfg;
@@ -39,14 +53,22 @@ struct http_server {
     unsigned short port;
     atomic_int in_flight;
     atomic_bool stopping;
+    pthread_mutex_t conns_lock;
+    pthread_cond_t conns_stop; /* signalled (under conns_lock) to end the watchdog */
+    http_conn *conns;
+    int nconns;
+    bool watchdog_stop, watchdog_running;
+    pthread_t watchdog;
     prom_registry *reg;
+    prom_metric *m_header_timeouts;
     prom_metric *m_requests, *m_duration, *m_in_flight, *m_pool, *m_pool_timeouts, *m_aborts;
 };
 
 struct http_req {
     http_server *srv;
     struct MHD_Connection *mc;
-    char *uri; /* raw, as received */
+    http_conn *conn; /* NULL if its allocation failed */
+    char *uri;       /* raw, as received */
     size_t path_len;
     const char *raw_query;
     size_t raw_query_len;
@@ -463,12 +485,31 @@ static bool http_authorize(http_req *req)
     return true;
 }
 
+static enum MHD_Result http_count_authorization(void *cls, enum MHD_ValueKind kind, const char *key,
+                                                const char *value)
+{
+    int *n = cls;
+
+    (void)kind;
+    (void)value;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+        (*n)++;
+    return MHD_YES;
+}
+
 static void http_dispatch(http_req *req)
 {
     query_error qerr;
+    int nauth = 0;
 
     if (req->too_large) {
         http_reply_problem(req, 413, NULL, "the request body is larger than 64 KiB");
+        return;
+    }
+    /* a proxy in front may act on the other one: which caller this is would be a guess */
+    MHD_get_connection_values(req->mc, MHD_HEADER_KIND, http_count_authorization, &nauth);
+    if (nauth > 1) {
+        http_reply_problem(req, 400, NULL, "more than one Authorization header");
         return;
     }
     if (!query_parse(req->raw_query, req->raw_query_len, req->route->params, &req->q, &qerr)) {
@@ -487,6 +528,25 @@ static void http_dispatch(http_req *req)
         http_reply_problem(req, 500, NULL, "the handler produced no response");
 }
 
+static http_conn *http_conn_of(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The header is in: the deadline stops until the next request on the connection. */
+static void http_conn_header_done(http_req *req)
+{
+    req->conn = http_conn_of(req->mc);
+    if (!req->conn)
+        return;
+    pthread_mutex_lock(&req->srv->conns_lock);
+    req->conn->in_header = false;
+    pthread_mutex_unlock(&req->srv->conns_lock);
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *mc, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls)
@@ -502,6 +562,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *mc, const c
     if (!req->started) {
         /* replying before MHD has read the whole request would close the connection */
         req->started = true;
+        http_conn_header_done(req);
         req->method = http_parse_method(method);
         req->head = strcmp(method, "HEAD") == 0;
         return MHD_YES;
@@ -528,8 +589,12 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *mc, const c
     if (strlen(req->uri) - req->path_len > QUERY_MAX_LEN + 1)
         http_reply_problem(req, 414, NULL, "the query string is longer than %d bytes",
                            QUERY_MAX_LEN);
-    else if (http_route_find(req))
-        http_dispatch(req);
+    else if (http_route_find(req)) {
+        if (req->conn && req->conn->reserved && !req->route->reserved)
+            http_reply_problem(req, 503, NULL, "every connection is busy; retry shortly");
+        else
+            http_dispatch(req);
+    }
     /* nothing queued (out of memory): closing the connection is all that is left */
     return req->queued ? MHD_YES : MHD_NO;
 }
@@ -582,12 +647,96 @@ static void http_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     log_debug("request route=%s status=%d seconds=%.6f user=\"%s\" completed=%s", labels[0],
               req->status, secs, req->authenticated ? req->principal.name : "",
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "yes" : "no");
+    if (req->conn) {
+        /* a keep-alive connection waits for its next request's header */
+        pthread_mutex_lock(&s->conns_lock);
+        req->conn->in_header = true;
+        clock_gettime(CLOCK_MONOTONIC, &req->conn->since);
+        pthread_mutex_unlock(&s->conns_lock);
+    }
     pool_release(s->cfg.pool, req->slot);
     free(req->body);
     free(req->uri);
     free(req);
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void http_notify_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *s = cls;
+    http_conn *c = *socket_context;
+    const union MHD_ConnectionInfo *ci;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        c = calloc(1, sizeof(*c));
+        ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!c || !ci) {
+            free(c); /* untracked: no deadline, but served */
+            return;
+        }
+        c->fd = ci->connect_fd;
+        c->in_header = true;
+        clock_gettime(CLOCK_MONOTONIC, &c->since);
+        pthread_mutex_lock(&s->conns_lock);
+        c->reserved = ++s->nconns > s->cfg.max_connections;
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->conns_lock);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    /* libmicrohttpd closes the socket after this: the watchdog never sees a reused fd */
+    pthread_mutex_lock(&s->conns_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    pthread_mutex_unlock(&s->conns_lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+static long long http_ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (long long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* Shuts down the sockets of connections whose header is late; their threads then close them. */
+static void *http_watchdog(void *arg)
+{
+    http_server *s = arg;
+    long long limit_ms = (long long)s->cfg.header_timeout_s * 1000;
+    struct timespec now, wake;
+
+    pthread_mutex_lock(&s->conns_lock);
+    while (!s->watchdog_stop) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        for (http_conn *c = s->conns; c; c = c->next) {
+            if (!c->in_header || http_ms_between(&c->since, &now) < limit_ms)
+                continue;
+            c->in_header = false;
+            shutdown(c->fd, SHUT_RDWR);
+            prom_counter_add(s->m_header_timeouts, NULL, 1);
+        }
+        wake = now;
+        wake.tv_nsec += HTTP_WATCHDOG_MS * 1000000L;
+        if (wake.tv_nsec >= 1000000000L) {
+            wake.tv_sec++;
+            wake.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->conns_stop, &s->conns_lock, &wake);
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    return NULL;
 }
 
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -632,9 +781,57 @@ static void http_metrics_init(http_server *s)
     s->m_pool_timeouts =
         prom_counter(s->reg, "tally_db_pool_wait_timeouts_total",
                      "requests refused (503) because every connection stayed busy", NULL);
+    s->m_header_timeouts = prom_counter(
+        s->reg, "tally_http_header_timeouts_total",
+        "connections closed because a request header took past header_timeout_s", NULL);
     s->m_aborts = prom_counter(s->reg, "tally_http_stream_aborts_total",
                                "streamed responses cut off because the query failed", NULL);
     prom_on_collect(s->reg, http_collect, s);
+}
+
+/* The connection list and its watchdog; false after logging. */
+static bool http_conns_init(http_server *s)
+{
+    pthread_condattr_t ca;
+    int rc;
+
+    if (pthread_mutex_init(&s->conns_lock, NULL) != 0) {
+        log_error("could not create a mutex");
+        return false;
+    }
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(&s->conns_stop, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0) {
+        log_error("could not create a condition variable");
+        pthread_mutex_destroy(&s->conns_lock);
+        return false;
+    }
+    rc = pthread_create(&s->watchdog, NULL, http_watchdog, s);
+    if (rc != 0) {
+        log_error("could not start the header watchdog: %s", strerror(rc));
+        pthread_cond_destroy(&s->conns_stop);
+        pthread_mutex_destroy(&s->conns_lock);
+        return false;
+    }
+    s->watchdog_running = true;
+    return true;
+}
+
+/* Stops the watchdog; after MHD_stop_daemon, when no connection is left. */
+static void http_conns_cleanup(http_server *s)
+{
+    if (!s->watchdog_running)
+        return;
+    pthread_mutex_lock(&s->conns_lock);
+    s->watchdog_stop = true;
+    pthread_cond_signal(&s->conns_stop);
+    pthread_mutex_unlock(&s->conns_lock);
+    pthread_join(s->watchdog, NULL);
+    s->watchdog_running = false;
+    pthread_cond_destroy(&s->conns_stop);
+    pthread_mutex_destroy(&s->conns_lock);
 }
 
 http_server *http_server_start(const http_config *cfg, prom_registry *reg)
@@ -653,6 +850,10 @@ http_server *http_server_start(const http_config *cfg, prom_registry *reg)
         return NULL;
     s->cfg = *cfg;
     s->reg = reg;
+    if (!http_conns_init(s)) {
+        free(s);
+        return NULL;
+    }
     http_metrics_init(s);
     if (!prom_parse_listen(cfg->listen, host, sizeof(host), &port)) {
         log_error("could not parse listen address \"%s\"", cfg->listen);
@@ -672,7 +873,9 @@ http_server *http_server_start(const http_config *cfg, prom_registry *reg)
     s->daemon = MHD_start_daemon(
         flags, port, NULL, NULL, http_access, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(cfg->max_connections + HTTP_RESERVED_CONNECTIONS),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_address,
+        MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->request_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
         MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, s, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
@@ -689,6 +892,7 @@ http_server *http_server_start(const http_config *cfg, prom_registry *reg)
              s->port, size, cfg->max_connections);
     return s;
 fail:
+    http_conns_cleanup(s);
     free(s);
     return NULL;
 }
@@ -717,6 +921,7 @@ void http_server_stop(http_server *s, int grace_ms)
     if (atomic_load(&s->in_flight) > 0)
         log_warn("stopping with %d requests still in flight", atomic_load(&s->in_flight));
     MHD_stop_daemon(s->daemon);
+    http_conns_cleanup(s);
     free(s);
 }
 

@@ -54,7 +54,11 @@ typedef struct http_route {
     unsigned params; /* QP_* bits accepted */
     http_handler handler;
     const char *summary;
+    bool reserved; /* also served on the HTTP_RESERVED_CONNECTIONS kept for probes */
 } http_route;
+
+/* connections accepted past max_connections, for the reserved routes only (others: 503) */
+#define HTTP_RESERVED_CONNECTIONS 4
 
 typedef struct http_config {
     const char *listen;       /* "ADDR:PORT" */
@@ -64,6 +68,8 @@ typedef struct http_config {
     tz_cache *tz;          /* zones tz= may name (the caller owns it) */
     int max_connections;   /* open HTTP connections */
     int request_timeout_s; /* idle connection timeout and statement_timeout */
+    int header_timeout_s;  /* a request's whole header must arrive within this, else closed */
+    int max_per_address;   /* open connections per client address, 0 for no limit */
     bool metrics_auth;     /* /healthz, /readyz, /metrics need a token */
 } http_config;
 

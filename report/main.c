@@ -24,9 +24,13 @@ static const cfg_spec REPORT_SPEC[] = {
     {"db_pool_size", CFG_INT, "8", 1, 1000, NULL, CFG_PUBLIC,
      "database connections: requests that query at once (others wait up to 5 s, then 503)"},
     {"max_connections", CFG_INT, "256", 1, 100000, NULL, CFG_PUBLIC,
-     "open HTTP connections (one thread each)"},
+     "open HTTP connections (one thread each); 4 more are kept for /healthz and /readyz"},
     {"request_timeout_s", CFG_INT, "30", 1, 3600, NULL, CFG_PUBLIC,
      "idle connection timeout and statement timeout, seconds"},
+    {"header_timeout_s", CFG_INT, "10", 1, 3600, NULL, CFG_PUBLIC,
+     "a request's whole header must arrive within this, seconds, else the connection is closed"},
+    {"max_connections_per_address", CFG_INT, "0", 0, 100000, NULL, CFG_PUBLIC,
+     "open HTTP connections per client address, 0 for no limit (behind a proxy all share one)"},
     {"shutdown_grace_s", CFG_INT, "10", 0, 3600, NULL, CFG_PUBLIC,
      "on SIGTERM, how long in-flight requests may finish, seconds"},
     {"metrics_auth", CFG_BOOL, "false", 0, 0, NULL, CFG_PUBLIC,
@@ -100,6 +104,8 @@ int main(int argc, char **argv)
     hc.tz = tz;
     hc.max_connections = (int)cfg_int(&c, "max_connections");
     hc.request_timeout_s = (int)cfg_int(&c, "request_timeout_s");
+    hc.header_timeout_s = (int)cfg_int(&c, "header_timeout_s");
+    hc.max_per_address = (int)cfg_int(&c, "max_connections_per_address");
     hc.metrics_auth = cfg_bool(&c, "metrics_auth");
     srv = http_server_start(&hc, reg);
     if (!srv) {

@@ -1,5 +1,6 @@
 #include "render.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@
 typedef struct render_col {
     char *name;
     render_role role;
-    long long count;    /* RENDER_COUNT: the sum */
+    dec_sum count;      /* RENDER_COUNT: the sum, exact past 2^63 (a bigint per row) */
     dec_sum money;      /* RENDER_MONEY: the sum */
     long long unpriced; /* RENDER_MONEY: NULL values */
 } render_col;
@@ -43,6 +44,7 @@ render *render_new(render_format format, const render_column *cols, int ncols, j
         if (!r->cols[i].name)
             goto fail;
         r->cols[i].role = cols[i].role;
+        dec_init(&r->cols[i].count);
         dec_init(&r->cols[i].money);
     }
     return r;
@@ -89,8 +91,8 @@ void render_begin(render *r, membuf *out)
 /* Adds a value to its column's total; false when it cannot be summed. */
 static bool render_sum(render_col *c, const char *v)
 {
-    if (c->role == RENDER_COUNT && v)
-        c->count += strtoll(v, NULL, 10);
+    if (c->role == RENDER_COUNT && v && !dec_add(&c->count, v))
+        return false;
     if (c->role == RENDER_MONEY) {
         if (!v)
             c->unpriced++;
@@ -177,35 +179,61 @@ bool render_row(render *r, membuf *out, const char *const *values, const size_t 
     return !out->oom;
 }
 
+/* Appends ,"name": (the name JSON-escaped); the first member has no comma. */
+static void render_key(membuf *out, const char *name)
+{
+    json_t *key = json_string(name);
+    char *text = key ? json_dumps(key, JSON_ENCODE_ANY) : NULL;
+
+    json_decref(key);
+    if (!text) {
+        out->oom = true;
+        return;
+    }
+    membuf_putc(out, ',');
+    membuf_puts(out, text);
+    membuf_putc(out, ':');
+    free(text);
+}
+
 void render_end(render *r, membuf *out)
 {
-    json_t *totals;
-    char cost[DEC_INT + DEC_FRAC + 4] = "", *text;
+    char num[DEC_INT + DEC_FRAC + 4];
+    bool unpriced_done = false;
 
     if (r->format == RENDER_CSV)
         return;
     membuf_putc(out, ']');
     if (r->totals) {
-        totals = json_object();
-        json_object_set_new(totals, "rows", json_integer(r->nrows));
-        for (int i = 0; i < r->ncols; i++)
-            if (r->cols[i].role == RENDER_COUNT)
-                json_object_set_new(totals, r->cols[i].name, json_integer(r->cols[i].count));
+        /* written by hand, not through jansson: a count's sum may not fit its json_int_t */
+        snprintf(num, sizeof(num), "%lld", r->nrows);
+        membuf_puts(out, ",\"totals\":{\"rows\":");
+        membuf_puts(out, num);
+        for (int i = 0; i < r->ncols; i++) {
+            if (r->cols[i].role != RENDER_COUNT)
+                continue;
+            if (!dec_format(&r->cols[i].count, num, sizeof(num)))
+                out->oom = true; /* cannot happen: num holds any sum */
+            render_key(out, r->cols[i].name);
+            membuf_puts(out, num);
+        }
         for (int i = 0; i < r->ncols; i++) {
             if (r->cols[i].role != RENDER_MONEY)
                 continue;
-            if (!dec_format(&r->cols[i].money, cost, sizeof(cost)))
+            if (!dec_format(&r->cols[i].money, num, sizeof(num)))
                 out->oom = true;
-            json_object_set_new(totals, r->cols[i].name, json_string(cost));
-            json_object_set_new(totals, "unpriced_rows", json_integer(r->cols[i].unpriced));
+            render_key(out, r->cols[i].name);
+            membuf_putc(out, '"');
+            membuf_puts(out, num);
+            membuf_putc(out, '"');
+            if (!unpriced_done) {
+                snprintf(num, sizeof(num), "%lld", r->cols[i].unpriced);
+                membuf_puts(out, ",\"unpriced_rows\":");
+                membuf_puts(out, num);
+                unpriced_done = true;
+            }
         }
-        text = json_dumps(totals, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(totals);
-        if (!text)
-            out->oom = true;
-        membuf_puts(out, ",\"totals\":");
-        membuf_puts(out, text ? text : "{}");
-        free(text);
+        membuf_putc(out, '}');
     }
     membuf_puts(out, "}\n");
 }

@@ -1,8 +1,10 @@
 /*
  * costs.c - GET /v1/costs: usage and cost over [from, to) in a zone, grouped by
  * an allow-listed set of dimensions, filtered, scoped to the caller's role in SQL. A
- * developer's team (for grouping, filters and a lead's scope) is the one its labels give
- * for the range, as in the monthly report.
+ * developer's team for grouping and filters is the one its labels give for the range, as in
+ * the monthly report. A lead's scope follows membership day by day (in the zone), as team
+ * quotas do: a developer's usage counts on the days a dated row names the lead's team, so
+ * a move between teams inside the range never shows one team the other's usage.
  * The statement is assembled only from the fixed fragments below; every value is bound.
  */
 #include <stdio.h>
@@ -28,8 +30,22 @@ static const cost_group_sql COST_GROUPS[QG_COUNT] = {
                   "to_char(u.period_start AT TIME ZONE $4::text, 'YYYY-MM')"},
 };
 
+/* A lead's scope ($10) on the engine's day grain: a row counts when a dated row valid on its
+   day (from its start to the day's end in the zone) names the team; team "" is the days on
+   which no row names a team. */
+#define COSTS_MEMBER_DAY                                                                           \
+    "SELECT 1 FROM developers m WHERE m.oid = u.developer_oid "                                    \
+    "AND m.valid_to > u.period_start AND m.valid_from < ((date_trunc('day', u.period_start AT "    \
+    "TIME ZONE $4::text) + interval '1 day') AT TIME ZONE $4::text) "
+#define COSTS_LEAD_SCOPE                                                                           \
+    "($10::text IS NULL OR CASE WHEN $10::text = '' "                                              \
+    "THEN NOT EXISTS (" COSTS_MEMBER_DAY "AND coalesce(m.team, '') <> '') "                        \
+    "ELSE EXISTS (" COSTS_MEMBER_DAY "AND m.team = $10::text) END) "
+/* Unscoped callers and developers: the team at the range start, no per-day pass. */
+#define COSTS_RANGE_SCOPE "($10::text IS NULL OR coalesce(d.team, '') = $10::text) "
+
 /* Builds the statement for q's groups into sql; false if it does not fit. */
-static bool costs_sql(const query *q, char *sql, size_t len)
+static bool costs_sql(const query *q, bool lead, char *sql, size_t len)
 {
     char select[1024] = "", group[512] = "";
     size_t n;
@@ -65,10 +81,10 @@ static bool costs_sql(const query *q, char *sql, size_t len)
         "AND ($7::text IS NULL OR u.developer_oid = $7::text) "
         "AND ($8::text IS NULL OR u.model = $8::text) "
         "AND ($9::text IS NULL OR u.deployment = $9::text) "
-        "AND ($10::text IS NULL OR coalesce(d.team, '') = $10::text) "
+        "AND %s"
         "AND ($11::text IS NULL OR u.developer_oid = $11::text) "
         "GROUP BY %su.priced ORDER BY %su.priced DESC",
-        select, group, group);
+        select, lead ? COSTS_LEAD_SCOPE : COSTS_RANGE_SCOPE, group, group);
     return n < len;
 }
 
@@ -76,14 +92,14 @@ void route_costs(http_req *req)
 {
     const query *q = http_query(req);
     const auth_principal *who = http_principal(req);
-    char sql[4096], from[40], to[40];
+    char sql[8192], from[40], to[40];
     const char *params[11];
     route_book book;
     json_t *header, *groups;
 
     if (!route_book_resolve(req, &book) || !route_range(req, from, to))
         return;
-    if (!costs_sql(q, sql, sizeof(sql))) {
+    if (!costs_sql(q, auth_scope_team(who) != NULL, sql, sizeof(sql))) {
         http_reply_problem(req, 500, NULL, "the cost statement does not fit");
         return;
     }
@@ -91,9 +107,10 @@ void route_costs(http_req *req)
     params[1] = from;
     params[2] = to;
     params[3] = q->tz;
-    params[4] = query_has_group(q, QG_DAY)     ? "day"
-                : query_has_group(q, QG_MONTH) ? "month"
-                                               : "none";
+    /* a lead's scope is decided per day; month groups sum the days */
+    params[4] = query_has_group(q, QG_DAY) || auth_scope_team(who) ? "day"
+                : query_has_group(q, QG_MONTH)                     ? "month"
+                                                                   : "none";
     params[5] = (q->given & QP_TEAM) ? q->team : NULL;
     params[6] = (q->given & QP_DEVELOPER) ? q->developer : NULL;
     params[7] = (q->given & QP_MODEL) ? q->model : NULL;

@@ -91,6 +91,46 @@ sql "INSERT INTO api_tokens (name, token_sha256, role, team)
 GET "/v1/costs?from=2026-03-01&to=2026-04-01&group_by=developer" "$EMPTY" >/dev/null
 assert_eq "['oid-erin']" "$(rows developer_oid)" "lead with team '': only developers without a team"
 
+# a lead's scope follows membership day by day, not the team at the range start: oid-mover
+# is in search until 2026-11-16, in platform from then on
+printf 'oid,upn,display_name,team,cost_center\noid-mover,m@example.com,Mover,search,CC-9\n' >"$TMP/mv1.csv"
+printf 'oid,upn,display_name,team,cost_center,valid_from\noid-mover,m@example.com,Mover,platform,CC-9,2026-11-16\n' >"$TMP/mv2.csv"
+"$BIN/ctl/tallyctl" --db "$DB" developers import "$TMP/mv1.csv" >/dev/null
+"$BIN/ctl/tallyctl" --db "$DB" developers import "$TMP/mv2.csv" >/dev/null
+sql "INSERT INTO usage_events (request_id, event_time, source_format, developer_oid, model, deployment,
+         input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+         cache_write_unsplit_tokens)
+     VALUES ('mv1', '2026-11-15T23:50:00Z', 1, 'oid-mover', 'claude-sonnet-4-6', 'sonnet', 100, 1, 0, 0, 0, 0),
+            ('mv2', '2026-11-16T00:05:00Z', 1, 'oid-mover', 'claude-sonnet-4-6', 'sonnet', 50, 1, 0, 0, 0, 0),
+            ('mv3', '2026-11-20T10:00:00Z', 1, 'oid-mover', 'claude-sonnet-4-6', 'sonnet', 7000, 1, 0, 0, 0, 0)" >/dev/null
+seed_rollups
+SEARCH=$(report_token lead lead-search --team search)
+PLATFORM=$(report_token lead lead-platform --team platform)
+mover() { # mover TOKEN FROM [GROUP_BY]: rows, requests and input tokens of oid-mover's costs
+    GET "/v1/costs?from=$2&to=2026-12-01&developer=oid-mover&group_by=${3:-}" "$1" >/dev/null
+    echo "$STATUS $(json "len(j['rows']), j['totals']['requests'], j['totals']['input_tokens']")"
+}
+assert_eq "200 1 1 100" "$(mover "$SEARCH" 2026-11-15T23:45:00Z)" "search lead: only the 15 minutes in search"
+assert_eq "200 0 0 0" "$(mover "$SEARCH" 2026-11-16)" "search lead: nothing after the move"
+assert_eq "200 1 2 7050" "$(mover "$PLATFORM" 2026-11-15T23:45:00Z)" "platform lead: the usage since the move"
+assert_eq "200 2 2 7050" "$(mover "$PLATFORM" 2026-11-15T23:45:00Z day)" "platform lead by day: 2 days"
+assert_eq "200 1 2 7050" "$(mover "$PLATFORM" 2026-11-15T23:45:00Z month)" "platform lead by month"
+assert_eq "200 1 3 7150" "$(mover "$FIN" 2026-11-15T23:45:00Z)" "finance: all of it"
+assert_eq "200 0 0 0" "$(mover "$LEAD" 2026-11-15T23:45:00Z)" "another team's lead: nothing"
+
+# two Authorization headers: which one counts is ambiguous (a proxy may read the other), so
+# neither does: 400, whatever the order and whether one of them is valid
+for pair in "$FIN $LEAD" "$LEAD $FIN" "$FIN $FIN" "tt_$(printf '%064d' 0) $FIN"; do
+    read -r a b <<<"$pair"
+    GET "/v1/costs?from=2026-03-01&to=2026-04-01" "$a" -H "Authorization: Bearer $b" >/dev/null
+    assert_eq "400 application/problem+json" "$STATUS $(sed -n 's/^Content-Type: \([^;\r]*\).*/\1/p' "$TMP/h")" \
+        "two Authorization headers: 400 problem"
+done
+GET /healthz "" -H "Authorization: Bearer $FIN" -H "authorization: Bearer $LEAD" >/dev/null
+assert_eq 400 "$STATUS" "two Authorization headers (any case) on an open route: 400"
+GET "/v1/costs?from=2026-03-01&to=2026-04-01" "$FIN" >/dev/null
+assert_eq 200 "$STATUS" "one Authorization header: served"
+
 # metrics_auth=true: probes need a token of any role
 kill "$REPORT_PID"; wait "$REPORT_PID" 2>/dev/null
 report_start --metrics-auth true

@@ -2,7 +2,8 @@
 # Hostile input against tally-report: bad dates, unknown group_by, injection strings in
 # every parameter, ranges past 366 days, a 100 KB query string, invalid UTF-8 and
 # percent-encoding, NUL bytes, odd methods (HEAD is GET without a body) and paths, a slow
-# client. Every answer is a 4xx problem (or a timeout), never a 5xx or a crash, and the
+# client, clients trickling headers past the header deadline, a per-address cap. Every answer
+# is a 4xx problem (or a timeout), never a 5xx but a busy server's 503, or a crash, and the
 # server still serves afterwards.
 source "$(dirname "$0")/../lib.sh"
 need_env
@@ -181,6 +182,104 @@ print('closed' if len(line) < 2 else line[1].decode(), int(time.time() - t0 < 12
 PY
 )
 assert_match '^(closed|408|4[0-9][0-9]) 1$' "$slow" "a stalled slow client is cut off by the 2 s timeout"
+
+# token counts whose total passes 2^63: two developers' rollups of 5e18 input tokens each
+# (each fits a bigint, the sum does not); the totals are exact, not wrapped or aborted on
+sql "SELECT tally_ensure_months('2026-05-01', '2026-05-02');
+     INSERT INTO usage_rollup_15m (bucket, developer_oid, model, deployment, long_context, prompt_band,
+         requests, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+         cache_write_1h_tokens, cache_write_unsplit_tokens)
+     VALUES ('2026-05-01 10:00+00', 'oid-alice', 'claude-sonnet-4-6', 'sonnet', false, 100, 1,
+             5000000000000000000, 0, 0, 0, 0, 0),
+            ('2026-05-01 10:00+00', 'oid-carol', 'claude-sonnet-4-6', 'sonnet', false, 100, 1,
+             5000000000000000000, 0, 0, 0, 0, 0);
+     INSERT INTO usage_rollup_day (day, developer_oid, model, deployment, long_context, prompt_band,
+         requests, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
+         cache_write_1h_tokens, cache_write_unsplit_tokens)
+     SELECT (bucket AT TIME ZONE 'UTC')::date, developer_oid, model, deployment, long_context,
+            prompt_band, requests, input_tokens, output_tokens, cache_read_tokens,
+            cache_write_5m_tokens, cache_write_1h_tokens, cache_write_unsplit_tokens
+       FROM usage_rollup_15m WHERE bucket >= '2026-05-01'" >/dev/null
+GET "/v1/costs?from=2026-05-01&to=2026-05-02&group_by=developer" "$FIN" >/dev/null
+assert_eq "200 [5000000000000000000, 5000000000000000000] 10000000000000000000 2" \
+    "$STATUS $(json "[r['input_tokens'] for r in j['rows']]") $(json "j['totals']['input_tokens']") $(json "j['totals']['requests']")" \
+    "input tokens summed past 2^63: exact totals"
+
+# slow clients: max_connections of them trickling a header byte each second hold every
+# slot; /healthz and /readyz still get through on the reserved connections, and every
+# trickler is cut at the 3 s header deadline (the idle timeout never fires: bytes keep coming)
+SLOW_PY='
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1]); n = int(sys.argv[2]); out = open(sys.argv[3], "w")
+socks = [socket.create_connection((u.hostname, u.port), timeout=1) for _ in range(n)]
+t0 = time.time(); cut = {}
+msg = b"GET /v1/costs HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 64
+for i in range(len(msg)):
+    if time.time() - t0 > 9 or len(cut) == n:
+        break  # stops by itself: past 9 s the server never cut it
+    for k, s in enumerate(socks):
+        if k in cut:
+            continue
+        try:
+            s.send(msg[i:i + 1])
+            s.settimeout(0.01)
+            if s.recv(4096) == b"":
+                cut[k] = time.time() - t0
+        except socket.timeout:
+            pass
+        except OSError:
+            cut[k] = time.time() - t0
+    if i == 0:
+        print("open", file=out, flush=True)
+    time.sleep(1)
+print(" ".join("cut" if k in cut and 2 <= cut[k] < 8 else "held" for k in range(n)), file=out, flush=True)
+'
+REPORT_PID_MAIN=$REPORT_PID URL_MAIN=$URL
+report_start --max-connections 4 --header-timeout-s 3
+"$PY" -c "$SLOW_PY" "$URL" 4 "$TMP/slow.out" &
+slow_pid=$!
+until grep -q open "$TMP/slow.out" 2>/dev/null || ! kill -0 $slow_pid 2>/dev/null; do sleep 0.1; done
+GET /healthz >/dev/null
+assert_eq 200 "$STATUS" "/healthz served while slow clients hold every connection"
+GET /readyz >/dev/null
+assert_eq 200 "$STATUS" "/readyz served while slow clients hold every connection"
+GET "/v1/costs?from=2026-03-01&to=2026-04-01" "$FIN" >/dev/null
+assert_eq "503 application/problem+json" "$STATUS $(sed -n 's/^Content-Type: \([^;\r]*\).*/\1/p' "$TMP/h")" \
+    "a reserved connection serves only the probes: 503"
+wait $slow_pid
+assert_eq "cut cut cut cut" "$(tail -n 1 "$TMP/slow.out")" "every slow client cut at the header deadline"
+# the clients see the cut before the server's threads have closed: wait for that, bounded
+for _ in $(seq 50); do
+    GET "/v1/costs?from=2026-03-01&to=2026-04-01" "$FIN" >/dev/null
+    [ "$STATUS" = 503 ] || break
+    sleep 0.1
+done
+assert_eq 200 "$STATUS" "served again once the slow clients are gone"
+GET /metrics >"$TMP/metrics"
+assert_match 'tally_http_header_timeouts_total 4' "$(cat "$TMP/metrics")" "four header timeouts counted"
+kill "$REPORT_PID"; wait "$REPORT_PID" 2>/dev/null
+
+# a per-address cap (off by default): the third connection from 127.0.0.1 is closed at once
+report_start --max-connections-per-address 2
+percap=$("$PY" - "$URL" <<'PY'
+import socket, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+socks = [socket.create_connection((u.hostname, u.port), timeout=5) for _ in range(3)]
+socks[0].send(b"G"); socks[1].send(b"G")
+try:
+    third = "closed" if socks[2].recv(1) == b"" else "open"
+except socket.timeout:
+    third = "open"
+except ConnectionResetError:
+    third = "closed"
+socks[0].sendall(b"ET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+first = socks[0].recv(64).split(b" ")[1].decode()
+print(first, third)
+PY
+)
+assert_eq "200 closed" "$percap" "per-address cap: two served, the third closed"
+kill "$REPORT_PID"; wait "$REPORT_PID" 2>/dev/null
+REPORT_PID=$REPORT_PID_MAIN URL=$URL_MAIN
 
 # the server is alive and never answered 5xx
 GET /healthz >/dev/null

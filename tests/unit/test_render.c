@@ -127,6 +127,34 @@ static void test_roles_not_names(void **state)
     membuf_free(&out);
 }
 
+/* Counts past 2^63 are summed exactly: never wrapped, saturated or aborted on. */
+static void test_count_past_int64(void **state)
+{
+    static const render_column cols[] = {{"input_tokens", RENDER_COUNT}};
+    const char *const rows[][1] = {
+        {"5000000000000000000"}, {"5000000000000000000"}, {"9223372036854775807"}, {"-1"}};
+    render *r = render_new(RENDER_JSON, cols, 1, NULL, true);
+    membuf out = MEMBUF_INIT;
+    size_t lens[1];
+
+    (void)state;
+    render_begin(r, &out);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        lens[0] = strlen(rows[i][0]);
+        assert_true(render_row(r, &out, rows[i], lens));
+    }
+    render_end(r, &out);
+    assert_false(out.oom);
+    assert_string_equal(out.data,
+                        "{\"rows\":[{\"input_tokens\":5000000000000000000},"
+                        "{\"input_tokens\":5000000000000000000},"
+                        "{\"input_tokens\":9223372036854775807},"
+                        "{\"input_tokens\":-1}],"
+                        "\"totals\":{\"rows\":4,\"input_tokens\":19223372036854775806}}\n");
+    render_free(r);
+    membuf_free(&out);
+}
+
 /* A money value that is not an exact decimal fails the row (the stream is cut). */
 static void test_bad_money(void **state)
 {
@@ -149,7 +177,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_csv),        cmocka_unit_test(test_json),
         cmocka_unit_test(test_json_plain), cmocka_unit_test(test_roles_not_names),
-        cmocka_unit_test(test_bad_money),
+        cmocka_unit_test(test_bad_money),  cmocka_unit_test(test_count_past_int64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
