@@ -29,6 +29,7 @@ struct sink_pg {
     int nensured;
     char wait_s[24];
     char *sql_insert_events; /* SQL_INSERT_EVENTS joined */
+    char *sql_reattribute;   /* SQL_REATTRIBUTE joined */
     char sqlstate[6];        /* of the last failed insert_events, "" if none */
     char refusal[160];       /* "database refused: <sqlstate> <message>" */
 };
@@ -71,7 +72,42 @@ static const char *const SQL_STAGE[] = {
         TALLY_REQUEST_COUNTS(ROLLUP_ADD)
 /* the bucket and the TALLY_ROLLUP_DIMENSIONS, by position */
 #define ROLLUP_ORDINALS "1, 2, 3, 4, 5, 6, 7"
+/* The rollup deltas of the events of CTE src, in CTEs parts, agg, r15 and rday; COL
+ * picks each part's summed column (PART_COLUMN adds it, PART_NEGATED takes it away). */
 #define PART_COLUMN(name) ", p." #name
+#define PART_NEGATED(name) ", -p." #name " AS " #name
+#define SQL_ROLLUP_PARTS(src, COL)                                                                 \
+    " parts AS ("                                                                                  \
+    " SELECT date_bin('15 minutes', i.event_time, timestamptz '1970-01-01 00:00:00+00') AS "       \
+    "bucket,"                                                                                      \
+    " i.developer_oid, p.model, i.deployment, p.prompt_band,"                                      \
+    " coalesce(lower(i.speed), 'standard') AS speed, coalesce(i.inference_geo, '') AS "            \
+    "residency" COL(requests) TALLY_TOKEN_CLASSES(COL) TALLY_REQUEST_COUNTS(                       \
+        COL) " FROM " src                                                                          \
+             " i CROSS JOIN LATERAL tally_usage_parts(i.model, i.iterations" TALLY_TOKEN_CLASSES(  \
+                 BATCH_COLUMN) ", i.cache_write_unknown, i.web_search_requests, "                  \
+                               "i.web_fetch_requests) p),"
+#define SQL_ROLLUP_AGG                                                                             \
+    " agg AS ("                                                                                    \
+    " SELECT bucket" ROLLUP_KEY ", sum(requests)::bigint AS requests" ROLLUP_SUMS                  \
+    TALLY_REQUEST_COUNTS(ROLLUP_SUM) " FROM parts GROUP BY " ROLLUP_ORDINALS "),"
+
+#define SQL_ROLLUP_15M                                                                             \
+    " r15 AS ("                                                                                    \
+    " INSERT INTO usage_rollup_15m AS r (bucket" ROLLUP_COLUMNS ")"                                \
+    " SELECT bucket" ROLLUP_KEY                                                                    \
+    ", tally_prompt_band_long(prompt_band), requests" TALLY_TOKEN_CLASSES(BATCH_COLUMN)            \
+        TALLY_REQUEST_COUNTS(BATCH_COLUMN) " FROM agg ORDER BY " ROLLUP_ORDINALS                   \
+                                           " ON CONFLICT (bucket" ROLLUP_KEY ")" ROLLUP_UPDATE     \
+                                           "),"
+#define SQL_ROLLUP_DAY                                                                             \
+    " rday AS ("                                                                                   \
+    " INSERT INTO usage_rollup_day AS r (day" ROLLUP_COLUMNS ")"                                   \
+    " SELECT (bucket AT TIME ZONE 'UTC')::date" ROLLUP_KEY                                         \
+    ", tally_prompt_band_long(prompt_band), sum(requests)::bigint" ROLLUP_SUMS                     \
+    TALLY_REQUEST_COUNTS(ROLLUP_COUNT_SUM) " FROM agg GROUP BY " ROLLUP_ORDINALS                   \
+                                           " ORDER BY " ROLLUP_ORDINALS                            \
+                                           " ON CONFLICT (day" ROLLUP_KEY ")" ROLLUP_UPDATE ")"
 
 /* in pieces: ISO C caps a string literal at 4095 bytes */
 static const char *const SQL_INSERT_EVENTS[] = {
@@ -83,32 +119,10 @@ static const char *const SQL_INSERT_EVENTS[] = {
     " RETURNING event_time, developer_oid, developer_upn, model, deployment, speed, "
     "inference_geo, iterations" TALLY_TOKEN_CLASSES(
         BATCH_COLUMN) ", cache_write_unknown, web_search_requests, web_fetch_requests),",
-    " parts AS ("
-    " SELECT date_bin('15 minutes', i.event_time, timestamptz '1970-01-01 00:00:00+00') AS bucket,"
-    " i.developer_oid, p.model, i.deployment, p.prompt_band,"
-    " coalesce(lower(i.speed), 'standard') AS speed, coalesce(i.inference_geo, '') AS residency,"
-    " p.requests" TALLY_TOKEN_CLASSES(PART_COLUMN) TALLY_REQUEST_COUNTS(
-        PART_COLUMN) " FROM ins i CROSS JOIN LATERAL tally_usage_parts(i.model, "
-                     "i.iterations" TALLY_TOKEN_CLASSES(BATCH_COLUMN) ", i.cache_write_unknown, "
-                                                                      "i.web_search_requests, "
-                                                                      "i.web_fetch_requests) p),",
-    " agg AS ("
-    " SELECT bucket" ROLLUP_KEY
-    ", sum(requests)::bigint AS requests" ROLLUP_SUMS TALLY_REQUEST_COUNTS(
-        ROLLUP_SUM) " FROM parts GROUP BY " ROLLUP_ORDINALS "),",
-    " r15 AS ("
-    " INSERT INTO usage_rollup_15m AS r (bucket" ROLLUP_COLUMNS ")"
-    " SELECT bucket" ROLLUP_KEY
-    ", tally_prompt_band_long(prompt_band), requests" TALLY_TOKEN_CLASSES(BATCH_COLUMN)
-        TALLY_REQUEST_COUNTS(BATCH_COLUMN) " FROM agg ORDER BY " ROLLUP_ORDINALS
-                                           " ON CONFLICT (bucket" ROLLUP_KEY ")" ROLLUP_UPDATE "),",
-    " rday AS ("
-    " INSERT INTO usage_rollup_day AS r (day" ROLLUP_COLUMNS ")"
-    " SELECT (bucket AT TIME ZONE 'UTC')::date" ROLLUP_KEY
-    ", tally_prompt_band_long(prompt_band), sum(requests)::bigint" ROLLUP_SUMS TALLY_REQUEST_COUNTS(
-        ROLLUP_COUNT_SUM) " FROM agg GROUP BY " ROLLUP_ORDINALS " ORDER BY " ROLLUP_ORDINALS
-                          " ON CONFLICT (day" ROLLUP_KEY ")" ROLLUP_UPDATE "),",
-    " lab AS ("
+    SQL_ROLLUP_PARTS("ins", PART_COLUMN) SQL_ROLLUP_AGG,
+    SQL_ROLLUP_15M,
+    SQL_ROLLUP_DAY,
+    ", lab AS ("
     " INSERT INTO developer_labels AS l (oid, upn, last_seen)"
     " SELECT DISTINCT ON (developer_oid) developer_oid, developer_upn, event_time FROM ins"
     " WHERE developer_upn IS NOT NULL ORDER BY developer_oid, event_time DESC"
@@ -123,6 +137,16 @@ static const char SQL_INSERT_REJECTS[] =
     " SELECT source_key, source, reason, raw FROM tally_stage_rejects ORDER BY source_key"
     " ON CONFLICT (source_key) DO NOTHING";
 
+/* An event stored for the monitor record s: the same request id, within a day of it. */
+#define STORED_FOR(s)                                                                              \
+    " SELECT 1 FROM usage_events e WHERE e.request_id = " s ".correlation_id"                      \
+    " AND e.event_time >= " s ".event_time - interval '1 day'"                                     \
+    " AND e.event_time <= " s ".event_time + interval '1 day'"
+/* The caller a gateway half g gives, NULL when it names none. */
+#define GATEWAY_CALLER "coalesce(nullif(g.user_oid, ''), nullif(g.subscription, ''))"
+/* $1: only this correlation id, or NULL for all (the isolation of a refused one) */
+#define ONLY_ID(col) " ($1::text IS NULL OR " col " = $1::text)"
+
 /* The first chunk of an LLM record wins; a late chunk of a request already stored (its
  * pair was joined or expired before it came) is not pending again. */
 static const char SQL_PENDING_LLM[] =
@@ -130,23 +154,82 @@ static const char SQL_PENDING_LLM[] =
     " is_stream, input_tokens, output_tokens, cache_read_tokens, long_context)"
     " SELECT DISTINCT ON (correlation_id) correlation_id, event_time, message_id, deployment,"
     " model, is_stream, input_tokens, output_tokens, cache_read_tokens, long_context"
-    " FROM tally_stage_llm s WHERE NOT EXISTS (SELECT 1 FROM usage_events e"
-    " WHERE e.request_id = s.correlation_id AND e.event_time >= s.event_time - interval '1 day'"
-    " AND e.event_time <= s.event_time + interval '1 day')"
-    " ORDER BY correlation_id, seq ON CONFLICT DO NOTHING";
+    " FROM tally_stage_llm s WHERE NOT EXISTS (" STORED_FOR(
+        "s") ")"
+             " ORDER BY correlation_id, seq ON CONFLICT DO NOTHING";
 
+/* A caller record of a request already stored waits for nothing: it is a re-delivery, or
+ * it re-attributes the stored unattributed event (SQL_REATTRIBUTE). */
 static const char SQL_PENDING_GATEWAY[] =
     "INSERT INTO ingest_monitor_gateway (correlation_id, event_time, user_oid, user_upn,"
     " subscription, status_code, region)"
     " SELECT DISTINCT ON (correlation_id) correlation_id, event_time, user_oid, user_upn,"
-    " subscription, status_code, region FROM tally_stage_gateway"
-    " ORDER BY correlation_id, event_time ON CONFLICT DO NOTHING";
+    " subscription, status_code, region FROM tally_stage_gateway s"
+    " WHERE NOT EXISTS (" STORED_FOR(
+        "s") ")"
+             " ORDER BY correlation_id, event_time ON CONFLICT DO NOTHING";
+
+/* The requests of the batch's monitor records that are stored already (re-delivered),
+ * once each; not those a caller record is about to re-attribute. */
+static const char SQL_MONITOR_DUPLICATES[] =
+    "SELECT count(DISTINCT s.correlation_id) FROM (SELECT correlation_id, event_time"
+    " FROM tally_stage_llm UNION ALL SELECT correlation_id, event_time FROM tally_stage_gateway)"
+    " s WHERE EXISTS (" STORED_FOR(
+        "s") " AND NOT (e.source_format = 3"
+             " AND e.developer_oid = 'unattributed' AND EXISTS (SELECT 1 FROM tally_stage_gateway g"
+             " WHERE g.correlation_id = e.request_id AND " GATEWAY_CALLER " IS NOT NULL)))";
+
+/*
+ * A caller record late for its usage, stored as 'unattributed' after monitor_join_wait_s:
+ * the event leaves usage_events with its rollup contributions (the same parts, negated)
+ * and is staged again under its caller, for SQL_INSERT_EVENTS to add back. One row per
+ * request re-attributed.
+ */
+static const char *const SQL_REATTRIBUTE[] = {
+    "WITH g AS (SELECT DISTINCT ON (correlation_id) * FROM tally_stage_gateway g"
+    " WHERE " GATEWAY_CALLER " IS NOT NULL AND" ONLY_ID(
+        "correlation_id") " ORDER BY correlation_id, event_time),"
+                          " moved AS (DELETE FROM usage_events e USING g WHERE e.request_id = "
+                          "g.correlation_id"
+                          " AND e.event_time >= g.event_time - interval '1 day'"
+                          " AND e.event_time <= g.event_time + interval '1 day'"
+                          " AND e.source_format = 3 AND e.developer_oid = 'unattributed'"
+                          " RETURNING e.*, " GATEWAY_CALLER " AS caller, g.user_upn AS caller_upn,"
+                          " g.subscription AS caller_subscription, g.status_code AS caller_status,"
+                          " g.region AS caller_region),",
+    SQL_ROLLUP_PARTS("moved", PART_NEGATED) SQL_ROLLUP_AGG,
+    SQL_ROLLUP_15M,
+    SQL_ROLLUP_DAY,
+    " INSERT INTO tally_stage (" BATCH_EVENT_COLUMNS ")"
+    " SELECT request_id, event_time, source_format, caller, caller_upn, tenant_id, app_id,"
+    " session_id, message_id, deployment, model, gateway, caller_region, caller_subscription,"
+    " product, operation, service_tier, caller_status, is_stream" TALLY_TOKEN_CLASSES(
+        BATCH_COLUMN) ", cache_write_unknown, web_search_requests, web_fetch_requests,"
+                      " long_context, speed, inference_geo, prompt_tokens, iterations FROM moved",
+    NULL,
+};
+
+/* Rollup rows of 'unattributed' that re-attribution emptied, in the months, days and
+ * buckets of the staged events; the month after its days (their trigger updates it). */
+#define ROLLUP_ZERO(name) " AND r." #name " = 0"
+#define ROLLUP_EMPTY                                                                               \
+    " r.developer_oid = 'unattributed' AND r.requests = 0" TALLY_TOKEN_CLASSES(ROLLUP_ZERO)        \
+        TALLY_REQUEST_COUNTS(ROLLUP_ZERO)
+static const char SQL_PRUNE_DAYS[] =
+    "WITH b AS (DELETE FROM usage_rollup_15m r WHERE" ROLLUP_EMPTY " AND r.bucket IN"
+    " (SELECT date_bin('15 minutes', event_time, timestamptz '1970-01-01 00:00:00+00')"
+    " FROM tally_stage))"
+    " DELETE FROM usage_rollup_day r WHERE" ROLLUP_EMPTY
+    " AND r.day IN (SELECT (event_time AT TIME ZONE 'UTC')::date FROM tally_stage)";
+static const char SQL_PRUNE_MONTHS[] =
+    "DELETE FROM usage_rollup_month r WHERE" ROLLUP_EMPTY " AND r.month IN"
+    " (SELECT date_trunc('month', event_time AT TIME ZONE 'UTC')::date FROM tally_stage)";
 
 /* The event a joined or expired LLM half becomes: the gateway half gives the caller
  * (its logged oid header, else the APIM subscription), the LLM half everything else. */
 #define MONITOR_EVENT_SELECT                                                                       \
     " SELECT l.correlation_id, l.event_time, 3,"                                                   \
-    " coalesce(nullif(g.user_oid, ''), nullif(g.subscription, ''), 'unattributed'),"               \
+    " coalesce(" GATEWAY_CALLER ", 'unattributed'),"                                               \
     " g.user_upn, NULL, NULL, NULL, l.message_id, l.deployment, l.model, NULL, g.region,"          \
     " g.subscription, NULL, NULL, NULL, g.status_code, l.is_stream, l.input_tokens,"               \
     " l.output_tokens, l.cache_read_tokens, 0, 0, 0, true, 0, 0, l.long_context, NULL, NULL,"      \
@@ -154,22 +237,57 @@ static const char SQL_PENDING_GATEWAY[] =
 
 static const char SQL_JOIN[] =
     "WITH g AS (DELETE FROM ingest_monitor_gateway g USING ingest_monitor_llm l"
-    " WHERE g.correlation_id = l.correlation_id RETURNING g.*),"
-    " l AS (DELETE FROM ingest_monitor_llm l USING g WHERE l.correlation_id = g.correlation_id"
-    " RETURNING l.*)"
-    " INSERT INTO tally_stage (" BATCH_EVENT_COLUMNS ")" MONITOR_EVENT_SELECT
-    " FROM l JOIN g ON g.correlation_id = l.correlation_id";
+    " WHERE g.correlation_id = l.correlation_id AND" ONLY_ID(
+        "g.correlation_id") " RETURNING g.*),"
+                            " l AS (DELETE FROM ingest_monitor_llm l USING g WHERE "
+                            "l.correlation_id = g.correlation_id"
+                            " RETURNING l.*)"
+                            " INSERT INTO tally_stage (" BATCH_EVENT_COLUMNS
+                            ")" MONITOR_EVENT_SELECT
+                            " FROM l JOIN g ON g.correlation_id = l.correlation_id";
 
 static const char SQL_EXPIRE_LLM[] =
     "WITH l AS (DELETE FROM ingest_monitor_llm"
-    " WHERE received_at < now() - make_interval(secs => $1::double precision) RETURNING *),"
-    " g AS (SELECT NULL::text AS user_oid, NULL::text AS user_upn, NULL::text AS subscription,"
-    " NULL::text AS region, NULL::integer AS status_code)"
-    " INSERT INTO tally_stage (" BATCH_EVENT_COLUMNS ")" MONITOR_EVENT_SELECT " FROM l, g";
+    " WHERE received_at < now() - make_interval(secs => $2::double precision) AND" ONLY_ID(
+        "correlation_id") " RETURNING *),"
+                          " g AS (SELECT NULL::text AS user_oid, NULL::text AS user_upn, "
+                          "NULL::text AS subscription,"
+                          " NULL::text AS region, NULL::integer AS status_code)"
+                          " INSERT INTO tally_stage (" BATCH_EVENT_COLUMNS ")" MONITOR_EVENT_SELECT
+                          " FROM l, g";
 
 static const char SQL_EXPIRE_GATEWAY[] =
     "DELETE FROM ingest_monitor_gateway"
     " WHERE received_at < now() - make_interval(secs => $1::double precision)";
+
+/* The requests whose events the join, the expiry or re-attribution would stage now: the
+ * ones to try one by one when Postgres refused them together ($1: the wait). */
+static const char SQL_MONITOR_CANDIDATES[] =
+    "SELECT correlation_id FROM tally_stage_gateway g WHERE " GATEWAY_CALLER " IS NOT NULL"
+    " UNION SELECT l.correlation_id FROM ingest_monitor_llm l"
+    " WHERE EXISTS (SELECT 1 FROM ingest_monitor_gateway g WHERE g.correlation_id = "
+    "l.correlation_id)"
+    " OR l.received_at < now() - make_interval(secs => $1::double precision) ORDER BY 1";
+
+/* A request whose event Postgres refused ($1 its correlation id, $2 the refusal): the
+ * halves tally held for it become one reject (their rows as JSON, for the original
+ * records are not kept) and are dropped. */
+static const char SQL_MONITOR_REJECT[] =
+    "INSERT INTO ingest_rejects (source_key, source, reason, raw)"
+    " SELECT 'monitor:' || $1::text || ':refused', 'azure monitor correlationId ' || $1::text,"
+    " $2::text, convert_to(json_build_object("
+    "'GatewayLlmLogs', coalesce((SELECT row_to_json(l) FROM ingest_monitor_llm l"
+    " WHERE l.correlation_id = $1::text), (SELECT row_to_json(e) FROM usage_events e"
+    " WHERE e.request_id = $1::text AND e.source_format = 3 AND e.developer_oid = 'unattributed'"
+    " ORDER BY e.event_time LIMIT 1)),"
+    " 'GatewayLogs', coalesce((SELECT row_to_json(g) FROM ingest_monitor_gateway g"
+    " WHERE g.correlation_id = $1::text), (SELECT row_to_json(g) FROM tally_stage_gateway g"
+    " WHERE g.correlation_id = $1::text ORDER BY g.event_time LIMIT 1)))::text, 'UTF8')"
+    " ON CONFLICT (source_key) DO NOTHING";
+static const char SQL_MONITOR_DROP[] =
+    "WITH l AS (DELETE FROM ingest_monitor_llm WHERE correlation_id = $1::text),"
+    " g AS (DELETE FROM ingest_monitor_gateway WHERE correlation_id = $1::text)"
+    " DELETE FROM tally_stage_gateway WHERE correlation_id = $1::text";
 
 static uint64_t cmd_tuples(PGresult *res)
 {
@@ -241,7 +359,10 @@ sink_pg *sink_pg_new(const sink_pg_config *cfg, volatile sig_atomic_t *stop, boo
     s->cfg = *cfg;
     snprintf(s->wait_s, sizeof(s->wait_s), "%d", cfg->monitor_join_wait_s);
     s->sql_insert_events = join_sql(SQL_INSERT_EVENTS);
-    if (!s->sql_insert_events) {
+    s->sql_reattribute = join_sql(SQL_REATTRIBUTE);
+    if (!s->sql_insert_events || !s->sql_reattribute) {
+        free(s->sql_insert_events);
+        free(s->sql_reattribute);
         free(s);
         return NULL;
     }
@@ -260,6 +381,7 @@ void sink_pg_free(sink_pg *s)
     if (s->conn)
         PQfinish(s->conn);
     free(s->sql_insert_events);
+    free(s->sql_reattribute);
     free(s);
 }
 
@@ -391,27 +513,174 @@ static int offset_cmp(const void *a, const void *b)
     return (x->partition > y->partition) - (x->partition < y->partition);
 }
 
-/* The monitor halves of the batch go pending; pairs complete anywhere are joined, and
- * halves that waited too long expire. The resulting events land in tally_stage. */
-static bool monitor_step(sink_pg *s, const batch *b, sink_result *r)
+/* Keeps the SQLSTATE and a one-line refusal of a failed statement, for refused(). */
+static void keep_refusal(sink_pg *s, const PGresult *res)
 {
-    const char *params[1] = {s->wait_s};
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-    if (b && b->nllm &&
-        (!db_copy_in(s->conn, "stage monitor records",
-                     "COPY tally_stage_llm (" BATCH_LLM_COLUMNS ") FROM STDIN", b->llm.data,
-                     b->llm.len) ||
-         !db_exec(s->conn, "keep monitor records pending", SQL_PENDING_LLM, 0, NULL)))
+    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", st ? st : "");
+    snprintf(s->refusal, sizeof(s->refusal), "database refused: %s %s", st ? st : "?",
+             msg ? msg : "");
+}
+
+/* A statement of the Azure Monitor join; on failure (logged) its refusal is kept: the
+ * pending halves' data may be at fault rather than the server. The caller clears the
+ * result. */
+static PGresult *monitor_query(sink_pg *s, const char *what, const char *sql, int nparams,
+                               const char *const *params)
+{
+    PGresult *res = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+
+    s->sqlstate[0] = '\0';
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    keep_refusal(s, res);
+    log_error("could not %s: %s", what,
+              res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res) : db_error(s->conn));
+    PQclear(res);
+    return NULL;
+}
+
+/* monitor_query for a statement whose row count matters (count may be NULL) */
+static bool monitor_exec(sink_pg *s, const char *what, const char *sql, int nparams,
+                         const char *const *params, uint64_t *count)
+{
+    PGresult *res = monitor_query(s, what, sql, nparams, params);
+
+    if (!res)
         return false;
-    if (b && b->ngateway &&
+    if (count)
+        *count = cmd_tuples(res);
+    PQclear(res);
+    return true;
+}
+
+/* The batch's halves go pending unless their request is stored; *duplicates counts the
+ * requests that are (re-delivered records). */
+static bool monitor_pending(sink_pg *s, const batch *b, uint64_t *duplicates)
+{
+    PGresult *res;
+
+    if (b->nllm && (!db_copy_in(s->conn, "stage monitor records",
+                                "COPY tally_stage_llm (" BATCH_LLM_COLUMNS ") FROM STDIN",
+                                b->llm.data, b->llm.len) ||
+                    !db_exec(s->conn, "keep monitor records pending", SQL_PENDING_LLM, 0, NULL)))
+        return false;
+    if (b->ngateway &&
         (!db_copy_in(s->conn, "stage gateway records",
                      "COPY tally_stage_gateway (" BATCH_GATEWAY_COLUMNS ") FROM STDIN",
                      b->gateway.data, b->gateway.len) ||
          !db_exec(s->conn, "keep gateway records pending", SQL_PENDING_GATEWAY, 0, NULL)))
         return false;
-    return exec_count(s, "join monitor records", SQL_JOIN, 0, NULL, &r->joined) &&
-           exec_count(s, "expire monitor records", SQL_EXPIRE_LLM, 1, params, &r->unattributed) &&
-           exec_count(s, "expire gateway records", SQL_EXPIRE_GATEWAY, 1, params, &r->dropped);
+    res = db_query(s->conn, "count re-delivered monitor records", SQL_MONITOR_DUPLICATES, 0, NULL);
+    if (!res)
+        return false;
+    *duplicates = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return true;
+}
+
+/* Stages the events of re-attribution, the join and the expiry of LLM halves, for
+ * every pending request (id NULL) or for one; the rollup rows re-attribution empties
+ * are removed. */
+static bool monitor_stage(sink_pg *s, const char *id, sink_result *r)
+{
+    const char *params[2] = {id, s->wait_s};
+
+    if (!monitor_exec(s, "re-attribute monitor events", s->sql_reattribute, 1, params,
+                      &r->reattributed) ||
+        (r->reattributed &&
+         (!monitor_exec(s, "prune emptied rollups", SQL_PRUNE_DAYS, 0, NULL, NULL) ||
+          !monitor_exec(s, "prune emptied rollups", SQL_PRUNE_MONTHS, 0, NULL, NULL))))
+        return false;
+    return monitor_exec(s, "join monitor records", SQL_JOIN, 1, params, &r->joined) &&
+           monitor_exec(s, "expire monitor records", SQL_EXPIRE_LLM, 2, params, &r->unattributed);
+}
+
+static bool insert_events(sink_pg *s, sink_result *r);
+static bool refused(const sink_pg *s);
+static bool savepoint(sink_pg *s, const char *sql);
+
+static void add_staged(sink_result *to, const sink_result *from)
+{
+    to->inserted += from->inserted;
+    to->joined += from->joined;
+    to->unattributed += from->unattributed;
+    to->reattributed += from->reattributed;
+}
+
+/* Stages and inserts the events of one request (or all, id NULL) under a savepoint,
+ * adding to *r only when they are stored; *refused_out tells a refusal of their data. */
+static bool monitor_insert(sink_pg *s, const char *id, sink_result *r, bool *refused_out)
+{
+    sink_result one;
+
+    memset(&one, 0, sizeof(one));
+    *refused_out = false;
+    if (!savepoint(s, "SAVEPOINT tally_monitor"))
+        return false;
+    if (monitor_stage(s, id, &one) &&
+        (!(one.joined + one.unattributed + one.reattributed) || insert_events(s, &one))) {
+        add_staged(r, &one);
+        return db_exec(s->conn, "empty the staging table", "DELETE FROM tally_stage", 0, NULL) &&
+               savepoint(s, "RELEASE SAVEPOINT tally_monitor");
+    }
+    *refused_out = refused(s);
+    return *refused_out && savepoint(s, "ROLLBACK TO SAVEPOINT tally_monitor") &&
+           savepoint(s, "RELEASE SAVEPOINT tally_monitor");
+}
+
+/*
+ * After Postgres refused the monitor events together: tries them all under a savepoint,
+ * then each request alone; a request refused alone becomes a reject (its halves as tally
+ * held them) and its halves are dropped, so it is not tried again on every batch.
+ */
+static bool monitor_isolate(sink_pg *s, sink_result *r)
+{
+    const char *params[2] = {s->wait_s, NULL};
+    PGresult *ids;
+    bool bad, ok = true;
+
+    if (!monitor_insert(s, NULL, r, &bad))
+        return false;
+    if (!bad)
+        return true;
+    ids = db_query(s->conn, "list pending monitor records", SQL_MONITOR_CANDIDATES, 1, params);
+    if (!ids)
+        return false;
+    for (int i = 0; ok && i < PQntuples(ids); i++) {
+        const char *id = PQgetvalue(ids, i, 0);
+        const char *reject[2] = {id, s->refusal};
+        uint64_t n = 0;
+
+        ok = monitor_insert(s, id, r, &bad);
+        if (!ok || !bad)
+            continue;
+        log_warn("azure monitor correlationId \"%s\": stored as a reject: %s", id, s->refusal);
+        ok = exec_count(s, "insert rejects", SQL_MONITOR_REJECT, 2, reject, &n) &&
+             exec_count(s, "drop refused monitor records", SQL_MONITOR_DROP, 1, reject, NULL);
+        r->rejects_new += n;
+        r->refused++;
+    }
+    PQclear(ids);
+    return ok;
+}
+
+/* The monitor halves of the batch (if any) go pending; caller records late for their
+ * stored usage re-attribute it; pairs complete anywhere are joined, and halves that
+ * waited too long expire. The resulting events land in tally_stage; isolate: they are
+ * inserted already, a request Postgres refuses stored as a reject. */
+static bool monitor_step(sink_pg *s, const batch *b, sink_result *r, bool isolate)
+{
+    const char *params[1] = {s->wait_s};
+
+    if (b && (b->nllm || b->ngateway) && !monitor_pending(s, b, &r->monitor_duplicates))
+        return false;
+    if (isolate ? !monitor_isolate(s, r) : !monitor_stage(s, NULL, r))
+        return false;
+    return exec_count(s, "expire gateway records", SQL_EXPIRE_GATEWAY, 1, params, &r->dropped);
 }
 
 /* Moves tally_stage into the tables, adding to r->inserted. On failure keeps the
@@ -419,7 +688,7 @@ static bool monitor_step(sink_pg *s, const batch *b, sink_result *r)
 static bool insert_events(sink_pg *s, sink_result *r)
 {
     PGresult *res = PQexecParams(s->conn, s->sql_insert_events, 0, NULL, NULL, NULL, NULL, 0);
-    const char *st, *msg;
+    const char *msg;
 
     s->sqlstate[0] = '\0';
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
@@ -427,11 +696,8 @@ static bool insert_events(sink_pg *s, sink_result *r)
         PQclear(res);
         return true;
     }
-    st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    keep_refusal(s, res);
     msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", st ? st : "");
-    snprintf(s->refusal, sizeof(s->refusal), "database refused: %s %s", st ? st : "?",
-             msg ? msg : "");
     log_error("could not insert events: %s", msg ? msg : db_error(s->conn));
     PQclear(res);
     return false;
@@ -491,14 +757,12 @@ static bool insert_range(sink_pg *s, const batch *b, size_t lo, size_t hi, membu
     return true;
 }
 
-/* The events of a batch Postgres refused, inserted again by halves: the joined monitor
- * events first, then the batch's own, the refused messages staged as rejects. */
-static bool insert_split(sink_pg *s, const batch *b, uint64_t staged, sink_result *r)
+/* The events of a batch Postgres refused, inserted again by halves (the monitor events
+ * are in already: monitor_isolate), the refused messages staged as rejects. */
+static bool insert_split(sink_pg *s, const batch *b, sink_result *r)
 {
     membuf refusals = MEMBUF_INIT;
-    bool ok = (staged == b->nevents || insert_events(s, r)) &&
-              db_exec(s->conn, "empty the staging table", "DELETE FROM tally_stage", 0, NULL) &&
-              insert_range(s, b, 0, b->nmessages, &refusals, r) && !refusals.oom &&
+    bool ok = insert_range(s, b, 0, b->nmessages, &refusals, r) && !refusals.oom &&
               (!refusals.len ||
                db_copy_in(s->conn, "stage rejects",
                           "COPY tally_stage_rejects (" BATCH_REJECT_COLUMNS ") FROM STDIN",
@@ -508,23 +772,41 @@ static bool insert_split(sink_pg *s, const batch *b, uint64_t staged, sink_resul
     return ok;
 }
 
+/* What a batch's (or tick's) transaction staged and did not insert is a duplicate;
+ * a re-attributed event is stored again, not new. Called once the inserts are done. */
+static void count_duplicates(sink_result *r, uint64_t staged)
+{
+    r->duplicates += staged + r->joined + r->unattributed + r->reattributed +
+                     r->monitor_duplicates - r->inserted;
+    r->inserted -= r->reattributed;
+}
+
 /* The batch's transaction; split: after Postgres refused its events as a whole. */
+static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool split);
+
+/* Postgres refused the batch's data: its transaction is rolled back and the batch done
+ * again with every refusal isolated. */
+static sink_status split_batch(sink_pg *s, batch *b, sink_result *out)
+{
+    db_rollback(s->conn);
+    return commit_batch(s, b, out, true);
+}
+
 static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool split)
 {
     sink_result r;
-    uint64_t staged;
+    uint64_t staged, new_rejects = 0;
 
     memset(&r, 0, sizeof(r));
     if (!db_ok(s->conn))
         return SINK_RETRY;
     if (!ensure_months(s, b) || !db_begin(s->conn))
         return failed(s);
-    if ((b->nllm || b->ngateway) && !monitor_step(s, b, &r))
-        return failed(s);
-    staged = b->nevents + r.joined + r.unattributed;
-    r.duplicates = staged; /* less what is inserted or refused */
+    if ((b->nllm || b->ngateway) && !monitor_step(s, b, &r, split))
+        return refused(s) && !split ? split_batch(s, b, out) : failed(s);
+    staged = b->nevents + r.joined + r.unattributed + r.reattributed;
     if (split) {
-        if (!insert_split(s, b, staged, &r))
+        if (!insert_split(s, b, &r))
             return failed(s);
     } else {
         if (b->nevents && !db_copy_in(s->conn, "stage events",
@@ -532,20 +814,18 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool spl
                                       b->events.data, b->events.len))
             return failed(s);
         /* no savepoint here: a subtransaction costs every batch; a refused one is rare */
-        if (staged && !insert_events(s, &r)) {
-            bool data_error = refused(s);
-            db_rollback(s->conn);
-            return data_error ? commit_batch(s, b, out, true) : SINK_RETRY;
-        }
+        if (staged && !insert_events(s, &r))
+            return refused(s) ? split_batch(s, b, out) : failed(s);
     }
-    r.duplicates -= r.inserted;
+    count_duplicates(&r, b->nevents);
     if (b->nrejects && !db_copy_in(s->conn, "stage rejects",
                                    "COPY tally_stage_rejects (" BATCH_REJECT_COLUMNS ") FROM STDIN",
                                    b->rejects.data, b->rejects.len))
         return failed(s);
     if ((b->nrejects || r.refused) &&
-        !exec_count(s, "insert rejects", SQL_INSERT_REJECTS, 0, NULL, &r.rejects_new))
+        !exec_count(s, "insert rejects", SQL_INSERT_REJECTS, 0, NULL, &new_rejects))
         return failed(s);
+    r.rejects_new += new_rejects;
     for (int i = 0; s->cfg.group && i < b->ngaps; i++) {
         if (!store_gap(s, &b->gaps[i]))
             return failed(s);
@@ -578,25 +858,33 @@ sink_status sink_pg_commit(sink_pg *s, batch *b, sink_result *out)
     return commit_batch(s, b, out, false);
 }
 
-sink_status sink_pg_monitor_tick(sink_pg *s, sink_result *out)
+/* The tick's transaction; isolate: after Postgres refused its events together. */
+static sink_status monitor_tick(sink_pg *s, sink_result *out, bool isolate)
 {
     sink_result r;
-    uint64_t staged;
 
     memset(&r, 0, sizeof(r));
     if (!db_ok(s->conn))
         return SINK_RETRY;
-    if (!db_begin(s->conn) || !monitor_step(s, NULL, &r))
+    if (!db_begin(s->conn))
         return failed(s);
-    staged = r.joined + r.unattributed;
-    if (staged && !insert_events(s, &r))
-        return failed(s);
-    r.duplicates = staged - r.inserted;
+    if (!monitor_step(s, NULL, &r, isolate) ||
+        (!isolate && r.joined + r.unattributed && !insert_events(s, &r))) {
+        bool again = !isolate && refused(s);
+        db_rollback(s->conn);
+        return again ? monitor_tick(s, out, true) : SINK_RETRY;
+    }
+    count_duplicates(&r, 0);
     if (!db_commit(s->conn))
         return failed(s);
     if (out)
         *out = r;
     return SINK_OK;
+}
+
+sink_status sink_pg_monitor_tick(sink_pg *s, sink_result *out)
+{
+    return monitor_tick(s, out, false);
 }
 
 bool sink_pg_load_offsets(sink_pg *s, int32_t nparts, int64_t *next)

@@ -26,13 +26,15 @@ typedef enum {
 
 /* what a committed batch did */
 typedef struct sink_result {
-    uint64_t inserted;     /* new usage_events rows */
-    uint64_t duplicates;   /* events already stored (or twice in the batch) */
-    uint64_t rejects_new;  /* new ingest_rejects rows */
-    uint64_t joined;       /* Azure Monitor pairs joined into events */
-    uint64_t unattributed; /* LLM halves whose caller never came, stored as unattributed */
-    uint64_t dropped;      /* gateway halves whose LLM half never came */
-    uint64_t refused;      /* messages whose events Postgres refused, stored as rejects */
+    uint64_t inserted;           /* new usage_events rows */
+    uint64_t duplicates;         /* events already stored (or twice in the batch) */
+    uint64_t rejects_new;        /* new ingest_rejects rows */
+    uint64_t joined;             /* Azure Monitor pairs joined into events */
+    uint64_t unattributed;       /* LLM halves whose caller never came, stored as unattributed */
+    uint64_t reattributed;       /* unattributed events moved to the caller of a late record */
+    uint64_t dropped;            /* gateway halves whose LLM half never came */
+    uint64_t monitor_duplicates; /* re-delivered monitor records' requests (in duplicates) */
+    uint64_t refused;            /* messages whose events Postgres refused, stored as rejects */
 } sink_result;
 
 typedef struct sink_pg_config {
@@ -64,8 +66,12 @@ bool sink_pg_reconnect(sink_pg *s, int attempts, volatile sig_atomic_t *stop);
  * the single messages Postgres refuses; each of those is stored as a reject ("database
  * refused: <sqlstate> <message>", key "<its key prefix>:refused") and the rest is
  * committed with the offsets, so one poison message neither stalls the stream nor takes
- * others with it. On SINK_OK the batch may be reset; on anything else nothing was
- * written and the batch is unchanged. r may be NULL. The batch must not be batch_oom.
+ * others with it. An Azure Monitor request refused in the join is stored the same way
+ * (key "monitor:<correlationId>:refused", its halves as JSON) and its halves dropped.
+ * A caller record for a request stored as 'unattributed' re-attributes it, rollups
+ * included; a re-delivered monitor record counts as a duplicate. On SINK_OK the batch may be reset;
+ * on anything else nothing was written and the batch is unchanged. r may be NULL. The batch must
+ * not be batch_oom.
  */
 sink_status sink_pg_commit(sink_pg *s, batch *b, sink_result *r);
 

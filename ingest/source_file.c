@@ -152,6 +152,7 @@ static bool commit(sink_pg *sink, batch *b, ingest_metrics *m, source_file_summa
             sum->rejected += b->nrejects + r.refused;
             sum->inserted += r.inserted;
             sum->duplicates += r.duplicates;
+            sum->reattributed += r.reattributed;
             batch_reset(b);
             return true;
         }
@@ -250,7 +251,9 @@ int source_file_run(const char *path, parse_format fmt, int batch_size, sink_pg 
 
 void source_file_print_summary(const source_file_summary *sum, FILE *out)
 {
-    fprintf(out,
-            "read=%" PRIu64 " inserted=%" PRIu64 " duplicates=%" PRIu64 " rejected=%" PRIu64 "\n",
+    fprintf(out, "read=%" PRIu64 " inserted=%" PRIu64 " duplicates=%" PRIu64 " rejected=%" PRIu64,
             sum->read, sum->inserted, sum->duplicates, sum->rejected);
+    if (sum->reattributed)
+        fprintf(out, " reattributed=%" PRIu64, sum->reattributed);
+    fputc('\n', out);
 }

@@ -17,10 +17,11 @@
 #include "sink_pg.h"
 
 typedef struct source_file_summary {
-    uint64_t read;       /* records parsed: events, Azure Monitor halves, rejects */
-    uint64_t inserted;   /* new usage_events rows */
-    uint64_t duplicates; /* events whose key was already stored */
-    uint64_t rejected;   /* records rejected (stored once, however often the file is read) */
+    uint64_t read;         /* records parsed: events, Azure Monitor halves, rejects */
+    uint64_t inserted;     /* new usage_events rows */
+    uint64_t duplicates;   /* events whose key was already stored */
+    uint64_t rejected;     /* records rejected (stored once, however often the file is read) */
+    uint64_t reattributed; /* unattributed Azure Monitor events given their late caller */
 } source_file_summary;
 
 /*
@@ -33,7 +34,7 @@ int source_file_run(const char *path, parse_format fmt, int batch_size, sink_pg 
                     ingest_metrics *m, source_file_summary *sum);
 
 /* Prints the summary line tests and scripts parse:
- * "read=N inserted=N duplicates=N rejected=N". */
+ * "read=N inserted=N duplicates=N rejected=N", then " reattributed=N" when some were. */
 void source_file_print_summary(const source_file_summary *sum, FILE *out);
 
 #endif
