@@ -120,8 +120,8 @@ refused partial 'model "claude-sonnet-4", prices[0]: tiers[0] input is null but 
 model "claude-sonnet-4-5", prices[0]: tiers[0] output $22.5 over 200,000 not in pricing-docs-anthropic-2025.txt
 model "claude-sonnet-4-5", prices[0]: tiers[0] cache_read $0.60 over 200,000 not in pricing-docs-anthropic-2025.txt'
 mutate tiersource 't = m["claude-sonnet-4-5"]["prices"][0]["tiers"][0]; del t["source"]; m["claude-sonnet-4"]["prices"][0]["tiers"][0]["read"] = "2026-12-01"'
-refused tiersource 'model "claude-sonnet-4", prices[0]: tiers[0]: "read" 2026-12-01 is not the excerpt'"'"'s 2026-12-02 (pricing-docs-anthropic-2025.txt)
-model "claude-sonnet-4-5", prices[0], tiers[0]: "source" and "read" go together
+refused tiersource 'model "claude-sonnet-4-5", prices[0], tiers[0]: "source" and "read" go together
+model "claude-sonnet-4", prices[0]: tiers[0]: "read" 2026-12-01 is not the excerpt'"'"'s 2026-12-02 (pricing-docs-anthropic-2025.txt)
 model "claude-sonnet-4-5", prices[0]: tiers[0] input $6 over 200,000 not in pricing-zh-CN.txt
 model "claude-sonnet-4-5", prices[0]: tiers[0] output $22.50 over 200,000 not in pricing-zh-CN.txt'
 sed 's/"input": "4"/"input": 4.0/' "$BOOK" >"$TMP/float.json"
