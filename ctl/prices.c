@@ -45,7 +45,7 @@ static bool prices_insert_legacy(PGconn *conn, const char *book_id, const char *
         snprintf(threshold, sizeof(threshold), "%d", PRICE_LC_THRESHOLD);
         p[9] = threshold;
         for (int k = 0; k < PRICE_NCLASSES; k++)
-            p[10 + k] = lc->usd_per_mtok[k];
+            p[10 + k] = lc->usd_per_mtok[k][0] ? lc->usd_per_mtok[k] : NULL;
     }
     return db_exec(conn, "insert a price range",
                    "INSERT INTO prices (book_id, model, effective_from, effective_to, input, "
@@ -65,8 +65,8 @@ static bool prices_insert_rates(PGconn *conn, const char *const key[4], const ch
     const char *p[12] = {key[0], key[1], key[2], key[3], speed, over};
 
     snprintf(over, sizeof(over), "%lld", over_tokens);
-    for (int k = 0; k < PRICE_NCLASSES; k++)
-        p[6 + k] = rates->usd_per_mtok[k];
+    for (int k = 0; k < PRICE_NCLASSES; k++) /* a class without a published price: NULL */
+        p[6 + k] = rates->usd_per_mtok[k][0] ? rates->usd_per_mtok[k] : NULL;
     p[11] = multiplier;
     return db_exec(conn, "insert price rates",
                    "INSERT INTO price_rates (book_id, model, effective_from, effective_to, speed, "

@@ -28,8 +28,9 @@ static const char *const PB_RANGE_KEYS_V2[] = {
     "cache_write_1h", "cache_read",   "tiers",  "fast", "residency", NULL};
 static const char *const PB_LC_KEYS[] = {
     "threshold_tokens", "input", "output", "cache_write_5m", "cache_write_1h", "cache_read", NULL};
-static const char *const PB_TIER_KEYS[] = {
-    "over_tokens", "input", "output", "cache_write_5m", "cache_write_1h", "cache_read", NULL};
+static const char *const PB_TIER_KEYS[] = {"over_tokens",    "input",          "output",
+                                           "cache_write_5m", "cache_write_1h", "cache_read",
+                                           "source",         "read",           NULL};
 static const char *const PB_FAST_KEYS[] = {
     "input", "output", "cache_write_5m", "cache_write_1h", "cache_read", "tiers", NULL};
 static const char *const PB_FAST_MULTIPLIER_KEYS[] = {"multiplier", NULL};
@@ -149,13 +150,21 @@ static bool pb_is_decimal(const char *s)
  * A price is a decimal string, or a JSON integer. A JSON number with a fraction is
  * refused: the JSON parser would turn it into a binary double and lose exactness.
  */
-static bool pb_price(pb_ctx *x, json_t *obj, const char *key, char out[PRICE_DECIMAL_MAX + 1])
+static bool pb_price(pb_ctx *x, json_t *obj, const char *key, bool nullable,
+                     char out[PRICE_DECIMAL_MAX + 1])
 {
     json_t *v = json_object_get(obj, key);
     const char *s;
 
     if (!v)
         return pb_fail(x, "missing \"%s\"", key);
+    if (json_is_null(v) && nullable) {
+        out[0] = '\0';
+        return true;
+    }
+    if (json_is_null(v) && x->format == 2)
+        return pb_fail(x, "\"%s\" is null: only a tier may leave a class without a published price",
+                       key);
     if (json_is_integer(v)) {
         json_int_t n = json_integer_value(v);
         if (n < 0)
@@ -181,10 +190,11 @@ static bool pb_price(pb_ctx *x, json_t *obj, const char *key, char out[PRICE_DEC
     return true;
 }
 
-static bool pb_rates(pb_ctx *x, json_t *obj, price_rates *r)
+/* nullable: a class may be null, no published price (a tier's, never the base rates). */
+static bool pb_rates(pb_ctx *x, json_t *obj, bool nullable, price_rates *r)
 {
     for (int c = 0; c < PRICE_NCLASSES; c++)
-        if (!pb_price(x, obj, PRICE_CLASS_KEYS[c], r->usd_per_mtok[c]))
+        if (!pb_price(x, obj, PRICE_CLASS_KEYS[c], nullable, r->usd_per_mtok[c]))
             return false;
     return true;
 }
@@ -231,7 +241,7 @@ static bool pb_long_context(pb_ctx *x, json_t *lc, price_range *r)
                                 (long long)json_integer_value(t), PRICE_LC_THRESHOLD));
     r->standard.ntiers = 1;
     r->standard.tiers[0].over_tokens = PRICE_LC_THRESHOLD;
-    return pb_leave(x, len, pb_rates(x, lc, &r->standard.tiers[0].rates));
+    return pb_leave(x, len, pb_rates(x, lc, false, &r->standard.tiers[0].rates));
 }
 
 static bool pb_is_breakpoint(long long t)
@@ -250,6 +260,41 @@ static void pb_breakpoint_list(char *out, size_t outlen)
     out[0] = '\0';
     for (size_t i = 0; i < PB_NBREAKPOINTS && n < outlen; i++)
         n += (size_t)snprintf(out + n, outlen - n, "%s%lld", i ? ", " : "", PB_BREAKPOINTS[i]);
+}
+
+/* The "source" of obj when it is a URL (http:// or https://, no spaces); NULL otherwise. */
+static const char *pb_url(json_t *obj)
+{
+    json_t *v = json_object_get(obj, "source");
+    const char *s = json_is_string(v) ? json_string_value(v) : "";
+    size_t n = strlen(s);
+
+    if ((strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) || n > 2000 ||
+        n <= strlen("https://"))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+            return NULL;
+    return s;
+}
+
+/*
+ * A tier read from another page than its entry (e.g. long-context rates stated apart) may
+ * name that page: "source" and "read" together, checked as the entry's. Kept in the stored
+ * document only.
+ */
+static bool pb_tier_source(pb_ctx *x, json_t *obj)
+{
+    char read[PRICE_DATE_LEN + 1];
+
+    if (!json_object_get(obj, "source") && !json_object_get(obj, "read"))
+        return true;
+    if (!json_object_get(obj, "source"))
+        return pb_fail(x, "\"read\" without \"source\"");
+    if (!pb_url(obj))
+        return pb_fail(
+            x, "\"source\" must be the URL (http:// or https://) the prices were read from");
+    return pb_date(x, obj, "read", read, NULL);
 }
 
 static bool pb_tier(pb_ctx *x, json_t *obj, const price_schedule *s, price_tier *t)
@@ -281,7 +326,9 @@ static bool pb_tier(pb_ctx *x, json_t *obj, const price_schedule *s, price_tier 
                        "\"over_tokens\" %lld is below tiers[%zu]'s %lld: tiers must be sorted "
                        "by ascending \"over_tokens\"",
                        t->over_tokens, s->ntiers - 1, s->tiers[s->ntiers - 1].over_tokens);
-    return pb_rates(x, obj, &t->rates);
+    if (!pb_tier_source(x, obj))
+        return false;
+    return pb_rates(x, obj, true, &t->rates);
 }
 
 /* The base rates of obj and its optional "tiers". */
@@ -290,7 +337,7 @@ static bool pb_schedule(pb_ctx *x, json_t *obj, price_schedule *s)
     json_t *tiers = json_object_get(obj, "tiers"), *v;
     size_t i;
 
-    if (!pb_rates(x, obj, &s->base))
+    if (!pb_rates(x, obj, false, &s->base))
         return false;
     if (!tiers || json_is_null(tiers))
         return true;
@@ -312,7 +359,9 @@ static bool pb_schedule(pb_ctx *x, json_t *obj, price_schedule *s)
 /* A price or multiplier that must be above zero. */
 static bool pb_multiplier(pb_ctx *x, json_t *obj, const char *key, char out[PRICE_DECIMAL_MAX + 1])
 {
-    if (!pb_price(x, obj, key, out))
+    if (json_is_null(json_object_get(obj, key)))
+        return pb_fail(x, "\"%s\" is not a decimal", key);
+    if (!pb_price(x, obj, key, false, out))
         return false;
     if (strspn(out, "0.") == strlen(out))
         return pb_fail(x, "\"%s\" must be greater than 0: \"%s\"", key, out);
@@ -390,22 +439,14 @@ static bool pb_residency(pb_ctx *x, json_t *res, price_range *r)
 /* v2: where the figures were read, and when that copy was current. */
 static bool pb_source(pb_ctx *x, json_t *obj, price_range *r)
 {
-    json_t *v = json_object_get(obj, "source");
     const char *s;
-    size_t n;
 
-    if (!v)
+    if (!json_object_get(obj, "source"))
         return pb_fail(x, "missing \"source\"");
-    s = json_is_string(v) ? json_string_value(v) : "";
-    n = strlen(s);
-    if ((strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) || n > 2000 ||
-        n <= strlen("https://"))
+    s = pb_url(obj);
+    if (!s)
         return pb_fail(
             x, "\"source\" must be the URL (http:// or https://) the prices were read from");
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
-            return pb_fail(
-                x, "\"source\" must be the URL (http:// or https://) the prices were read from");
     r->source = strdup(s);
     if (!r->source)
         return pb_fail(x, "out of memory");
@@ -430,7 +471,7 @@ static bool pb_range(pb_ctx *x, json_t *obj, price_range *r)
         return pb_source(x, obj, r) && pb_schedule(x, obj, &r->standard) &&
                pb_fast(x, json_object_get(obj, "fast"), r) &&
                pb_residency(x, json_object_get(obj, "residency"), r);
-    if (!pb_rates(x, obj, &r->standard.base))
+    if (!pb_rates(x, obj, false, &r->standard.base))
         return false;
     lc = json_object_get(obj, "long_context");
     if (lc && !json_is_null(lc))

@@ -38,8 +38,12 @@ typedef enum {
 /* The JSON key of each class, in price_class order. */
 extern const char *const PRICE_CLASS_KEYS[PRICE_NCLASSES];
 
+/*
+ * Decimal text per class. "" = no published price (JSON null): only a tier's class can be
+ * one, and usage in that tier is unpriced (schema/prices/README.md, "tiers").
+ */
 typedef struct price_rates {
-    char usd_per_mtok[PRICE_NCLASSES][PRICE_DECIMAL_MAX + 1]; /* decimal text */
+    char usd_per_mtok[PRICE_NCLASSES][PRICE_DECIMAL_MAX + 1];
 } price_rates;
 
 /* The rates of a whole request whose prompt is over over_tokens (a breakpoint). */

@@ -75,6 +75,9 @@ $$;
 -- - the tier is the highest over_tokens at or below the band's lower bound: every prompt in
 --   the band is over it. A tier strictly inside the band (a legacy band 100/101 against a
 --   threshold other than 200,000) leaves the band unpriced: its requests may be either side;
+-- - a tier with a class the book gives no price (NULL rate, schema/prices/README.md) leaves
+--   its bands unpriced, whichever classes a row uses: the whole tier, so that a row's
+--   pricing does not depend on the grain it was rolled up at;
 -- - residency classes '', 'global' and 'not_available' pay 1× unless the book lists them;
 --   a class the book lists pays its multiplier; any other class is unpriced.
 -- base_* are the range's standard base rates (no tier, no residency), what the chargeback
@@ -135,5 +138,7 @@ SELECT t.name, t.model, t.effective_from, t.effective_to, t.speed, t.b, x.reside
   JOIN price_rates sb ON sb.book_id = p_book AND sb.model = t.model
        AND sb.effective_from = t.effective_from AND sb.speed = 'standard' AND sb.over_tokens = 0
   JOIN res x ON x.model = t.model AND x.effective_from = t.effective_from
- WHERE NOT t.straddles
+ WHERE NOT t.straddles -- a tier with a class the book gives no price (NULL): unpriced
+   AND r.input IS NOT NULL AND r.output IS NOT NULL AND r.cache_write_5m IS NOT NULL
+   AND r.cache_write_1h IS NOT NULL AND r.cache_read IS NOT NULL
 $$;

@@ -18,7 +18,7 @@ BOOK_KEYS = {"format", "name", "published", "currency", "unit", "description", "
 MODEL_KEYS = {"model", "aliases", "fast_aliases", "prices"}
 PRICE_KEYS = {"effective_from", "effective_to", "source", "read", "tiers", "fast", "residency"}
 PRICE_KEYS |= set(CLASSES)
-TIER_KEYS = {"over_tokens"} | set(CLASSES)
+TIER_KEYS = {"over_tokens", "source", "read"} | set(CLASSES)
 DECIMAL = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,9})?$")
 RESIDENCY_CLASS = re.compile(r"^[a-z0-9-]+$")
 # Which excerpt states each residency multiplier, and from which model version it applies
@@ -124,16 +124,19 @@ def validate(book):
             last = None
             for ti, t in enumerate(p.get("tiers") or []):
                 tw = f"{pw}, tiers[{ti}]"
-                if not check_keys(tw, t, TIER_KEYS, TIER_KEYS):
+                if not check_keys(tw, t, TIER_KEYS, TIER_KEYS - {"source", "read"}):
                     continue
+                if ("source" in t) != ("read" in t):
+                    bad(tw, '"source" and "read" go together')
                 T = t["over_tokens"]
                 if not isinstance(T, int) or T not in BREAKPOINTS:
                     bad(tw, f'"over_tokens" {T} is not a prompt-band breakpoint')
                 elif last is not None and T <= last:
                     bad(tw, f'"over_tokens" {T} is not above the previous tier\'s {last}')
                 last = T if isinstance(T, int) else last
-                for c in CLASSES:
-                    check_decimal(tw, c, t[c])
+                for c in CLASSES:  # null: no published price (the tier is unpriced)
+                    if t[c] is not None:
+                        check_decimal(tw, c, t[c])
             fast = p.get("fast")
             if fast is not None:
                 if set(fast) == {"multiplier"}:
@@ -192,18 +195,26 @@ def figures_in(text, name):
     return out
 
 
+def cited_excerpt(where, obj, excerpts):
+    """(file, read, text) of the excerpt of obj's "source", its "read" checked; None if none."""
+    ex = excerpts.get(obj.get("source"))
+    if ex is None:
+        bad(where, f'no excerpt of its source {obj.get("source")}')
+        return None
+    if obj.get("read") != ex[1]:
+        bad(where, f'"read" {obj.get("read")} is not the excerpt\'s {ex[1]} ({ex[0]})')
+    return ex
+
+
 def check_sources(book, excerpts, folder):
     for m in book.get("models", []):
         model = m.get("model")
         for pi, p in enumerate(m.get("prices", [])):
             pw = f'model "{model}", prices[{pi}]'
-            ex = excerpts.get(p.get("source"))
+            ex = cited_excerpt(pw, p, excerpts)
             if ex is None:
-                bad(pw, f'no excerpt of its source {p.get("source")}')
                 continue
             fn, read, text = ex
-            if p.get("read") != read:
-                bad(pw, f'"read" {p.get("read")} is not the excerpt\'s {read} ({fn})')
             page = figures_in(text, display_name(model))
             for c in CLASSES:
                 if c not in page:
@@ -211,11 +222,7 @@ def check_sources(book, excerpts, folder):
                 elif page[c] != p.get(c):
                     bad(pw, f'"{c}" is "{p.get(c)}" but {fn} says ${page[c]} / MTok')
             for ti, t in enumerate(p.get("tiers") or []):
-                for c in CLASSES:
-                    want = (f"- {LABELS[c]} - .*\\${re.escape(str(t[c]))} / MTok for prompts over "
-                            f"{t['over_tokens']:,} tokens")
-                    if not re.search(want, text):
-                        bad(pw, f"tiers[{ti}] {c} ${t[c]} over {t['over_tokens']:,} not in {fn}")
+                check_tier(pw, ti, t, excerpts, (fn, read, text))
             fast = p.get("fast")
             if fast is not None:
                 if "multiplier" not in fast:
@@ -237,6 +244,48 @@ def check_sources(book, excerpts, folder):
             for cls in res:
                 if cls not in RESIDENCY_SOURCES:
                     bad(pw, f'residency "{cls}": no excerpt states its multiplier')
+
+
+def long_context_table(text, over):
+    """The figures a pricing page's long-context table states over `over` tokens:
+    "≤ 200K input tokens | > 200K input tokens |" then rows "Input: $3 / MTok | Input: $6 / MTok |"."""
+    head = f"≤ {over // 1000}K input tokens | > {over // 1000}K input tokens |"
+    lines = text.split("\n")
+    out = {}
+    labels = {"Input": "input", "Output": "output"}
+    for i, line in enumerate(lines):
+        if line.strip() != head:
+            continue
+        for row in lines[i + 1:]:
+            if re.fullmatch(r"[-|\s]+", row):
+                continue
+            m = re.fullmatch(r"(\w+): \$[0-9.]+ / MTok \| (\w+): \$([0-9.]+) / MTok \|", row.strip())
+            if not m or m.group(1) != m.group(2) or m.group(1) not in labels:
+                break
+            out[labels[m.group(1)]] = m.group(3)
+    return out
+
+
+def check_tier(pw, ti, t, excerpts, entry_excerpt):
+    """Each figure of a tier is on its page (the tier's own "source", else its entry's), as an
+    overview's "for prompts over N tokens" line or a row of the long-context table; a null
+    class (no published price) must be one that page states nothing for."""
+    fn, read, text = entry_excerpt
+    if "source" in t:
+        ex = cited_excerpt(f"{pw}: tiers[{ti}]", t, excerpts)
+        if ex is None:
+            return
+        fn, read, text = ex
+    over = t["over_tokens"]
+    table = long_context_table(text, over)
+    for c in CLASSES:
+        overview = (f"- {LABELS[c]} - .*\\$([0-9.]+) / MTok for prompts over {over:,} tokens")
+        stated = set(re.findall(overview, text)) | ({table[c]} if c in table else set())
+        if t[c] is None:
+            if stated:
+                bad(pw, f"tiers[{ti}] {c} is null but {fn} states ${min(stated)} over {over:,}")
+        elif str(t[c]) not in stated:
+            bad(pw, f"tiers[{ti}] {c} ${t[c]} over {over:,} not in {fn}")
 
 
 def short_name(model):

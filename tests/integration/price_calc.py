@@ -18,7 +18,9 @@ usage.iterations[] when the request has any, at that entry's model and prompt):
             absent); a speed the entry has no rates for is unpriced
   entry     the one whose [effective_from, effective_to) (UTC midnights) holds the event time
   tier      the highest over_tokens the part's prompt (input + cache reads + every cache
-            write) is OVER (strictly), 0 when none: those rates for every class
+            write) is OVER (strictly), 0 when none: those rates for every class; a tier
+            with a class the book gives no price (null) is unpriced, whichever classes
+            the part uses
   residency the event's inference_geo, else the deployment's residency class; '', global and
             not_available pay 1x, a class the entry lists its multiplier, any other unpriced
   cost      sum over classes of tokens x rate x multiplier x 0.000001 (cache writes whose
@@ -56,7 +58,8 @@ def utc_day(s):
 
 
 def rates_of(obj):
-    return {c: Decimal(str(obj[c])) for c in CLASSES}
+    """None for a class the book gives no price (null: only in a tier)."""
+    return {c: None if obj[c] is None else Decimal(str(obj[c])) for c in CLASSES}
 
 
 class Entry:
@@ -77,7 +80,8 @@ class Entry:
             self.fast = None
         elif "multiplier" in fast:
             m = Decimal(str(fast["multiplier"]))
-            self.fast = {t: {c: r[c] * m for c in CLASSES} for t, r in self.std.items()}
+            self.fast = {t: {c: None if r[c] is None else r[c] * m for c in CLASSES}
+                         for t, r in self.std.items()}
         else:
             self.fast = {0: rates_of(fast)}
             for t in fast.get("tiers") or []:
@@ -118,6 +122,8 @@ class Book:
         if table is None:
             return model, False, None
         rates = table[max(k for k in table if prompt > k or k == 0)]
+        if any(r is None for r in rates.values()):
+            return model, False, None
         if residency in NEUTRAL_RESIDENCY:
             mult = Decimal(1)
         elif residency in entry.residency:
@@ -332,6 +338,11 @@ def edge_events():
     add(a, "2026-12-14T11:40:00Z", model="claude-sonnet-5-5", geo="us", iterations=[
         ("message", "claude-sonnet-5-5", 150000, 900), ("advisor_message", "claude-opus-5-5", 210000, 700),
         ("message", "claude-sonnet-5-5", 90000, 300)])
+    # Sonnet 4 / 4.5: a 200000 tier without cache rates (null): at 200000 the base rates,
+    # over it unpriced, never the base rates
+    add(a, "2026-12-14T12:00:00Z", model="claude-sonnet-4-5", prompt=200000)
+    add(a, "2026-12-14T12:20:00Z", model="claude-sonnet-4-5-20250929", prompt=200001)
+    add(a, "2026-12-14T12:40:00Z", model="claude-sonnet-4-0", prompt=1000001)
     add(b, "2026-12-15T09:00:00Z", model="test-haiku-20261007", prompt=150000)
     add(b, "2026-12-15T09:20:00Z", model="test-haiku[1m]", geo="us", prompt=250000)
     add(b, "2026-12-15T09:40:00Z", model="test-haiku", speed="fast", prompt=100001)

@@ -32,6 +32,9 @@ print("fast", sorted((x["model"], p["fast"]["multiplier"]) for x in b["models"] 
                      if p["fast"]))
 print("fast_aliases", sorted(a for x in b["models"] for a in x.get("fast_aliases", [])))
 print("residency", sorted({c for x in b["models"] for p in x["prices"] for c in p["residency"]}))
+print("tiers", sorted((x["model"], t["over_tokens"], t.get("source"), t["input"], t["output"],
+                       t["cache_write_5m"], t["cache_write_1h"], t["cache_read"])
+                      for x in b["models"] for p in x["prices"] for t in p["tiers"]))
 PY
 )
 expected="claude-sonnet-5 2026-06-30..None in=2 out=10 read=0.20 us=1.1
@@ -44,8 +47,9 @@ aliases ['claude-opus-5-5[1m]'] ['claude-opus-4-20250514', 'claude-opus-4-0']
 absent ['claude-fable-5-2', 'claude-haiku-5-5', 'claude-mythos-5-2']
 fast [('claude-opus-4-6', '6'), ('claude-opus-4-7', '6'), ('claude-opus-4-8', '2')]
 fast_aliases ['claude-opus-4-8-fast', 'claude-opus-5-5-fast', 'claude-opus-5-fast']
-residency ['us']"
-assert_eq "$expected" "$hist" "history: Sonnet 5 keeps \$2/\$10 (the cancelled rise is absent), no unofficial Sonnet 5.5 cut, 1.1x US only from 4.6, fast only where an official page prices it, no data-zone-us"
+residency ['us']
+tiers [('claude-sonnet-4', 200000, 'https://docs.anthropic.com/en/docs/about-claude/pricing', '6', '22.50', None, None, None), ('claude-sonnet-4-5', 200000, 'https://docs.anthropic.com/en/docs/about-claude/pricing', '6', '22.50', None, None, None)]"
+assert_eq "$expected" "$hist" "history: Sonnet 5 keeps \$2/\$10 (the cancelled rise is absent), no unofficial Sonnet 5.5 cut, 1.1x US only from 4.6, fast only where an official page prices it, no data-zone-us, Sonnet 4 / 4.5 over 200K with only the input and output the page states"
 
 # mutate NAME PYTHON-STATEMENT: a copy of the book with one change (b = the parsed book)
 mutate() {
@@ -109,6 +113,17 @@ model "claude-opus-5-5": id "claude-opus-5" (aliases) also names claude-opus-5 (
 mutate fast 'm["claude-opus-4-8"]["prices"][0]["fast"] = {"multiplier": "6"}; m["claude-opus-5-5"]["prices"][0]["fast"] = {"multiplier": "2"}'
 refused fast 'model "claude-opus-4-8", prices[0]: fast multiplier 6x: no fast-mode*.txt excerpt gives Opus 4.8 fast input / output at that multiple
 model "claude-opus-5-5", prices[0]: fast multiplier 2x: no fast-mode*.txt excerpt gives Opus 5.5 fast input / output at that multiple'
+# A tier's null class (no published price) must be one its page states nothing for; the
+# figures it has are read from the tier's own source (the long-context table of the 2025 page).
+mutate partial 't = m["claude-sonnet-4-5"]["prices"][0]["tiers"][0]; t["output"] = "22.5"; t["cache_read"] = "0.60"; m["claude-sonnet-4"]["prices"][0]["tiers"][0]["input"] = None'
+refused partial 'model "claude-sonnet-4", prices[0]: tiers[0] input is null but pricing-docs-anthropic-2025.txt states $6 over 200,000
+model "claude-sonnet-4-5", prices[0]: tiers[0] output $22.5 over 200,000 not in pricing-docs-anthropic-2025.txt
+model "claude-sonnet-4-5", prices[0]: tiers[0] cache_read $0.60 over 200,000 not in pricing-docs-anthropic-2025.txt'
+mutate tiersource 't = m["claude-sonnet-4-5"]["prices"][0]["tiers"][0]; del t["source"]; m["claude-sonnet-4"]["prices"][0]["tiers"][0]["read"] = "2026-12-01"'
+refused tiersource 'model "claude-sonnet-4-5", prices[0], tiers[0]: "source" and "read" go together
+model "claude-sonnet-4", prices[0]: tiers[0]: "read" 2026-12-01 is not the excerpt'"'"'s 2026-12-02 (pricing-docs-anthropic-2025.txt)
+model "claude-sonnet-4-5", prices[0]: tiers[0] input $6 over 200,000 not in pricing-zh-CN.txt
+model "claude-sonnet-4-5", prices[0]: tiers[0] output $22.50 over 200,000 not in pricing-zh-CN.txt'
 sed 's/"input": "4"/"input": 4.0/' "$BOOK" >"$TMP/float.json"
 refused float 'could not read price book: a JSON number with a fraction is refused (binary floating point): 4.0'
 

@@ -106,6 +106,16 @@ ev i-1 $T iter edge-t200 - 110000 2000 40000 0 0 0
 it edge-t100 60001 1000 30000 5000 4000 1000
 it edge-t200 110000 2000 40000 0 0 0
 
+# ---- a tier the page states in part: Sonnet 4 / 4.5 in the shipped anthropic-list-2026-12 have
+# a 200000 tier with input 6 and output 22.50 but no cache rates (null). At 200,000 the base
+# 3 / 15 / 3.75 / 6 / 0.3, as t200-200000: 0.5505; over 200,000 unpriced, even without cache
+# tokens (the whole tier, schema/prices/README.md), never the base rates. Priced with that book
+# pinned at the end (the default book knows no claude-sonnet-4*: unpriced there).
+ev p-1 $T s45-200000 claude-sonnet-4-5 - 160000 1000 30000 5000 4000 1000
+ev p-2 $T s45-200001 claude-sonnet-4-5-20250929 - 160001 1000 30000 5000 4000 1000
+ev p-3 $T s45-nocache claude-sonnet-4-5 - 200001 1000 0 0 0 0
+ev p-4 $T s4-200001 claude-sonnet-4-0 - 160001 1000 30000 5000 4000 1000
+
 "$PY" - "$TMP/desc" >"$TMP/events.jsonl" <<'PY'
 import json, sys
 out = []
@@ -302,4 +312,24 @@ fetch "month=2026-11&tz=UTC"
 assert_eq "52.283731" "$(json "j['totals']['cost_usd']")" "JSON total of the month"
 assert_eq "52.283731" "$(sql "SELECT tally_money_text(sum(cost_usd)) FROM tally_usage_priced(tally_book(NULL),
                                '2026-11-01T00:00Z', '2026-12-01T00:00Z', 'UTC', 'none')")" "tally_usage_priced total of the month"
+
+# ---- the partly stated tier (anthropic-list-2026-12 pinned; loaded last, as it is the newest)
+"$CTL" --db "$DB" prices load "$SRC/schema/prices/anthropic-list-2026-12.json" >/dev/null
+fetch "month=2026-11&tz=UTC&price_book=anthropic-list-2026-12"
+priced_rows "'anthropic-list-2026-12'" UTC
+check s45-200000 "s45-200000|claude-sonnet-4-5|1|160000|0.5505|true" "Sonnet 4.5 at prompt 200,000: base"
+check s45-200001 "s45-200001|claude-sonnet-4-5|1|160001||false" "Sonnet 4.5 over 200,000, tier without cache rates: unpriced"
+check s45-nocache "s45-nocache|claude-sonnet-4-5|1|200001||false" "Sonnet 4.5 over 200,000 without cache tokens: unpriced too (whole tier)"
+check s4-200001 "s4-200001|claude-sonnet-4|1|160001||false" "Sonnet 4 (alias claude-sonnet-4-0) over 200,000: unpriced"
+assert_eq "0,1,2,3,4,100" "$(sql "SELECT string_agg(prompt_band::text, ',' ORDER BY prompt_band)
+              FROM tally_rate_table(tally_book('anthropic-list-2026-12'))
+             WHERE model_key = 'claude-sonnet-4-5' AND speed = 'standard' AND residency = ''")" \
+    "rate table: Sonnet 4.5 priced in the bands up to 200,000 only (and legacy band 100)"
+assert_eq "claude-sonnet-4|200000|6|22.50|-|-|-
+claude-sonnet-4-5|200000|6|22.50|-|-|-" \
+    "$(sql "SELECT concat_ws('|', r.model, r.over_tokens, r.input, r.output, coalesce(r.cache_write_5m::text, '-'),
+                           coalesce(r.cache_write_1h::text, '-'), coalesce(r.cache_read::text, '-'))
+              FROM price_rates r JOIN price_books b ON b.id = r.book_id
+             WHERE b.name = 'anthropic-list-2026-12' AND r.over_tokens > 0 AND r.model LIKE 'claude-sonnet-4%'
+             ORDER BY r.model")" "price_rates: the partial tiers with NULL for the classes the page does not state"
 finish

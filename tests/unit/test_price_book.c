@@ -490,6 +490,98 @@ static void test_v2_tier_errors(void **state)
         "model \"m\", prices[0].tiers[8]: \"over_tokens\" 1000000 repeats tiers[7]");
 }
 
+/* A tier's class may be null (no published price); the base rates' may not. */
+#define HALF_TIER(t)                                                                               \
+    "{\"over_tokens\": " #t ", \"input\": \"6\", \"output\": \"22.50\", "                          \
+    "\"cache_write_5m\": null, \"cache_write_1h\": null, \"cache_read\": null}"
+
+static void test_v2_null_classes(void **state)
+{
+    price_book *b;
+    const price_range *r;
+
+    (void)state;
+    b = parse_v2_entry(", \"tiers\": [" HALF_TIER(200000) "]");
+    assert_non_null(b);
+    r = &b->models[0].ranges[0];
+    assert_int_equal(r->standard.ntiers, 1);
+    assert_int_equal(r->standard.tiers[0].over_tokens, 200000);
+    assert_string_equal(r->standard.tiers[0].rates.usd_per_mtok[PRICE_INPUT], "6");
+    assert_string_equal(r->standard.tiers[0].rates.usd_per_mtok[PRICE_OUTPUT], "22.50");
+    assert_string_equal(r->standard.tiers[0].rates.usd_per_mtok[PRICE_CACHE_WRITE_5M], "");
+    assert_string_equal(r->standard.tiers[0].rates.usd_per_mtok[PRICE_CACHE_WRITE_1H], "");
+    assert_string_equal(r->standard.tiers[0].rates.usd_per_mtok[PRICE_CACHE_READ], "");
+    assert_string_equal(r->standard.base.usd_per_mtok[PRICE_CACHE_READ], "0.30");
+    price_book_free(b);
+    /* an explicit fast block's tier too */
+    b = parse_v2_entry(", \"tiers\": [" TIER(200000) "], \"fast\": {" RATES
+                                                     ", \"tiers\": [" HALF_TIER(200000) "]}");
+    assert_non_null(b);
+    r = &b->models[0].ranges[0];
+    assert_int_equal(r->fast_kind, PRICE_FAST_EXPLICIT);
+    assert_string_equal(r->standard.tiers[0].rates.usd_per_mtok[PRICE_CACHE_READ], "0.30");
+    assert_string_equal(r->fast.tiers[0].rates.usd_per_mtok[PRICE_OUTPUT], "22.50");
+    assert_string_equal(r->fast.tiers[0].rates.usd_per_mtok[PRICE_CACHE_WRITE_1H], "");
+    price_book_free(b);
+    /* null is not missing: a tier still names all five classes */
+    expect_error(parse_v2_entry(", \"tiers\": [{\"over_tokens\": 200000, \"input\": \"6\", "
+                                "\"output\": \"22.50\", \"cache_write_5m\": null, "
+                                "\"cache_write_1h\": null}]"),
+                 "model \"m\", prices[0].tiers[0]: missing \"cache_read\"");
+    expect_error(parse_v2_entry(", \"tiers\": [{\"over_tokens\": 200000, \"input\": \"6\", "
+                                "\"output\": \"-1\", \"cache_write_5m\": null, "
+                                "\"cache_write_1h\": null, \"cache_read\": null}]"),
+                 "model \"m\", prices[0].tiers[0]: \"output\" is negative: \"-1\"");
+    expect_error(parse_v2_entry(", \"tiers\": [{\"over_tokens\": 200000, \"input\": 6.5, "
+                                "\"output\": null, \"cache_write_5m\": null, "
+                                "\"cache_write_1h\": null, \"cache_read\": null}]"),
+                 "model \"m\", prices[0].tiers[0]: \"input\" must be a decimal string such as "
+                 "\"3.75\", not a JSON number with a fraction or exponent");
+    /* the base rates: every class priced, fast ones too; in v1 long_context too */
+    expect_error(parse(V2HEAD "[{\"model\": \"m\", \"prices\": [{\"effective_from\": "
+                              "\"2026-01-01\", " SRC ", \"input\": \"3\", \"output\": \"15\", "
+                              "\"cache_write_5m\": \"3.75\", \"cache_write_1h\": \"6\", "
+                              "\"cache_read\": null}]}]}"),
+                 "model \"m\", prices[0]: \"cache_read\" is null: only a tier may leave a class "
+                 "without a published price");
+    expect_error(parse_v2_entry(", \"fast\": {\"input\": null, \"output\": \"30\", "
+                                "\"cache_write_5m\": \"7.5\", \"cache_write_1h\": \"12\", "
+                                "\"cache_read\": \"0.6\"}"),
+                 "model \"m\", prices[0].fast: \"input\" is null: only a tier may leave a class "
+                 "without a published price");
+    expect_error(parse_v2_entry(", \"fast\": {\"multiplier\": null}"),
+                 "model \"m\", prices[0].fast: \"multiplier\" is not a decimal");
+    expect_error(parse_v2_entry(", \"residency\": {\"us\": null}"),
+                 "model \"m\", prices[0].residency: \"us\" is not a decimal");
+    expect_error(parse_ranges("[{\"effective_from\": \"2025-01-01\", " RATES
+                              ", \"long_context\": {\"threshold_tokens\": 200000, \"input\": "
+                              "\"6\", \"output\": \"22.50\", \"cache_write_5m\": null, "
+                              "\"cache_write_1h\": \"12\", \"cache_read\": \"0.60\"}}]"),
+                 "model \"m\", prices[0].long_context: \"cache_write_5m\" is not a decimal");
+}
+
+/* A tier read from another page names it: "source" and "read" together. */
+static void test_v2_tier_source(void **state)
+{
+    price_book *b;
+
+    (void)state;
+    b = parse_v2_entry(", \"tiers\": [{\"over_tokens\": 200000, " SRC ", " RATES "}]");
+    assert_non_null(b);
+    assert_int_equal(b->models[0].ranges[0].standard.ntiers, 1);
+    price_book_free(b);
+    expect_error(parse_v2_entry(", \"tiers\": [{\"over_tokens\": 200000, \"read\": "
+                                "\"2026-12-02\", " RATES "}]"),
+                 "model \"m\", prices[0].tiers[0]: \"read\" without \"source\"");
+    expect_error(parse_v2_entry(", \"tiers\": [{\"over_tokens\": 200000, \"source\": "
+                                "\"https://x.example/p\", " RATES "}]"),
+                 "model \"m\", prices[0].tiers[0]: missing \"read\"");
+    expect_error(parse_v2_entry(", \"tiers\": [{\"over_tokens\": 200000, \"source\": "
+                                "\"the page\", \"read\": \"2026-12-02\", " RATES "}]"),
+                 "model \"m\", prices[0].tiers[0]: \"source\" must be the URL (http:// or "
+                 "https://) the prices were read from");
+}
+
 static void test_v2_fast(void **state)
 {
     price_book *b;
@@ -615,7 +707,8 @@ int main(void)
         cmocka_unit_test(test_v2_fixture),       cmocka_unit_test(test_v2_book_errors),
         cmocka_unit_test(test_v2_source_errors), cmocka_unit_test(test_v2_tier_errors),
         cmocka_unit_test(test_v2_fast),          cmocka_unit_test(test_v2_residency),
-        cmocka_unit_test(test_v2_ids_and_dates),
+        cmocka_unit_test(test_v2_ids_and_dates), cmocka_unit_test(test_v2_null_classes),
+        cmocka_unit_test(test_v2_tier_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
