@@ -497,9 +497,41 @@ void cfg_mask_conninfo(const char *conninfo, char *out, size_t outlen)
     out[o.n] = '\0';
 }
 
-static bool cfg_kafka_secret(const char *name)
+/* The properties librdkafka itself flags _RK_SENSITIVE (rdkafka_conf.c), and the ones it
+ * leaves unflagged although they hold a secret (the OIDC client secret, the JWT-bearer
+ * assertion key and its passphrase, newer than 2.0). */
+static const char *const CFG_KAFKA_SECRETS[] = {
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.config",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.assertion.private.key.pem",
+    "sasl.oauthbearer.assertion.private.key.passphrase",
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl_key",
+    "ssl.keystore.password",
+    "ssl.ca.pem",
+    NULL,
+};
+
+bool cfg_kafka_secret(const char *name)
 {
-    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token");
+    size_t n = strlen(name);
+
+    if (strncmp(name, "kafka.", 6) == 0) {
+        name += 6;
+        n -= 6;
+    }
+    for (const char *const *k = CFG_KAFKA_SECRETS; *k; k++)
+        if (strcasecmp(name, *k) == 0)
+            return true;
+    /* a property this list does not know yet (a newer librdkafka): err on the side of
+     * masking anything named like a secret or holding a PEM blob, which may carry a key */
+    return strstr(name, "password") || strstr(name, "passphrase") || strstr(name, "secret") ||
+           strstr(name, "token") || strstr(name, "jaas") ||
+           (n > 4 && strcmp(name + n - 4, ".pem") == 0);
 }
 
 void cfg_print(const cfg *c, FILE *out)

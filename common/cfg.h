@@ -72,6 +72,12 @@ bool cfg_bool(const cfg *c, const char *key);
 /* Prints the effective configuration, secrets masked (--check-config). */
 void cfg_print(const cfg *c, FILE *out);
 
+/*
+ * Whether a librdkafka property (with or without the "kafka." prefix) may carry a secret:
+ * its value is masked in --check-config and never logged.
+ */
+bool cfg_kafka_secret(const char *name);
+
 /* Prints usage lines for every key (--help). */
 void cfg_print_help(const cfg *c, FILE *out, const char *synopsis);
 

@@ -141,6 +141,59 @@ static void test_check_config_masks(void **state)
     cfg_cleanup(&c);
 }
 
+/* Every librdkafka property that can carry a secret is masked, however it was given. */
+static void test_check_config_masks_kafka(void **state)
+{
+    static const char *const secret[] = {
+        "sasl.username",
+        "sasl.password",
+        "sasl.oauthbearer.config",
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.assertion.private.key.pem",
+        "sasl.oauthbearer.assertion.private.key.passphrase",
+        "ssl.key.location",
+        "ssl.key.password",
+        "ssl.key.pem",
+        "ssl.keystore.password",
+        "ssl.ca.pem",
+        "ssl.certificate.pem",
+    };
+    enum { NSECRET = sizeof(secret) / sizeof(secret[0]) };
+    char props[NSECRET][128], *argv[1 + 2 * NSECRET + 2];
+    char out[8192] = "", line[192];
+    int argc = 0;
+    cfg c;
+    FILE *f;
+    (void)state;
+
+    argv[argc++] = "prog";
+    for (int i = 0; i < NSECRET; i++) {
+        /* alternate the two -X spellings */
+        snprintf(props[i], sizeof(props[i]), "%s%s=V%02d-in-clear", i % 2 ? "kafka." : "",
+                 secret[i], i);
+        argv[argc++] = "-X";
+        argv[argc++] = props[i];
+    }
+    argv[argc++] = "-X";
+    argv[argc++] = "sasl.oauthbearer.token.endpoint.url=https://login.example/t";
+    assert_int_equal(load(&c, argc, argv), CFG_EXIT_OK);
+    f = fmemopen(out, sizeof(out), "w");
+    cfg_print(&c, f);
+    fclose(f);
+    assert_null(strstr(out, "-in-clear"));
+    for (int i = 0; i < NSECRET; i++) {
+        snprintf(line, sizeof(line), "\nkafka.%s = ********\n", secret[i]);
+        if (!strstr(out, line))
+            fail_msg("--check-config lacks [%s] in [%s]", line, out);
+        assert_true(cfg_kafka_secret(secret[i]));
+    }
+    assert_true(cfg_kafka_secret("kafka.ssl.key.pem"));
+    assert_false(cfg_kafka_secret("bootstrap.servers"));
+    assert_false(cfg_kafka_secret("ssl.certificate.location"));
+    assert_false(cfg_kafka_secret("sasl.mechanisms"));
+    cfg_cleanup(&c);
+}
+
 static void test_mask_conninfo_forms(void **state)
 {
     char out[256];
@@ -234,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_secret_file),
         cmocka_unit_test(test_check_config_masks),
+        cmocka_unit_test(test_check_config_masks_kafka),
         cmocka_unit_test(test_mask_conninfo_forms),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_positional_and_kafka),
