@@ -82,6 +82,7 @@ static bool cfg_set(cfg *c, int i, const char *v, const char *origin)
                     c->prog, s->key, origin, v);
             return false;
         }
+        v = b ? "true" : "false"; /* --check-config shows what the program will use */
     } else if (s->choices && !cfg_choice_ok(s->choices, v)) {
         fprintf(stderr, "%s: invalid value for \"%s\" (from %s): \"%s\" is not one of %s\n",
                 c->prog, s->key, origin, v, s->choices);
@@ -300,9 +301,14 @@ static bool cfg_load_flags(cfg *c, int argc, char **argv)
         i = cfg_find(c, key, keylen);
         if (eq)
             value = eq + 1;
-        else if (i >= 0 && c->spec[i].type == CFG_BOOL)
-            value = "true";
-        else if (a + 1 < argc)
+        else if (i >= 0 && c->spec[i].type == CFG_BOOL) {
+            bool b;
+            /* "--flag false" is false; "--flag" alone (or before anything else) is true */
+            if (a + 1 < argc && cfg_parse_bool(argv[a + 1], &b))
+                value = argv[++a];
+            else
+                value = "true";
+        } else if (a + 1 < argc)
             value = argv[++a];
         else {
             fprintf(stderr, "%s: option \"--%s\" needs a value\n", c->prog, arg);
@@ -384,6 +390,17 @@ bool cfg_bool(const cfg *c, const char *key)
     bool b = false;
 
     return v && cfg_parse_bool(v, &b) && b;
+}
+
+bool cfg_no_args(const cfg *c, int first)
+{
+    if (first >= c->nargs)
+        return true;
+    fprintf(stderr, "%s: unexpected argument%s", c->prog, c->nargs - first > 1 ? "s" : "");
+    for (int i = first; i < c->nargs; i++)
+        fprintf(stderr, "%s\"%s\"", i > first ? ", " : " ", c->args[i]);
+    fputc('\n', stderr);
+    return false;
 }
 
 /* libpq connection keywords whose values are secrets */

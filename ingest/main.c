@@ -133,10 +133,8 @@ int main(int argc, char **argv)
     log_init("tally-ingest", cfg_str(&c, "log_level"));
     file = cfg_str(&c, "from_file");
     fmt = parse_format_from_name(cfg_str(&c, "input_format"));
-    if (c.nargs > 0) {
-        fprintf(stderr, "tally-ingest: unexpected argument \"%s\"\n", c.args[0]);
+    if (!cfg_no_args(&c, 0))
         goto out;
-    }
     if (!file && (!cfg_str(&c, "brokers") || !*cfg_str(&c, "brokers"))) {
         rc = usage_error("\"brokers\" is required (or --from-file)");
         goto out;

@@ -265,6 +265,32 @@ static void test_bad_values(void **state)
     unsetenv("TALLY_BATCH_SIZE");
 }
 
+/* A bool flag takes a following bool word; anything else after it is positional. */
+static void test_bool_flag_value(void **state)
+{
+    cfg c;
+    char *a1[] = {"prog", "--verbose", "false", "--batch-size", "3"};
+    char *a2[] = {"prog", "--verbose", "ON"};
+    char *a3[] = {"prog", "--verbose", "stray"};
+    (void)state;
+
+    assert_int_equal(load(&c, 5, a1), CFG_EXIT_OK);
+    assert_false(cfg_bool(&c, "verbose"));
+    assert_int_equal(c.nargs, 0);
+    assert_int_equal(cfg_int(&c, "batch_size"), 3);
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, 3, a2), CFG_EXIT_OK);
+    assert_true(cfg_bool(&c, "verbose"));
+    assert_string_equal(cfg_str(&c, "verbose"), "true");
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, 3, a3), CFG_EXIT_OK);
+    assert_true(cfg_bool(&c, "verbose"));
+    assert_int_equal(c.nargs, 1);
+    assert_false(cfg_no_args(&c, 0));
+    assert_true(cfg_no_args(&c, 1));
+    cfg_cleanup(&c);
+}
+
 static void test_positional_and_kafka(void **state)
 {
     cfg c;
@@ -290,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_check_config_masks_kafka),
         cmocka_unit_test(test_mask_conninfo_forms),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_bool_flag_value),
         cmocka_unit_test(test_positional_and_kafka),
     };
     int rc;
