@@ -607,7 +607,7 @@ void cfg_print_markdown(const cfg_spec *spec, int nspec, FILE *out)
             env[k] = (char)toupper((unsigned char)s->key[k]);
         env[k] = '\0';
         fprintf(out, "| `%s` | `TALLY_%s`%s | %s", s->key, env,
-                s->secrecy == CFG_SECRET ? " (or `_FILE`)" : "", cfg_type_name(s));
+                s->secrecy != CFG_PUBLIC ? " (or `_FILE`)" : "", cfg_type_name(s));
         if (s->type == CFG_INT)
             fprintf(out, " %lld..%lld", s->min, s->max);
         if (s->choices) {

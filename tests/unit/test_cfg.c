@@ -265,6 +265,54 @@ static void test_bad_values(void **state)
     unsetenv("TALLY_BATCH_SIZE");
 }
 
+/* The conninfo has _FILE forms too, so its password need not be on the command line. */
+static void test_db_file(void **state)
+{
+    cfg c;
+    char out[4096] = "", conf[256];
+    char *path = write_tmp("db", "host=db user=u password=fr0m-file dbname=x\n");
+    char *argv_flag[] = {"prog", "--db-file", path};
+    char *argv_env[] = {"prog"};
+    FILE *f;
+    (void)state;
+
+    assert_int_equal(load(&c, 3, argv_flag), CFG_EXIT_OK);
+    assert_string_equal(cfg_str(&c, "db"), "host=db user=u password=fr0m-file dbname=x");
+    f = fmemopen(out, sizeof(out), "w");
+    cfg_print(&c, f);
+    fclose(f);
+    assert_non_null(strstr(out, "db = host=db user=u password=******** dbname=x  # flag\n"));
+    assert_null(strstr(out, "fr0m-file"));
+    cfg_cleanup(&c);
+
+    setenv("TALLY_DB_FILE", path, 1);
+    assert_int_equal(load(&c, 1, argv_env), CFG_EXIT_OK);
+    assert_string_equal(cfg_str(&c, "db"), "host=db user=u password=fr0m-file dbname=x");
+    assert_string_equal(c.origins[0], "env");
+    cfg_cleanup(&c);
+    unsetenv("TALLY_DB_FILE");
+
+    snprintf(conf, sizeof(conf), "db_file = %s\n", path);
+    {
+        char *cf = write_tmp("db.conf", conf);
+        char *argv_conf[] = {"prog", "--config", cf};
+        assert_int_equal(load(&c, 3, argv_conf), CFG_EXIT_OK);
+        assert_string_equal(cfg_str(&c, "db"), "host=db user=u password=fr0m-file dbname=x");
+        cfg_cleanup(&c);
+    }
+    {
+        char *argv_missing[] = {"prog", "--db-file", "/nonexistent/db"};
+        expect_usage_error(3, argv_missing, "could not read \"db_file\" \"/nonexistent/db\"");
+    }
+    {
+        char md[4096] = "";
+        f = fmemopen(md, sizeof(md), "w");
+        cfg_print_markdown(SPEC, NSPEC, f);
+        fclose(f);
+        assert_non_null(strstr(md, "| `db` | `TALLY_DB` (or `_FILE`) | string |"));
+    }
+}
+
 /* A bool flag takes a following bool word; anything else after it is positional. */
 static void test_bool_flag_value(void **state)
 {
@@ -312,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_secret_file),
+        cmocka_unit_test(test_db_file),
         cmocka_unit_test(test_check_config_masks),
         cmocka_unit_test(test_check_config_masks_kafka),
         cmocka_unit_test(test_mask_conninfo_forms),
