@@ -4,11 +4,11 @@
  *
  * Keys are lower_snake_case; the environment name is TALLY_ plus the key in upper
  * case; the flag is --key-with-dashes VALUE or --key=VALUE (a bool flag alone means
- * true; --flag followed by true/false/yes/no/on/off/1/0 takes that value). A secret key may also
- * come from a file: key_file in the file, TALLY_KEY_FILE in the environment, --key-file on the
- * command line. kafka.<property> keys (file, or -X kafka.property=value / -X property=value) pass
- * through to librdkafka. An unknown key or a bad value is a usage error naming the key (exit code
- * 2). Not thread-safe while loading; read-only afterwards.
+ * true; --flag followed by true/false/yes/no/on/off/1/0 takes that value). A secret or conninfo key
+ * (db) may also come from a file: key_file in the file, TALLY_KEY_FILE in the environment,
+ * --key-file on the command line. kafka.<property> keys (file, or -X kafka.property=value / -X
+ * property=value) pass through to librdkafka. An unknown key or a bad value is a usage error naming
+ * the key (exit code 2). Not thread-safe while loading; read-only afterwards.
  */
 #ifndef TALLY_CFG_H
 #define TALLY_CFG_H
