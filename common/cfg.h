@@ -4,11 +4,11 @@
  *
  * Keys are lower_snake_case; the environment name is TALLY_ plus the key in upper
  * case; the flag is --key-with-dashes VALUE or --key=VALUE (a bool flag alone means
- * true). A secret key may also come from a file: key_file in the file, TALLY_KEY_FILE
- * in the environment, --key-file on the command line. kafka.<property> keys (file, or
- * -X kafka.property=value / -X property=value) pass through to librdkafka.
- * An unknown key or a bad value is a usage error naming the key (exit code 2).
- * Not thread-safe while loading; read-only afterwards.
+ * true; --flag followed by true/false/yes/no/on/off/1/0 takes that value). A secret or conninfo key
+ * (db) may also come from a file: key_file in the file, TALLY_KEY_FILE in the environment,
+ * --key-file on the command line. kafka.<property> keys (file, or -X kafka.property=value / -X
+ * property=value) pass through to librdkafka. An unknown key or a bad value is a usage error naming
+ * the key (exit code 2). Not thread-safe while loading; read-only afterwards.
  */
 #ifndef TALLY_CFG_H
 #define TALLY_CFG_H
@@ -64,6 +64,12 @@ int cfg_load(cfg *c, const char *prog, const cfg_spec *spec, int nspec, int argc
 
 void cfg_cleanup(cfg *c);
 
+/*
+ * Whether c has no positional arguments from index first on; false after printing one
+ * line naming them all (the caller exits CFG_EXIT_USAGE).
+ */
+bool cfg_no_args(const cfg *c, int first);
+
 /* Values by key; the key must be in the table (abort otherwise: a programming error). */
 const char *cfg_str(const cfg *c, const char *key); /* NULL when unset */
 long long cfg_int(const cfg *c, const char *key);
@@ -71,6 +77,12 @@ bool cfg_bool(const cfg *c, const char *key);
 
 /* Prints the effective configuration, secrets masked (--check-config). */
 void cfg_print(const cfg *c, FILE *out);
+
+/*
+ * Whether a librdkafka property (with or without the "kafka." prefix) may carry a secret:
+ * its value is masked in --check-config and never logged.
+ */
+bool cfg_kafka_secret(const char *name);
 
 /* Prints usage lines for every key (--help). */
 void cfg_print_help(const cfg *c, FILE *out, const char *synopsis);

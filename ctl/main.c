@@ -1,4 +1,5 @@
 /* tallyctl: the admin tool. Reads the config, dispatches the command, exits. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,48 +45,57 @@ typedef struct ctl_command {
     const char *words; /* the command words, space-separated */
     int (*run)(const cfg *c);
     const char *usage;
+    bool takes_args; /* false: any word after the command is refused here */
 } ctl_command;
 
 static const ctl_command CTL_COMMANDS[] = {
-    {"migrate", ctl_migrate, "migrate                      apply pending schema migrations"},
+    {"migrate", ctl_migrate, "migrate                      apply pending schema migrations", false},
     {"simulate", ctl_simulate,
      "simulate [--developers N] [--days N] [--seed N] [--format usage|legacy|monitor]\n"
      "           [--start YYYY-MM-DD] [--events N] [--duplicates PCT] [--malformed PCT]\n"
      "           [--teams N] [--totals FILE] [--developers-csv FILE]\n"
-     "                               Claude Code traffic as events on stdout"},
-    {"prices load", ctl_prices_load, "prices load FILE             load a price book (JSON)"},
-    {"prices list", ctl_prices_list, "prices list                  list loaded price books"},
-    {"prices show", ctl_prices_show, "prices show BOOK             the prices of a loaded book"},
+     "                               Claude Code traffic as events on stdout",
+     false},
+    {"prices load", ctl_prices_load, "prices load FILE             load a price book (JSON)", true},
+    {"prices list", ctl_prices_list, "prices list                  list loaded price books", false},
+    {"prices show", ctl_prices_show, "prices show BOOK             the prices of a loaded book",
+     true},
     {"prices check", ctl_prices_check,
      "prices check [--book NAME] [--from DATE] [--to DATE]\n"
-     "                               usage the book cannot price, and why (exit 1 if any)"},
+     "                               usage the book cannot price, and why (exit 1 if any)",
+     false},
     {"deployments set", ctl_deployments_set,
      "deployments set NAME MODEL [--from TIMESTAMP] [--residency CLASS]\n"
-     "                               map a deployment to a model (and residency) from a time on"},
-    {"deployments list", ctl_deployments_list, "deployments list             the dated mappings"},
+     "                               map a deployment to a model (and residency) from a time on",
+     true},
+    {"deployments list", ctl_deployments_list, "deployments list             the dated mappings",
+     false},
     {"developers import", ctl_developers_import,
-     "developers import FILE.csv   oid,upn,display_name,team,cost_center[,valid_from]"},
+     "developers import FILE.csv   oid,upn,display_name,team,cost_center[,valid_from]", true},
     {"tokens create", ctl_tokens_create,
      "tokens create --role finance|lead|developer|platform [--team T] [--developer OID]\n"
-     "           --name N          prints the token once"},
-    {"tokens list", ctl_tokens_list,
-     "tokens list                  API tokens (never their values)"},
-    {"tokens revoke", ctl_tokens_revoke, "tokens revoke NAME           revoke an API token"},
-    {"quotas list", ctl_quotas_list,
-     "quotas list                  quotas and their targets' kinds"},
+     "           --name N          prints the token once",
+     false},
+    {"tokens list", ctl_tokens_list, "tokens list                  API tokens (never their values)",
+     false},
+    {"tokens revoke", ctl_tokens_revoke, "tokens revoke NAME           revoke an API token", true},
+    {"quotas list", ctl_quotas_list, "quotas list                  quotas and their targets' kinds",
+     false},
     {"quotas create", ctl_quotas_create,
      "quotas create name=N scope=developer|team|everyone [subject=S] metric=cost_usd|tokens\n"
      "           period=day|week|month [tz=ZONE] limit=DECIMAL [thresholds=50,80,100]\n"
-     "           [forecast=true] [target=KIND,URL[,env:NAME|file:PATH]]…"},
+     "           [forecast=true] [target=KIND,URL[,env:NAME|file:PATH]]…",
+     true},
     {"quotas delete", ctl_quotas_delete,
-     "quotas delete ID|NAME        delete a quota and its alerts"},
+     "quotas delete ID|NAME        delete a quota and its alerts", true},
     {"quotas status", ctl_quotas_status,
-     "quotas status [--now TS]     usage in the current periods"},
+     "quotas status [--now TS]     usage in the current periods", false},
     {"quotas evaluate", ctl_quotas_evaluate,
-     "quotas evaluate [--now TS]   fire the thresholds crossed (once per period)"},
-    {"alerts deliver", ctl_alerts_deliver, "alerts deliver               send the alerts due now"},
-    {"alerts list", ctl_alerts_list,
-     "alerts list                  fired alerts and delivery state"},
+     "quotas evaluate [--now TS]   fire the thresholds crossed (once per period)", false},
+    {"alerts deliver", ctl_alerts_deliver, "alerts deliver               send the alerts due now",
+     false},
+    {"alerts list", ctl_alerts_list, "alerts list                  fired alerts and delivery state",
+     false},
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -139,6 +149,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < N(CTL_COMMANDS); i++) {
         int used = ctl_match(&c, CTL_COMMANDS[i].words);
         if (used > 0) {
+            if (!CTL_COMMANDS[i].takes_args && !cfg_no_args(&c, used)) {
+                rc = CFG_EXIT_USAGE;
+                goto out;
+            }
             c.args += used;
             c.nargs -= used;
             rc = CTL_COMMANDS[i].run(&c);

@@ -70,6 +70,20 @@ static int usage_error(const char *msg)
     return CFG_EXIT_USAGE;
 }
 
+static oauth_config oauth_from_cfg(const cfg *c)
+{
+    return (oauth_config){
+        .mode = (oauth_mode)oauth_mode_from_name(cfg_str(c, "oauth_mode")),
+        .tenant_id = cfg_str(c, "oauth_tenant_id"),
+        .client_id = cfg_str(c, "oauth_client_id"),
+        .client_secret = cfg_str(c, "oauth_client_secret"),
+        .federated_token_file = cfg_str(c, "oauth_federated_token_file"),
+        .token_endpoint = cfg_str(c, "oauth_token_endpoint"),
+        .scope = cfg_str(c, "oauth_scope"),
+        .brokers = cfg_str(c, "brokers"),
+    };
+}
+
 static int run_kafka(const cfg *c, sink_pg *sink, ingest_metrics *m, parse_format fmt)
 {
     const char *auth = cfg_str(c, "auth");
@@ -91,16 +105,7 @@ static int run_kafka(const cfg *c, sink_pg *sink, ingest_metrics *m, parse_forma
         .kafka = c->kafka,
         .nkafka = c->nkafka,
     };
-    oauth_config oc = {
-        .mode = (oauth_mode)oauth_mode_from_name(cfg_str(c, "oauth_mode")),
-        .tenant_id = cfg_str(c, "oauth_tenant_id"),
-        .client_id = cfg_str(c, "oauth_client_id"),
-        .client_secret = cfg_str(c, "oauth_client_secret"),
-        .federated_token_file = cfg_str(c, "oauth_federated_token_file"),
-        .token_endpoint = cfg_str(c, "oauth_token_endpoint"),
-        .scope = cfg_str(c, "oauth_scope"),
-        .brokers = kc.brokers,
-    };
+    oauth_config oc = oauth_from_cfg(c);
     source_kafka *sk;
     int rc;
 
@@ -133,10 +138,8 @@ int main(int argc, char **argv)
     log_init("tally-ingest", cfg_str(&c, "log_level"));
     file = cfg_str(&c, "from_file");
     fmt = parse_format_from_name(cfg_str(&c, "input_format"));
-    if (c.nargs > 0) {
-        fprintf(stderr, "tally-ingest: unexpected argument \"%s\"\n", c.args[0]);
+    if (!cfg_no_args(&c, 0))
         goto out;
-    }
     if (!file && (!cfg_str(&c, "brokers") || !*cfg_str(&c, "brokers"))) {
         rc = usage_error("\"brokers\" is required (or --from-file)");
         goto out;
@@ -149,6 +152,15 @@ int main(int argc, char **argv)
         !cfg_str(&c, "kafka_password")) {
         rc = usage_error("\"kafka_password\" is required with auth=connection-string");
         goto out;
+    }
+    if (!file && strcmp(cfg_str(&c, "auth"), "oauth") == 0) {
+        /* before the database: a configuration error is reported as one, at once */
+        oauth_config oc = oauth_from_cfg(&c);
+        char err[256];
+        if (!oauth_config_check(&oc, err, sizeof(err))) {
+            rc = usage_error(err);
+            goto out;
+        }
     }
     sig_install();
     sink_pg_config sc = {

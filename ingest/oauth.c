@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
 
@@ -161,12 +163,56 @@ bool oauth_default_scope(const char *brokers, char *out, size_t outlen)
     return snprintf(out, outlen, "https://%.*s/.default", (int)n, brokers) < (int)outlen;
 }
 
+/* Whether host (hostlen bytes, an IPv6 address in brackets) is this machine: localhost,
+ * 127.0.0.0/8 or ::1. */
+static bool loopback_host(const char *host, size_t hostlen)
+{
+    char h[64];
+    struct in_addr a4;
+
+    if (hostlen == 0 || hostlen >= sizeof(h))
+        return false;
+    memcpy(h, host, hostlen);
+    h[hostlen] = '\0';
+    if (strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0)
+        return true;
+    return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+bool oauth_endpoint_ok(const char *url)
+{
+    const char *host, *end;
+
+    if (strncasecmp(url, "https://", 8) == 0)
+        return true;
+    if (strncasecmp(url, "http://", 7) != 0)
+        return false;
+    host = url + 7;
+    end = host + strcspn(host, "/?#");
+    /* userinfo: the host follows the last '@' of the authority */
+    for (const char *p = host; p < end; p++)
+        if (*p == '@')
+            host = p + 1;
+    if (*host == '[') {
+        const char *close = memchr(host, ']', (size_t)(end - host));
+        return close && loopback_host(host, (size_t)(close + 1 - host));
+    }
+    return loopback_host(host, strcspn(host, ":/?#"));
+}
+
 bool oauth_config_check(const oauth_config *c, char *err, size_t errlen)
 {
     const char *fed = or_env(c->federated_token_file, "AZURE_FEDERATED_TOKEN_FILE");
 
     if (c->mode == OAUTH_MANAGED_IDENTITY)
-        return true;
+        return true; /* IMDS is plain http on a link-local address, and no secret goes there */
+    /* the client secret or the federated assertion goes to this endpoint */
+    if (!unset(c->token_endpoint) && !oauth_endpoint_ok(c->token_endpoint)) {
+        set_err(err, errlen,
+                "\"oauth_token_endpoint\" must be an https:// URL (http:// only to localhost, "
+                "127.0.0.0/8 or [::1])");
+        return false;
+    }
     if (unset(c->token_endpoint) && !or_env(c->tenant_id, "AZURE_TENANT_ID")) {
         set_err(err, errlen, "\"oauth_tenant_id\" (or AZURE_TENANT_ID) is required");
         return false;

@@ -69,6 +69,12 @@ bool oauth_global_init(void);
 int oauth_mode_from_name(const char *name);
 
 /*
+ * Whether a token endpoint may receive a credential: https://, or http:// to this
+ * machine only (localhost, 127.0.0.0/8, [::1]).
+ */
+bool oauth_endpoint_ok(const char *url);
+
+/*
  * Checks that the configuration (with the environment) names everything its mode needs.
  * Returns false with a message (naming the missing key, never a secret) in err.
  */

@@ -77,8 +77,33 @@ static bool parts_grow(source_kafka *sk, int32_t n)
 
 /* librdkafka's syslog levels onto ours; it logs from its own threads (log_write is
  * thread-safe). */
-static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+/* debug=conf dumps the configuration as "[thrd:app]:   name = value" lines and redacts
+ * only what librdkafka flags sensitive, which misses e.g. sasl.oauthbearer.client.secret
+ * in 2.0: masks the value of every property cfg_kafka_secret names. Returns buf or
+ * masked. */
+static const char *kafka_log_mask(const char *buf, char *masked, size_t len)
 {
+    const char *eq = strstr(buf, " = "), *name = eq;
+    char prop[256];
+
+    if (!eq)
+        return buf;
+    while (name > buf && name[-1] != ' ')
+        name--;
+    if (name == eq || (size_t)(eq - name) >= sizeof(prop))
+        return buf;
+    snprintf(prop, sizeof(prop), "%.*s", (int)(eq - name), name);
+    if (!cfg_kafka_secret(prop))
+        return buf;
+    snprintf(masked, len, "%.*s = ********", (int)(eq - buf), buf);
+    return masked;
+}
+
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *line)
+{
+    char masked[512];
+    const char *buf = kafka_log_mask(line, masked, sizeof(masked));
+
     (void)rk;
     /* messages deleted before they were read are found from the offsets (take_message),
      * not from this text: librdkafka says "Offset out of range" only at some levels */
@@ -345,16 +370,14 @@ static bool conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
     char errstr[512];
 
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        /* librdkafka's message may quote the value it refused */
+        if (secret && *value && strstr(errstr, value))
+            snprintf(errstr, sizeof(errstr), "invalid value");
         log_error("invalid kafka property \"%s\"%s%s: %s", name, secret ? "" : " = ",
                   secret ? "" : value, errstr);
         return false;
     }
     return true;
-}
-
-static bool kafka_secret_name(const char *name)
-{
-    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token");
 }
 
 static bool conf_set_int(rd_kafka_conf_t *conf, const char *name, int value)
@@ -429,8 +452,8 @@ static rd_kafka_conf_t *build_conf(source_kafka *sk)
             log_error("invalid oauth configuration: %s", err);
     }
     for (int i = 0; ok && i < c->nkafka; i++)
-        ok = conf_set(conf, c->kafka[i].name, c->kafka[i].value,
-                      kafka_secret_name(c->kafka[i].name));
+        ok =
+            conf_set(conf, c->kafka[i].name, c->kafka[i].value, cfg_kafka_secret(c->kafka[i].name));
     if (ok)
         ok = conf_group_check(conf);
     if (!ok) {

@@ -67,6 +67,9 @@ int main(int argc, char **argv)
     rc = cfg_info(&c, "tally-report [--config FILE] [--db CONNINFO] [--listen ADDR:PORT]");
     if (rc >= 0)
         goto out;
+    rc = CFG_EXIT_USAGE;
+    if (!cfg_no_args(&c, 0))
+        goto out;
     if (cfg_bool(&c, "list_routes")) {
         http_print_routes(stdout, ROUTES, ROUTES_COUNT);
         rc = CFG_EXIT_OK;

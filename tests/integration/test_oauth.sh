@@ -145,4 +145,15 @@ no_secrets "$TMP/bad.log" "refused secret" "$WRONG" "$SECRET"
     --oauth-mode client-credentials --oauth-tenant-id t --oauth-client-id c 2>"$TMP/err"
 assert_eq 2 $? "no client secret: exit 2"
 assert_match 'oauth_client_secret.{1,2} is required' "$(cat "$TMP/err")" "no client secret: key named"
+for ep in "http://login.example.com/tenant-1/oauth2/v2.0/token" "http://10.1.2.3/token"; do
+    # no --db: a configuration error is reported before the database is tried
+    timeout 20 "$ING" --db "host=/nonexistent" --brokers "$MB_BOOTSTRAP" --topic oauth --metrics-listen "" \
+        --auth oauth --oauth-mode client-credentials --oauth-tenant-id t --oauth-client-id c \
+        --oauth-client-secret "$SECRET" --oauth-token-endpoint "$ep" 2>"$TMP/err"
+    assert_eq 2 $? "plain http token endpoint $ep: exit 2"
+    assert_eq 1 "$(wc -l <"$TMP/err")" "plain http token endpoint: one line"
+    assert_match '"oauth_token_endpoint" must be an https:// URL' "$(cat "$TMP/err")" \
+        "plain http token endpoint: key named"
+    no_secrets "$TMP/err" "plain http token endpoint" "$SECRET"
+done
 finish

@@ -141,6 +141,59 @@ static void test_check_config_masks(void **state)
     cfg_cleanup(&c);
 }
 
+/* Every librdkafka property that can carry a secret is masked, however it was given. */
+static void test_check_config_masks_kafka(void **state)
+{
+    static const char *const secret[] = {
+        "sasl.username",
+        "sasl.password",
+        "sasl.oauthbearer.config",
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.assertion.private.key.pem",
+        "sasl.oauthbearer.assertion.private.key.passphrase",
+        "ssl.key.location",
+        "ssl.key.password",
+        "ssl.key.pem",
+        "ssl.keystore.password",
+        "ssl.ca.pem",
+        "ssl.certificate.pem",
+    };
+    enum { NSECRET = sizeof(secret) / sizeof(secret[0]) };
+    char props[NSECRET][128], *argv[1 + 2 * NSECRET + 2];
+    char out[8192] = "", line[192];
+    int argc = 0;
+    cfg c;
+    FILE *f;
+    (void)state;
+
+    argv[argc++] = "prog";
+    for (int i = 0; i < NSECRET; i++) {
+        /* alternate the two -X spellings */
+        snprintf(props[i], sizeof(props[i]), "%s%s=V%02d-in-clear", i % 2 ? "kafka." : "",
+                 secret[i], i);
+        argv[argc++] = "-X";
+        argv[argc++] = props[i];
+    }
+    argv[argc++] = "-X";
+    argv[argc++] = "sasl.oauthbearer.token.endpoint.url=https://login.example/t";
+    assert_int_equal(load(&c, argc, argv), CFG_EXIT_OK);
+    f = fmemopen(out, sizeof(out), "w");
+    cfg_print(&c, f);
+    fclose(f);
+    assert_null(strstr(out, "-in-clear"));
+    for (int i = 0; i < NSECRET; i++) {
+        snprintf(line, sizeof(line), "\nkafka.%s = ********\n", secret[i]);
+        if (!strstr(out, line))
+            fail_msg("--check-config lacks [%s] in [%s]", line, out);
+        assert_true(cfg_kafka_secret(secret[i]));
+    }
+    assert_true(cfg_kafka_secret("kafka.ssl.key.pem"));
+    assert_false(cfg_kafka_secret("bootstrap.servers"));
+    assert_false(cfg_kafka_secret("ssl.certificate.location"));
+    assert_false(cfg_kafka_secret("sasl.mechanisms"));
+    cfg_cleanup(&c);
+}
+
 static void test_mask_conninfo_forms(void **state)
 {
     char out[256];
@@ -212,6 +265,80 @@ static void test_bad_values(void **state)
     unsetenv("TALLY_BATCH_SIZE");
 }
 
+/* The conninfo has _FILE forms too, so its password need not be on the command line. */
+static void test_db_file(void **state)
+{
+    cfg c;
+    char out[4096] = "", conf[256];
+    char *path = write_tmp("db", "host=db user=u password=fr0m-file dbname=x\n");
+    char *argv_flag[] = {"prog", "--db-file", path};
+    char *argv_env[] = {"prog"};
+    FILE *f;
+    (void)state;
+
+    assert_int_equal(load(&c, 3, argv_flag), CFG_EXIT_OK);
+    assert_string_equal(cfg_str(&c, "db"), "host=db user=u password=fr0m-file dbname=x");
+    f = fmemopen(out, sizeof(out), "w");
+    cfg_print(&c, f);
+    fclose(f);
+    assert_non_null(strstr(out, "db = host=db user=u password=******** dbname=x  # flag\n"));
+    assert_null(strstr(out, "fr0m-file"));
+    cfg_cleanup(&c);
+
+    setenv("TALLY_DB_FILE", path, 1);
+    assert_int_equal(load(&c, 1, argv_env), CFG_EXIT_OK);
+    assert_string_equal(cfg_str(&c, "db"), "host=db user=u password=fr0m-file dbname=x");
+    assert_string_equal(c.origins[0], "env");
+    cfg_cleanup(&c);
+    unsetenv("TALLY_DB_FILE");
+
+    snprintf(conf, sizeof(conf), "db_file = %s\n", path);
+    {
+        char *cf = write_tmp("db.conf", conf);
+        char *argv_conf[] = {"prog", "--config", cf};
+        assert_int_equal(load(&c, 3, argv_conf), CFG_EXIT_OK);
+        assert_string_equal(cfg_str(&c, "db"), "host=db user=u password=fr0m-file dbname=x");
+        cfg_cleanup(&c);
+    }
+    {
+        char *argv_missing[] = {"prog", "--db-file", "/nonexistent/db"};
+        expect_usage_error(3, argv_missing, "could not read \"db_file\" \"/nonexistent/db\"");
+    }
+    {
+        char md[4096] = "";
+        f = fmemopen(md, sizeof(md), "w");
+        cfg_print_markdown(SPEC, NSPEC, f);
+        fclose(f);
+        assert_non_null(strstr(md, "| `db` | `TALLY_DB` (or `_FILE`) | string |"));
+    }
+}
+
+/* A bool flag takes a following bool word; anything else after it is positional. */
+static void test_bool_flag_value(void **state)
+{
+    cfg c;
+    char *a1[] = {"prog", "--verbose", "false", "--batch-size", "3"};
+    char *a2[] = {"prog", "--verbose", "ON"};
+    char *a3[] = {"prog", "--verbose", "stray"};
+    (void)state;
+
+    assert_int_equal(load(&c, 5, a1), CFG_EXIT_OK);
+    assert_false(cfg_bool(&c, "verbose"));
+    assert_int_equal(c.nargs, 0);
+    assert_int_equal(cfg_int(&c, "batch_size"), 3);
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, 3, a2), CFG_EXIT_OK);
+    assert_true(cfg_bool(&c, "verbose"));
+    assert_string_equal(cfg_str(&c, "verbose"), "true");
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, 3, a3), CFG_EXIT_OK);
+    assert_true(cfg_bool(&c, "verbose"));
+    assert_int_equal(c.nargs, 1);
+    assert_false(cfg_no_args(&c, 0));
+    assert_true(cfg_no_args(&c, 1));
+    cfg_cleanup(&c);
+}
+
 static void test_positional_and_kafka(void **state)
 {
     cfg c;
@@ -233,9 +360,12 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_secret_file),
+        cmocka_unit_test(test_db_file),
         cmocka_unit_test(test_check_config_masks),
+        cmocka_unit_test(test_check_config_masks_kafka),
         cmocka_unit_test(test_mask_conninfo_forms),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_bool_flag_value),
         cmocka_unit_test(test_positional_and_kafka),
     };
     int rc;

@@ -113,6 +113,40 @@ static void test_default_scope(void **state)
     assert_false(oauth_default_scope("contoso.servicebus.windows.net:9093", scope, 20));
 }
 
+static void test_endpoint_ok(void **state)
+{
+    static const char *const ok[] = {
+        "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+        "https://10.0.0.1/token",
+        "http://127.0.0.1:8080/token",
+        "http://127.9.8.7/token",
+        "http://localhost/token",
+        "http://LOCALHOST:99/token",
+        "http://[::1]:8080/token",
+        "http://user@127.0.0.1/token",
+    };
+    static const char *const refused[] = {
+        "http://login.microsoftonline.com/t/oauth2/v2.0/token",
+        "http://10.0.0.1/token",
+        "http://128.0.0.1/token",
+        "http://127.0.0.1.example.com/token",
+        "http://localhost.example.com/token",
+        "http://[::2]/token",
+        "http://[::1.example.com/token",
+        "http://127.0.0.1@evil.example/token",
+        "ftp://127.0.0.1/token",
+        "login.example.com/token",
+        "",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (!oauth_endpoint_ok(ok[i]))
+            fail_msg("refused %s", ok[i]);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (oauth_endpoint_ok(refused[i]))
+            fail_msg("accepted %s", refused[i]);
+}
+
 static void test_config_check(void **state)
 {
     oauth_config c = {.mode = OAUTH_CLIENT_CREDENTIALS};
@@ -133,6 +167,22 @@ static void test_config_check(void **state)
                         "\"oauth_client_secret\" is required with oauth_mode=client-credentials");
     c.client_secret = "s3cret";
     assert_true(oauth_config_check(&c, err, sizeof(err)));
+    /* the secret goes to the endpoint: https, or plain http to this machine only */
+    c.token_endpoint = "http://login.example.com/t/oauth2/v2.0/token";
+    assert_false(oauth_config_check(&c, err, sizeof(err)));
+    assert_string_equal(err, "\"oauth_token_endpoint\" must be an https:// URL (http:// only to "
+                             "localhost, 127.0.0.0/8 or [::1])");
+    c.token_endpoint = "HTTPS://login.example.com/t/oauth2/v2.0/token";
+    assert_true(oauth_config_check(&c, err, sizeof(err)));
+    c.token_endpoint = "http://127.0.0.1:8080/token";
+    assert_true(oauth_config_check(&c, err, sizeof(err)));
+    c.mode = OAUTH_WORKLOAD_IDENTITY;
+    setenv("AZURE_FEDERATED_TOKEN_FILE", "/f", 1);
+    c.token_endpoint = "http://10.0.0.1/token";
+    assert_false(oauth_config_check(&c, err, sizeof(err)));
+    unsetenv("AZURE_FEDERATED_TOKEN_FILE");
+    c.mode = OAUTH_CLIENT_CREDENTIALS;
+    c.token_endpoint = NULL;
     c.mode = OAUTH_WORKLOAD_IDENTITY;
     assert_false(oauth_config_check(&c, err, sizeof(err)));
     setenv("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token", 1);
@@ -177,9 +227,13 @@ static void test_fetch_failure_hides_secret(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_entra_response), cmocka_unit_test(test_imds_response),
-        cmocka_unit_test(test_bad_responses),  cmocka_unit_test(test_default_scope),
-        cmocka_unit_test(test_config_check),   cmocka_unit_test(test_fetch_failure_hides_secret),
+        cmocka_unit_test(test_entra_response),
+        cmocka_unit_test(test_imds_response),
+        cmocka_unit_test(test_bad_responses),
+        cmocka_unit_test(test_default_scope),
+        cmocka_unit_test(test_endpoint_ok),
+        cmocka_unit_test(test_config_check),
+        cmocka_unit_test(test_fetch_failure_hides_secret),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
