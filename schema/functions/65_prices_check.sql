@@ -13,7 +13,8 @@
 -- - requests, tokens (every class), first_seen, last_seen (UTC days);
 -- - reason: 'unknown model' (the book has no such name), 'no price at that time' (the
 --   model has no price range holding the usage's start), 'no fast rates' (the range has no
---   rates at that speed), 'residency class not in the book', 'prompt band straddles a tier'
+--   rates at that speed), 'residency class not in the book', 'tier has no published price'
+--   (a tier the book gives with a null class: its requests are unpriced), 'prompt band straddles a tier'
 --   (a legacy band 100/101 row against a tier strictly inside it).
 -- Reads the daily rollup grouped by its dimensions (days × models × bands × speeds ×
 -- residencies rows, whatever the number of developers), priced at each day's start: price
@@ -90,6 +91,13 @@ SELECT u.name, CASE WHEN u.usage_model = '' THEN u.deployment ELSE '' END,
                                 AND x.residency = u.residency
                                 AND u.at >= x.effective_from AND u.at < x.effective_to)
                 THEN 'residency class not in the book'
+            WHEN EXISTS (SELECT 1 FROM price_rates q
+                          WHERE q.book_id = p_book AND q.model = coalesce(al.model, u.name)
+                            AND u.at >= q.effective_from AND u.at < q.effective_to
+                            AND q.over_tokens <= coalesce(tally_prompt_band_min(u.prompt_band), 0)
+                            AND (q.input IS NULL OR q.output IS NULL OR q.cache_write_5m IS NULL
+                                 OR q.cache_write_1h IS NULL OR q.cache_read IS NULL))
+                THEN 'tier has no published price'
             ELSE 'prompt band straddles a tier' END AS reason) w
  GROUP BY u.name, CASE WHEN u.usage_model = '' THEN u.deployment ELSE '' END,
           coalesce(al.speed, u.speed), u.residency, w.reason
