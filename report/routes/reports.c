@@ -22,7 +22,7 @@
     "long_context_requests, cache_write_unsplit_tokens, display_name"
 
 #define MONTHLY_FROM                                                                               \
-    " FROM tally_report_monthly($1::int, $2::text, $3::text) r "                                   \
+    " FROM tally_report_monthly($1::int, $2::text, $3::text, $4::text) r "                         \
     "WHERE ($4::text IS NULL OR r.team = $4::text) "                                               \
     "AND ($5::text IS NULL OR r.developer_oid = $5::text)"
 

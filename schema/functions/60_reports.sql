@@ -6,8 +6,12 @@
 -- their rows, billed at a prompt tier above the base, in fast mode, with a residency multiplier other than 1, as
 -- tally_usage_priced counts them; a cost is 0 on a priced row without such usage, NULL on an unpriced row. A group
 -- with tokens and no requests (an iteration's model) is kept (tally_any_usage).
+-- p_team (a lead's scope) keeps only the usage of the local days on which the developer
+-- belonged to that team (as team quotas count), labelled with it: a developer who moved
+-- teams mid-month shows each lead the days of its own team, never the other team's.
 DROP FUNCTION IF EXISTS tally_report_monthly(integer, text, text);
-CREATE FUNCTION tally_report_monthly(p_book integer, p_month text, p_tz text)
+DROP FUNCTION IF EXISTS tally_report_monthly(integer, text, text, text);
+CREATE FUNCTION tally_report_monthly(p_book integer, p_month text, p_tz text, p_team text DEFAULT NULL)
 RETURNS TABLE (month text, tz text, developer_oid text, developer_upn text, team text,
                cost_center text, model text, requests bigint, input_tokens bigint,
                cache_write_5m_tokens bigint, cache_write_1h_tokens bigint, cache_read_tokens bigint,
@@ -35,13 +39,19 @@ g AS (
            coalesce(sum(u.cost_usd) FILTER (WHERE u.speed = 'fast'), 0) AS fast_cost,
            coalesce(sum(u.requests) FILTER (WHERE u.multiplier <> 1), 0)::bigint AS res_requests,
            coalesce(sum(u.cost_usd) FILTER (WHERE u.multiplier <> 1), 0) AS res_cost
-      FROM r, tally_usage_priced_detail(p_book, r.m_start, r.m_end, p_tz, 'none') u
+      FROM r, tally_usage_priced_detail(p_book, r.m_start, r.m_end, p_tz,
+                                        CASE WHEN p_team IS NULL THEN 'none' ELSE 'day' END) u
+     WHERE p_team IS NULL
+        OR EXISTS (SELECT 1 FROM developers m
+                    WHERE m.oid = u.developer_oid AND m.team = p_team
+                      AND m.valid_from < ((u.period_start AT TIME ZONE p_tz) + interval '1 day') AT TIME ZONE p_tz
+                      AND m.valid_to > u.period_start)
      GROUP BY u.developer_oid, u.model, u.priced
     HAVING tally_any_usage(sum(u.requests), sum(u.input_tokens), sum(u.output_tokens),
                            sum(u.cache_read_tokens), sum(u.cache_write_5m_tokens),
                            sum(u.cache_write_1h_tokens), sum(u.cache_write_unsplit_tokens))
 )
-SELECT p_month, p_tz, g.developer_oid, coalesce(d.upn, ''), coalesce(d.team, ''),
+SELECT p_month, p_tz, g.developer_oid, coalesce(d.upn, ''), coalesce(p_team, d.team, ''),
        coalesce(d.cost_center, ''), g.model, g.requests, g.input_tokens, g.cw5m, g.cw1h, g.rd,
        g.output_tokens, tally_money_text(g.cost), g.priced, b.name, b.sha256,
        p.input, p.output, p.cache_write_5m, p.cache_write_1h, p.cache_read, g.lc_requests, g.cwun,

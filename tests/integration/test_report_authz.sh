@@ -117,6 +117,16 @@ assert_eq "200 2 2 7050" "$(mover "$PLATFORM" 2026-11-15T23:45:00Z day)" "platfo
 assert_eq "200 1 2 7050" "$(mover "$PLATFORM" 2026-11-15T23:45:00Z month)" "platform lead by month"
 assert_eq "200 1 3 7150" "$(mover "$FIN" 2026-11-15T23:45:00Z)" "finance: all of it"
 assert_eq "200 0 0 0" "$(mover "$LEAD" 2026-11-15T23:45:00Z)" "another team's lead: nothing"
+# and so does the monthly chargeback's: each lead sees the mover's days in its own team,
+# labelled with it; finance sees the whole month under the team at the month start
+mover_month() { # mover_month TOKEN: status, then team, requests and input tokens of oid-mover's rows
+    GET "/v1/reports/monthly?month=2026-11&format=json" "$1" >/dev/null
+    echo "$STATUS $(json "' '.join('%s/%s/%s' % (r['team'], r['requests'], r['input_tokens']) for r in j['rows'] if r['developer_oid'] == 'oid-mover')")"
+}
+assert_eq "200 search/1/100" "$(mover_month "$SEARCH")" "monthly, search lead: only the day in search"
+assert_eq "200 platform/2/7050" "$(mover_month "$PLATFORM")" "monthly, platform lead: the days since the move"
+assert_eq "200 search/3/7150" "$(mover_month "$FIN")" "monthly, finance: the whole month, one row"
+assert_eq "200 " "$(mover_month "$LEAD")" "monthly, another team's lead: nothing"
 
 # two Authorization headers: which one counts is ambiguous (a proxy may read the other), so
 # neither does: 400, whatever the order and whether one of them is valid
