@@ -14,22 +14,6 @@ LANGUAGE sql IMMUTABLE AS $$
            (5, 'cache_write_unsplit', 'cache_write_5m'), (6, 'cache_read', 'cache_read')
 $$;
 
--- The rates (USD per million tokens) of one price range for usage that is long-context or
--- not: a long-context request is charged the range's long-context rates for every class
--- when the range has them (lc_threshold set; a class without one keeps its normal rate).
--- Pure: it reads no table, so a view can call it for a reader that cannot read prices.
-CREATE OR REPLACE FUNCTION tally_rates(p prices, p_long_context boolean, OUT input numeric,
-                                       OUT output numeric, OUT cache_write_5m numeric,
-                                       OUT cache_write_1h numeric, OUT cache_read numeric)
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN lc THEN coalesce(p.lc_input, p.input) ELSE p.input END,
-           CASE WHEN lc THEN coalesce(p.lc_output, p.output) ELSE p.output END,
-           CASE WHEN lc THEN coalesce(p.lc_cache_write_5m, p.cache_write_5m) ELSE p.cache_write_5m END,
-           CASE WHEN lc THEN coalesce(p.lc_cache_write_1h, p.cache_write_1h) ELSE p.cache_write_1h END,
-           CASE WHEN lc THEN coalesce(p.lc_cache_read, p.cache_read) ELSE p.cache_read END
-      FROM (SELECT p_long_context AND p.lc_threshold IS NOT NULL AS lc) f
-$$;
-
 -- Every name usage may carry that book p_book prices, with the model it is priced as: an
 -- alias is its model; a model id that is not an alias is itself. A name not listed is
 -- priced as itself (and is unpriced when the book has no such model).

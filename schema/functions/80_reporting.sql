@@ -309,3 +309,8 @@ SELECT bucket, developer_oid, developer_upn, team, cost_center, model, deploymen
  WHERE NOT priced;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO tally_reader;
+
+-- tally_rates (the v1 long-context rates) priced the views before tally_rate_table; nothing
+-- calls it any more, and with a tier whose class has no published price it would fall back
+-- to the base rate. Dropped here, after the views that used it are replaced.
+DROP FUNCTION IF EXISTS tally_rates(prices, boolean);
