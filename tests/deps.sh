@@ -21,3 +21,21 @@ deps_install() {
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# contract_tools_install: the pinned npm tools of tests/contract (Redocly's linter, Prism's
+# validating proxy) into tests/contract/node_modules, again only when package-lock.json
+# changed; they need the machine's Node.js 20.19 or newer and the npm registry
+contract_tools_install() {
+    local dir
+    dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/contract" && pwd)
+    local stamp=$dir/node_modules/.tally-lock-sha256 want
+    want=$(sha256sum <"$dir/package-lock.json")
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+    if ! command -v npm >/dev/null; then
+        echo "tests/contract needs Node.js 20.19+ and npm (not found)" >&2
+        return 1
+    fi
+    echo "== installing the contract tools (tests/contract/package-lock.json)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
+    echo "$want" >"$stamp"
+}

@@ -13,6 +13,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 source tests/deps.sh
 deps_install
+contract_tools_install
 
 JOBS=$(nproc)
 build() { # build DIR [cmake options…]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# report/openapi.yaml is valid OpenAPI 3 (as far as its structure goes) and lists exactly
-# the routes tally-report serves (tally-report --list-routes), method by method.
+# report/openapi.yaml is valid OpenAPI 3, lint-clean under Redocly's recommended rules (no
+# error, no warning; the pinned CLI of tests/contract), and lists exactly the routes
+# tally-report serves (tally-report --list-routes), method by method.
 source "$(dirname "$0")/../lib.sh"
 need_env
 PY=python3
@@ -42,4 +43,10 @@ assert_eq 0 $? "openapi.yaml parses, every \$ref resolves, every operation has r
 diff "$TMP/served" "$TMP/documented" && same=yes || same=no
 assert_eq yes "$same" "openapi.yaml documents exactly the served routes"
 assert_eq "$(wc -l <"$TMP/served")" "$(wc -l <"$TMP/documented")" "same number of operations ($(wc -l <"$TMP/served"))"
+REDOCLY=$SRC/tests/contract/node_modules/.bin/redocly
+NO_UPDATE_NOTIFIER=1 REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+    "$REDOCLY" lint --config "$SRC/tests/contract/redocly.yaml" "$SRC/report/openapi.yaml" >"$TMP/lint" 2>&1
+assert_eq 0 $? "redocly lint exits 0 $(grep -v '^ *║\|╔\|╚' "$TMP/lint" | head -40)"
+assert_match 'Your API description is valid' "$(cat "$TMP/lint")" "redocly: valid"
+assert_eq 0 "$(grep -ci 'warning was generated\|[0-9] warnings\?\b' "$TMP/lint")" "redocly: no warning"
 finish
