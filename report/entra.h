@@ -32,84 +32,30 @@
 #define ENTRA_ROLE_MAP_DEFAULT                                                                     \
     "Tally.Developer=developer,Tally.Lead=lead,Tally.Finance=finance,Tally.Platform=platform"
 
-#define ENTRA_CFG_SPEC                                                                             \
-    {"entra_tenant_id",                                                                            \
-     CFG_STR,                                                                                      \
-     NULL,                                                                                         \
-     0,                                                                                            \
-     0,                                                                                            \
-     NULL,                                                                                         \
-     CFG_PUBLIC,                                                                                   \
-     "Entra ID tenant (directory) id, a GUID: set it to accept Entra access tokens"},              \
-        {"entra_audience",                                                                         \
-         CFG_STR,                                                                                  \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         CFG_PUBLIC,                                                                               \
-         "accepted aud values, comma-separated (the API's Application ID URI and/or client id)"},  \
-        {"entra_issuer",                                                                           \
-         CFG_STR,                                                                                  \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         CFG_PUBLIC,                                                                               \
-         "expected iss; default https://login.microsoftonline.com/TENANT/v2.0"},                   \
-        {"entra_jwks_url",                                                                         \
-         CFG_STR,                                                                                  \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         CFG_PUBLIC,                                                                               \
-         "signing keys (https://, http:// to loopback only); default "                             \
-         "https://login.microsoftonline.com/TENANT/discovery/v2.0/keys"},                          \
-        {"entra_role_map",                                                                         \
-         CFG_STR,                                                                                  \
-         ENTRA_ROLE_MAP_DEFAULT,                                                                   \
-         0,                                                                                        \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         CFG_PUBLIC,                                                                               \
-         "app role value=tally role (developer, lead, finance, platform), comma-separated"},       \
-        {"entra_group_team_map",                                                                   \
-         CFG_STR,                                                                                  \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         CFG_PUBLIC,                                                                               \
-         "a lead's team: group object id=team, comma-separated (the groups claim)"},               \
-        {"entra_team_claim",                                                                       \
-         CFG_STR,                                                                                  \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         CFG_PUBLIC,                                                                               \
-         "a lead's team: the claim holding it, when no group of entra_group_team_map matches"},    \
-        {"entra_leeway_s",                                                                         \
-         CFG_INT,                                                                                  \
-         "60",                                                                                     \
-         0,                                                                                        \
-         300,                                                                                      \
-         NULL,                                                                                     \
-         CFG_PUBLIC,                                                                               \
-         "clock skew allowed on exp and nbf, seconds"},                                            \
-        {"entra_jwks_ttl_s",                                                                       \
-         CFG_INT,                                                                                  \
-         "86400",                                                                                  \
-         60,                                                                                       \
-         604800,                                                                                   \
-         NULL,                                                                                     \
-         CFG_PUBLIC,                                                                               \
-         "fetch the signing keys again once they are this old, seconds"},                          \
-    {                                                                                              \
-        "entra_jwks_refetch_s", CFG_INT, "300", 1, 86400, NULL, CFG_PUBLIC,                        \
-            "a token with a kid the keys lack fetches them again at most once per this, seconds"   \
-    }
+/* clang-format off */
+#define ENTRA_CFG_SPEC \
+    {"entra_tenant_id", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, \
+     "Entra ID tenant (directory) id, a GUID: set it to accept Entra access tokens"}, \
+    {"entra_audience", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, \
+     "accepted aud values, comma-separated (the API's Application ID URI and/or client id)"}, \
+    {"entra_issuer", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, \
+     "expected iss; default https://login.microsoftonline.com/TENANT/v2.0"}, \
+    {"entra_jwks_url", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, \
+     "signing keys (https://, http:// to loopback only); default " \
+     "https://login.microsoftonline.com/TENANT/discovery/v2.0/keys"}, \
+    {"entra_role_map", CFG_STR, ENTRA_ROLE_MAP_DEFAULT, 0, 0, NULL, CFG_PUBLIC, \
+     "app role value=tally role (developer, lead, finance, platform), comma-separated"}, \
+    {"entra_group_team_map", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, \
+     "a lead's team: group object id=team, comma-separated (the groups claim)"}, \
+    {"entra_team_claim", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, \
+     "a lead's team: the claim holding it, when no group of entra_group_team_map matches"}, \
+    {"entra_leeway_s", CFG_INT, "60", 0, 300, NULL, CFG_PUBLIC, \
+     "clock skew allowed on exp and nbf, seconds"}, \
+    {"entra_jwks_ttl_s", CFG_INT, "86400", 60, 604800, NULL, CFG_PUBLIC, \
+     "fetch the signing keys again once they are this old, seconds"}, \
+    {"entra_jwks_refetch_s", CFG_INT, "300", 1, 86400, NULL, CFG_PUBLIC, \
+     "a token with a kid the keys lack fetches them again at most once per this, seconds"}
+/* clang-format on */
 
 typedef struct entra_role_entry {
     char *app_role;
