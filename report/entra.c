@@ -287,20 +287,21 @@ void entra_rules_cleanup(entra_rules *r)
 
 /* ---- claims ---- */
 
-static bool audience_ok(const entra_rules *r, const json_t *aud)
+static bool audience_is(const entra_rules *r, const char *aud)
 {
-    const char *one = json_string_value(aud);
-
-    if (json_is_array(aud)) {
-        for (size_t i = 0; i < json_array_size(aud); i++)
-            if (audience_ok(r, json_array_get(aud, i)))
-                return true;
-        return false;
-    }
-    for (int i = 0; one && i < r->naudiences; i++)
-        if (strcmp(one, r->audiences[i]) == 0)
+    for (int i = 0; aud && i < r->naudiences; i++)
+        if (strcmp(aud, r->audiences[i]) == 0)
             return true;
     return false;
+}
+
+/* aud is one string or an array of strings (RFC 7519 4.1.3) */
+static bool audience_ok(const entra_rules *r, const json_t *aud)
+{
+    for (size_t i = 0; i < json_array_size(aud); i++)
+        if (audience_is(r, json_string_value(json_array_get(aud, i))))
+            return true;
+    return audience_is(r, json_string_value(aud));
 }
 
 /* The broadest tally role the token's app roles map to, 0 when none does. */

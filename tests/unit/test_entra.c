@@ -38,8 +38,8 @@ static const entra_rules_text TEXT = {
 static void test_shaped(void **state)
 {
     static const char *const yes[] = {"a.b.c", "eyJ0.eyJ0.", "A-_z.09.x-_"};
-    static const char *const no[] = {"",      "tt_0123abcd", "a.b",   "a..c",    ".b.c",
-                                     "a.b.c.d", "a.b.c=",    "a.b+.c", "a b.c.d", "a.b/c.d"};
+    static const char *const no[] = {"",        "tt_0123abcd", "a.b",    "a..c",    ".b.c",
+                                     "a.b.c.d", "a.b.c=",      "a.b+.c", "a b.c.d", "a.b/c.d"};
 
     (void)state;
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
@@ -104,9 +104,8 @@ static void test_rules(void **state)
     rules_err(&t, "invalid value for \"entra_audience\": an empty item");
     t = TEXT;
     t.role_map = "Tally.Admin=admin";
-    rules_err(&t,
-              "invalid value for \"entra_role_map\": \"admin\" is not one of developer, lead, "
-              "finance, platform");
+    rules_err(&t, "invalid value for \"entra_role_map\": \"admin\" is not one of developer, lead, "
+                  "finance, platform");
     t.role_map = "A=lead,A=finance";
     rules_err(&t, "invalid value for \"entra_role_map\": app role \"A\" is mapped twice");
     t.role_map = "";
@@ -117,8 +116,7 @@ static void test_rules(void **state)
     t.group_team_map = "red";
     rules_err(&t, "invalid value for \"entra_group_team_map\": \"red\" is not NAME=VALUE");
     t.group_team_map = GRED "=red," GRED "=blue";
-    rules_err(&t, "invalid value for \"entra_group_team_map\": group \"" GRED
-                  "\" is mapped twice");
+    rules_err(&t, "invalid value for \"entra_group_team_map\": group \"" GRED "\" is mapped twice");
     t.group_team_map = "g=";
     rules_err(&t, "invalid value for \"entra_group_team_map\": an empty item");
 }
@@ -126,10 +124,9 @@ static void test_rules(void **state)
 /* claims: a valid developer token's, with JSON members to add or replace */
 static json_t *claims(const char *overrides)
 {
-    json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "aud", "api://tokentally",
-                          "iss", ISS, "tid", TENANT, "oid", "oid-alice", "roles",
-                          "Tally.Developer", "nbf", (json_int_t)(NOW - 60), "exp",
-                          (json_int_t)(NOW + 3600));
+    json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "aud", "api://tokentally", "iss",
+                          ISS, "tid", TENANT, "oid", "oid-alice", "roles", "Tally.Developer", "nbf",
+                          (json_int_t)(NOW - 60), "exp", (json_int_t)(NOW + 3600));
     json_t *o = json_loads(overrides, 0, NULL);
 
     assert_non_null(c);
@@ -202,6 +199,8 @@ static void test_claims_identity(void **state)
     assert_string_equal(check("{\"aud\": \"api://other\"}"), "refused: wrong audience (aud)");
     assert_string_equal(check("{\"aud\": [\"api://other\", 7]}"), "refused: wrong audience (aud)");
     assert_string_equal(check("{\"aud\": []}"), "refused: wrong audience (aud)");
+    assert_string_equal(check("{\"aud\": [[\"api://tokentally\"]]}"),
+                        "refused: wrong audience (aud)");
     assert_string_equal(check("{\"aud\": [\"x\", \"0b1c2d3e-0000-4000-8000-000000000001\"]}"),
                         "developer [] [oid-alice] entra:oid-alice");
     assert_string_equal(check("{\"aud\": \"API://TOKENTALLY\"}"), "refused: wrong audience (aud)");
@@ -228,16 +227,15 @@ static void test_claims_roles(void **state)
     assert_string_equal(check("{\"roles\": []}"),
                         "refused: no app role of the token maps to a tally role");
     /* a lead's team: by group (GUIDs in any case), by claim, never two */
-    assert_string_equal(
-        check("{\"roles\": [\"Tally.Lead\"], \"groups\": [\"x\", \"" GRED "\"]}"),
-        "lead [red] [] entra:oid-alice");
+    assert_string_equal(check("{\"roles\": [\"Tally.Lead\"], \"groups\": [\"x\", \"" GRED "\"]}"),
+                        "lead [red] [] entra:oid-alice");
     assert_string_equal(
         check("{\"roles\": [\"Tally.Lead\"], \"groups\": [\"66666666-7777-8888-9999-000000000000\","
               " \"" GBLUE "\"], \"tally_team\": \"red\"}"),
         "lead [blue] [] entra:oid-alice");
-    assert_string_equal(check("{\"roles\": [\"Tally.Lead\"], \"groups\": [\"" GRED "\", \"" GBLUE
-                              "\"]}"),
-                        "refused: the lead's groups map to more than one team");
+    assert_string_equal(
+        check("{\"roles\": [\"Tally.Lead\"], \"groups\": [\"" GRED "\", \"" GBLUE "\"]}"),
+        "refused: the lead's groups map to more than one team");
     assert_string_equal(check("{\"roles\": [\"Tally.Lead\"], \"tally_team\": \"search\"}"),
                         "lead [search] [] entra:oid-alice");
     assert_string_equal(check("{\"roles\": [\"Tally.Lead\"], \"tally_team\": \"\"}"),
@@ -373,9 +371,9 @@ static void test_verify(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shaped),          cmocka_unit_test(test_rules),
-        cmocka_unit_test(test_claims_time),     cmocka_unit_test(test_claims_identity),
-        cmocka_unit_test(test_claims_roles),    cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_shaped),       cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_claims_time),  cmocka_unit_test(test_claims_identity),
+        cmocka_unit_test(test_claims_roles), cmocka_unit_test(test_verify),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
