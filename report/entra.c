@@ -1,6 +1,7 @@
 #include "entra.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +11,27 @@
 
 #include <jwt.h>
 
+#include "hash.h"
 #include "log.h"
 #include "url.h"
 
 #define ENTRA_TEAM_MAX (sizeof(((auth_principal *)0)->scope_team) - 1)
 #define ENTRA_OID_MAX (sizeof(((auth_principal *)0)->scope_oid) - 1)
 
+/* A token verified before: OpenSSL 3 takes over a millisecond to read the PEM libjwt needs
+ * for each verification, and clients send the same token for its whole life. */
+typedef struct entra_verified {
+    char digest[HASH_HEX_LEN + 1]; /* SHA-256 of the token; "" = empty slot */
+    unsigned long generation;      /* of the key set that verified it */
+    int64_t valid_until;           /* exp + leeway */
+    auth_principal p;
+} entra_verified;
+
 struct entra {
     entra_rules rules;
     jwks_cache *keys;
+    pthread_mutex_t lock;     /* guards verified */
+    entra_verified *verified; /* ENTRA_VERIFIED_SLOTS, direct-mapped by digest */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -444,7 +457,13 @@ entra *entra_new(entra_rules *r, const jwks_cache_config *keys)
 {
     entra *v = calloc(1, sizeof(*v));
 
-    if (!v || !(v->keys = jwks_cache_new(keys))) {
+    if (!v)
+        return NULL;
+    v->verified = calloc(ENTRA_VERIFIED_SLOTS, sizeof(*v->verified));
+    if (!v->verified || !(v->keys = jwks_cache_new(keys)) ||
+        pthread_mutex_init(&v->lock, NULL) != 0) {
+        jwks_cache_free(v->keys);
+        free(v->verified);
         free(v);
         return NULL;
     }
@@ -459,6 +478,8 @@ void entra_free(entra *v)
         return;
     jwks_cache_free(v->keys);
     entra_rules_cleanup(&v->rules);
+    pthread_mutex_destroy(&v->lock);
+    free(v->verified);
     free(v);
 }
 
@@ -467,54 +488,102 @@ jwks_cache *entra_keys(entra *v)
     return v->keys;
 }
 
-auth_status entra_verify(entra *v, const char *token, size_t n, auth_principal *p)
+static entra_verified *verified_slot(entra *v, const char *digest)
+{
+    unsigned long h = 0;
+
+    for (int i = 0; i < 8; i++) /* lower-case hex */
+        h = h * 16 + (unsigned long)(isdigit((unsigned char)digest[i]) ? digest[i] - '0'
+                                                                       : digest[i] - 'a' + 10);
+    return &v->verified[h % ENTRA_VERIFIED_SLOTS];
+}
+
+/* Whether digest was verified with the current key set and is still valid at now. */
+static bool verified_get(entra *v, const char *digest, int64_t now, auth_principal *p)
+{
+    unsigned long generation = jwks_cache_generation(v->keys);
+    entra_verified *e;
+    bool hit;
+
+    pthread_mutex_lock(&v->lock);
+    e = verified_slot(v, digest);
+    hit = hash_equal(e->digest, digest, HASH_HEX_LEN) && e->generation == generation &&
+          now < e->valid_until;
+    if (hit)
+        *p = e->p;
+    pthread_mutex_unlock(&v->lock);
+    return hit;
+}
+
+static void verified_put(entra *v, const char *digest, unsigned long generation,
+                         int64_t valid_until, const auth_principal *p)
+{
+    entra_verified *e;
+
+    pthread_mutex_lock(&v->lock);
+    e = verified_slot(v, digest);
+    memcpy(e->digest, digest, sizeof(e->digest));
+    e->generation = generation;
+    e->valid_until = valid_until;
+    e->p = *p;
+    pthread_mutex_unlock(&v->lock);
+}
+
+auth_status entra_verify_at(entra *v, const char *token, size_t n, int64_t now, auth_principal *p)
 {
     char why[160] = "", kid[JWKS_KID_MAX + 1], *copy = NULL, *pem = NULL, *text = NULL;
+    char digest[HASH_HEX_LEN + 1];
     size_t pem_len = 0;
+    unsigned long generation = 0;
     jwt_t *jwt = NULL;
     json_t *claims = NULL;
     auth_status st = AUTH_UNKNOWN;
 
     memset(p, 0, sizeof(*p));
     if (n > ENTRA_TOKEN_MAX) {
-        set_err(why, sizeof(why), "longer than %d bytes", ENTRA_TOKEN_MAX);
+        snprintf(why, sizeof(why), "longer than %d bytes", ENTRA_TOKEN_MAX);
         goto out;
     }
+    hash_sha256_hex(token, n, digest);
+    if (verified_get(v, digest, now, p))
+        return AUTH_OK;
     if (!(copy = strndup(token, n))) {
-        set_err(why, sizeof(why), "out of memory");
+        snprintf(why, sizeof(why), "out of memory");
         goto out;
     }
     if (!header_kid(copy, kid, sizeof(kid), why, sizeof(why)))
         goto out;
-    switch (jwks_cache_pem(v->keys, kid, &pem, &pem_len)) {
+    switch (jwks_cache_pem(v->keys, kid, &pem, &pem_len, &generation)) {
     case JWKS_FOUND:
         break;
     case JWKS_UNKNOWN_KID:
-        set_err(why, sizeof(why), "no signing key has its kid");
+        snprintf(why, sizeof(why), "no signing key has its kid");
         goto out;
     case JWKS_UNAVAILABLE:
-        set_err(why, sizeof(why), "the signing keys could not be fetched");
+        snprintf(why, sizeof(why), "the signing keys could not be fetched");
         goto out;
     case JWKS_NO_MEMORY:
-        set_err(why, sizeof(why), "out of memory");
+        snprintf(why, sizeof(why), "out of memory");
         goto out;
     }
     if (jwt_decode(&jwt, copy, (const unsigned char *)pem, (int)pem_len) != 0 || !jwt) {
-        set_err(why, sizeof(why), "bad signature or malformed token");
+        snprintf(why, sizeof(why), "bad signature or malformed token");
         goto out;
     }
     if (jwt_get_alg(jwt) != JWT_ALG_RS256) { /* the header was read as RS256 above */
-        set_err(why, sizeof(why), "the algorithm is not RS256");
+        snprintf(why, sizeof(why), "the algorithm is not RS256");
         goto out;
     }
     text = jwt_get_grants_json(jwt, NULL);
     claims = text ? json_loads(text, 0, NULL) : NULL;
     if (!json_is_object(claims)) {
-        set_err(why, sizeof(why), "the claims are not a JSON object");
+        snprintf(why, sizeof(why), "the claims are not a JSON object");
         goto out;
     }
-    if (!entra_claims_check(&v->rules, claims, (int64_t)time(NULL), p, why, sizeof(why)))
+    if (!entra_claims_check(&v->rules, claims, now, p, why, sizeof(why)))
         goto out;
+    verified_put(v, digest, generation,
+                 json_integer_value(json_object_get(claims, "exp")) + v->rules.leeway_s, p);
     st = AUTH_OK;
 out:
     if (st != AUTH_OK) {
@@ -527,6 +596,11 @@ out:
     free(pem);
     free(copy);
     return st;
+}
+
+auth_status entra_verify(entra *v, const char *token, size_t n, auth_principal *p)
+{
+    return entra_verify_at(v, token, n, (int64_t)time(NULL), p);
 }
 
 /* ---- configuration ---- */

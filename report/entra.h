@@ -11,6 +11,10 @@
  * and anything but RS256 (none, HS256 keyed with the public key, …) is refused before
  * libjwt sees a key.
  *
+ * A token verified once is remembered by its SHA-256 (ENTRA_VERIFIED_SLOTS of them) until its
+ * exp plus the leeway or until the key set changes: OpenSSL 3 takes over a millisecond to
+ * read the PEM libjwt needs for each verification.
+ *
  * entra_rules_* and entra_claims_check are pure. An entra verifier is thread-safe once built.
  */
 #ifndef TALLY_ENTRA_H
@@ -26,8 +30,9 @@
 #include "cfg.h"
 #include "jwks.h"
 
-#define ENTRA_TOKEN_MAX 16384 /* Entra access tokens are 1-3 KB; room for large claims */
-#define ENTRA_HEADER_MAX 4096 /* decoded header bytes */
+#define ENTRA_TOKEN_MAX 16384    /* Entra access tokens are 1-3 KB; room for large claims */
+#define ENTRA_HEADER_MAX 4096    /* decoded header bytes */
+#define ENTRA_VERIFIED_SLOTS 512 /* tokens remembered as verified */
 #define ENTRA_AUTHORITY "https://login.microsoftonline.com"
 #define ENTRA_ROLE_MAP_DEFAULT                                                                     \
     "Tally.Developer=developer,Tally.Lead=lead,Tally.Finance=finance,Tally.Platform=platform"
@@ -119,8 +124,13 @@ void entra_free(entra *v); /* NULL is a no-op */
 /*
  * Verifies token (n bytes, entra_jwt_shaped) and fills p: AUTH_OK, or AUTH_UNKNOWN (logged with
  * the reason, never the token) for anything refused, including keys that could not be had.
+ * A token verified before is taken from a small cache (by its SHA-256) until its exp plus the
+ * leeway, as long as the key set has not changed since.
  */
 auth_status entra_verify(entra *v, const char *token, size_t n, auth_principal *p);
+
+/* entra_verify at now (Unix seconds), for tests. */
+auth_status entra_verify_at(entra *v, const char *token, size_t n, int64_t now, auth_principal *p);
 
 /* The verifier's key cache (for tests). */
 jwks_cache *entra_keys(entra *v);

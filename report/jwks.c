@@ -292,7 +292,7 @@ struct jwks_cache {
     jwks_set set;
     bool fetched, attempted, kid_refetched;
     int64_t fetched_at, attempted_at, kid_refetched_at;
-    unsigned long fetches;
+    unsigned long fetches, generation;
 };
 
 jwks_cache *jwks_cache_new(const jwks_cache_config *cfg)
@@ -347,10 +347,12 @@ static void refresh(jwks_cache *c, int64_t now)
     c->set = set;
     c->fetched = true;
     c->fetched_at = now;
+    c->generation++;
     log_info("fetched %d signing key%s from \"%s\"", set.n, set.n == 1 ? "" : "s", c->url);
 }
 
-jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *pem_len)
+jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *pem_len,
+                           unsigned long *generation)
 {
     const jwks_key *key;
     jwks_status st;
@@ -379,6 +381,8 @@ jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *p
         if (*pem) {
             memcpy(*pem, key->pem, key->pem_len + 1);
             *pem_len = key->pem_len;
+            if (generation)
+                *generation = c->generation;
         }
         st = *pem ? JWKS_FOUND : JWKS_NO_MEMORY;
     } else {
@@ -396,4 +400,14 @@ unsigned long jwks_cache_fetches(jwks_cache *c)
     n = c->fetches;
     pthread_mutex_unlock(&c->lock);
     return n;
+}
+
+unsigned long jwks_cache_generation(jwks_cache *c)
+{
+    unsigned long g;
+
+    pthread_mutex_lock(&c->lock);
+    g = c->generation;
+    pthread_mutex_unlock(&c->lock);
+    return g;
 }

@@ -90,9 +90,15 @@ void jwks_cache_free(jwks_cache *c);
 
 /*
  * Looks up kid, fetching the set as described above. On JWKS_FOUND *pem is a copy of
- * the key's PEM (NUL-terminated, *pem_len bytes) that the caller frees with free().
+ * the key's PEM (NUL-terminated, *pem_len bytes) that the caller frees with free(), and
+ * *generation (if not NULL) the number of the key set it came from.
  */
-jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *pem_len);
+jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *pem_len,
+                           unsigned long *generation);
+
+/* The number of the current key set: it changes with every set fetched, so what was
+ * verified with an older set (a key since removed) can be told apart. */
+unsigned long jwks_cache_generation(jwks_cache *c);
 
 /* How many fetches were attempted (for tests and logs). */
 unsigned long jwks_cache_fetches(jwks_cache *c);

@@ -358,6 +358,39 @@ static void test_verify(void **state)
     assert_int_equal(verify(&s, "eyJhbGciOiJSUzI1NiJ9.e30.", &p), AUTH_UNKNOWN);
     assert_int_equal(verify(&s, "bm90IGpzb24.e30.c2ln", &p), AUTH_UNKNOWN);
 
+    /* verified tokens are remembered until exp + leeway, and while the key set stays */
+    snprintf(valid, sizeof(valid),
+             "{\"aud\":\"api://tokentally\",\"iss\":\"%s\",\"tid\":\"%s\",\"oid\":\"oid-dave\","
+             "\"roles\":[\"Tally.Developer\"],\"exp\":%lld}",
+             ISS, TENANT, now + 100);
+    tok = sign(&s, JWT_ALG_RS256, "kid-a", s.priv, valid);
+    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now, &p), AUTH_OK);
+    assert_string_equal(p.scope_oid, "oid-dave");
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now + 159, &p), AUTH_OK);
+    assert_string_equal(p.scope_oid, "oid-dave");
+    assert_int_equal(p.role, AUTH_DEVELOPER);
+    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now + 160, &p), AUTH_UNKNOWN);
+    assert_int_equal(p.role, 0);
+    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now, &p), AUTH_OK);
+    assert_int_equal(s.ks.calls, 2);
+    /* the provider drops key a: once the set is fetched again, its tokens are refused */
+    membuf_puts(&b, "{\"keys\":[");
+    test_jwk(&b, s.other, "kid-b", "");
+    membuf_puts(&b, "]}");
+    s.ks.doc = b.data;
+    test_now += 300;
+    free(tok);
+    tok = sign(&s, JWT_ALG_RS256, "kid-b", s.other_priv, valid);
+    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now, &p), AUTH_OK); /* refetched */
+    assert_int_equal(s.ks.calls, 3);
+    free(tok);
+    tok = sign(&s, JWT_ALG_RS256, "kid-a", s.priv, valid);
+    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now, &p), AUTH_UNKNOWN);
+    assert_int_equal(s.ks.calls, 3);
+    free(tok);
+    membuf_free(&b);
+
     entra_free(s.v);
     entra_free(NULL);
     free(s.priv);

@@ -115,7 +115,7 @@ static jwks_status lookup(jwks_cache *c, const char *kid)
 {
     char *pem = NULL;
     size_t len = 0;
-    jwks_status st = jwks_cache_pem(c, kid, &pem, &len);
+    jwks_status st = jwks_cache_pem(c, kid, &pem, &len, NULL);
 
     if (st == JWKS_FOUND) {
         assert_non_null(pem);
