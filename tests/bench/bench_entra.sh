@@ -8,6 +8,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:?build dir}" && pwd)
 WORK=$(mktemp -d /tmp/bench-entra.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+# shellcheck disable=SC2046 # pkg-config flags are meant to split
 cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I"$ROOT/report" -I"$ROOT/common" -I"$ROOT/tests/unit" \
     $(pkg-config --cflags libpq) "$ROOT/tests/bench/bench_entra.c" \
     "$BUILD/report/libreport_core.a" "$BUILD/common/libtally.a" \
