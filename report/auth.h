@@ -3,10 +3,14 @@
  * (only the SHA-256 of a token is stored; the stored and computed digests are compared
  * in constant time; revoked tokens are refused), and what each role may see.
  *
+ * With Entra ID sign-in configured (auth_use_entra), a bearer token shaped like a JWT
+ * is an Entra access token instead, verified by entra.h; static tokens keep working.
+ *
  * Roles: finance (all costs), lead (its team's rows only), developer (its own rows
  * only), platform (everything, admin endpoints). The scoping is applied in SQL: every
  * cost query binds auth_principal.scope_team / scope_oid as parameters.
- * Thread-safe: no state besides the connection the caller passes.
+ * Thread-safe: no state besides the connection the caller passes and the Entra verifier,
+ * set once before the server starts.
  */
 #ifndef TALLY_AUTH_H
 #define TALLY_AUTH_H
@@ -44,9 +48,18 @@ const char *auth_role_name(auth_role role);
 
 /*
  * Checks an Authorization header value (NULL when absent) and fills p on AUTH_OK.
- * conn is used for one indexed lookup.
+ * conn is used for one indexed lookup of a static token; an Entra access token needs no
+ * database (AUTH_UNKNOWN for any refusal, the reason logged).
  */
 auth_status auth_check(PGconn *conn, const char *authorization, auth_principal *p);
+
+struct entra;
+
+/*
+ * Makes auth_check accept Entra access tokens verified by v (borrowed; NULL: static
+ * tokens only). Call before any thread calls auth_check.
+ */
+void auth_use_entra(struct entra *v);
 
 /*
  * The SQL parameters that scope cost rows: the lead's team / the developer's oid, or

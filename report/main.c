@@ -5,7 +5,9 @@
 #include <stdio.h>
 
 #include "alert.h"
+#include "auth.h"
 #include "cfg.h"
+#include "entra.h"
 #include "evaluator.h"
 #include "http.h"
 #include "log.h"
@@ -39,6 +41,7 @@ static const cfg_spec REPORT_SPEC[] = {
      "print the routes served (METHOD PATH) and exit"},
     {"log_level", CFG_STR, "info", 0, 0, "error|warn|info|debug", CFG_PUBLIC, "log level"},
     EVALUATOR_CFG_SPEC,
+    ENTRA_CFG_SPEC,
     ALERT_CFG_SPEC,
 };
 
@@ -60,6 +63,7 @@ int main(int argc, char **argv)
     evaluator *ev = NULL;
     evaluator_metrics em;
     alert_opts ao;
+    entra *signin = NULL;
     int rc = cfg_load(&c, "tally-report", REPORT_SPEC, N(REPORT_SPEC), argc, argv);
 
     if (rc != CFG_EXIT_OK)
@@ -80,6 +84,10 @@ int main(int argc, char **argv)
         rc = CFG_EXIT_USAGE;
         goto out;
     }
+    rc = entra_from_cfg(&c, &signin);
+    if (rc != CFG_EXIT_OK)
+        goto out;
+    auth_use_entra(signin);
     sig_install();
     if (!alert_global_init()) {
         rc = CFG_EXIT_RUNTIME;
@@ -131,6 +139,7 @@ int main(int argc, char **argv)
     log_info("stopped");
     rc = CFG_EXIT_OK;
 out:
+    entra_free(signin);
     pool_free(db);
     tz_cache_free(tz);
     alert_global_cleanup();
