@@ -401,12 +401,20 @@ static bool months_close_tx(PGconn *conn, const months_close_req *req, months_cl
         int formats[11] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0};
 
         memcpy(params, p, sizeof(p));
-        res = PQexecParams(conn,
-                           "INSERT INTO month_closes (month, tz, book_id, closed_by, forced, "
-                           "reason, complete, csv, csv_sha256, json, json_sha256) VALUES "
-                           "($1, $2, $3::int, $4, $5::boolean, $6, $7, $8::bytea, $9, $10::bytea, "
-                           "$11) RETURNING id::text",
-                           11, NULL, params, lens, formats, 0);
+        /* one statement: its parts see the month not yet closed, so the corrections it
+           carries are those of the months before it (tally_month_corrected) */
+        res = PQexecParams(
+            conn,
+            "WITH c AS (INSERT INTO month_closes (month, tz, book_id, closed_by, forced, reason, "
+            "complete, csv, csv_sha256, json, json_sha256) VALUES ($1, $2, $3::int, $4, "
+            "$5::boolean, $6, $7, $8::bytea, $9, $10::bytea, $11) RETURNING id), "
+            "l AS (INSERT INTO month_close_lines SELECT c.id, $1, l.* FROM c, "
+            "tally_month_lines($3::int, $1, $2) l), "
+            "x AS (INSERT INTO month_close_lines SELECT c.id, x.* FROM c, "
+            "tally_month_corrections($3::int, $1, $2) x) "
+            "INSERT INTO month_close_audit (close_id, action, by_principal, forced, reason) "
+            "SELECT c.id, 'close', $4, $5::boolean, $6 FROM c RETURNING close_id::text",
+            11, NULL, params, lens, formats, 0);
     }
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -421,24 +429,6 @@ static bool months_close_tx(PGconn *conn, const months_close_req *req, months_cl
         goto out;
     }
     snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    params[0] = out->id;
-    params[1] = req->month;
-    params[2] = book_id;
-    params[3] = req->tz;
-    params[4] = by;
-    params[5] = req->force ? "t" : "f";
-    params[6] = req->reason;
-    res = months_exec(conn, r, NULL, "store the close's lines",
-                      "WITH a AS (INSERT INTO month_close_lines SELECT $1::bigint, $2, l.* "
-                      "FROM tally_month_lines($3::int, $2, $4) l), "
-                      "b AS (INSERT INTO month_close_lines SELECT $1::bigint, x.* "
-                      "FROM tally_month_corrections($3::int, $2, $4) x) "
-                      "INSERT INTO month_close_audit (close_id, action, by_principal, forced, "
-                      "reason) VALUES ($1::bigint, 'close', $5, $6::boolean, $7)",
-                      7, params);
-    if (!res)
-        goto out;
     PQclear(res);
     ok = true;
 out:
@@ -546,13 +536,14 @@ void months_reopen(PGconn *conn, const char *month, const char *tz, const char *
         goto rollback;
     }
     PQclear(res);
-    res = months_exec(conn, r, NULL, "reopen the month",
-                      "WITH u AS (UPDATE month_closes SET reopened_at = now(), reopened_by = "
-                      "coalesce($3, 'tallyctl:' || session_user), reopen_reason = $4 "
-                      "WHERE id = $1::bigint) INSERT INTO month_close_audit (close_id, action, "
-                      "by_principal, reason) VALUES ($1::bigint, 'reopen', "
-                      "coalesce($3, 'tallyctl:' || session_user), $4)",
-                      4, params);
+    res = months_exec(
+        conn, r, NULL, "reopen the month",
+        "WITH u AS (UPDATE month_closes SET reopened_at = now(), reopened_by = "
+        "coalesce($3, 'tallyctl:' || session_user), reopen_reason = $4 "
+        "WHERE id = $1::bigint AND month = $2) INSERT INTO month_close_audit (close_id, action, "
+        "by_principal, reason) VALUES ($1::bigint, 'reopen', "
+        "coalesce($3, 'tallyctl:' || session_user), $4)",
+        4, params);
     if (!res)
         goto rollback;
     PQclear(res);

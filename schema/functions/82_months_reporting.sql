@@ -1,4 +1,4 @@
--- The reporting views of month close (issue 12; functions in 62_months.sql), after
+-- The reporting views of month close (issue 12; functions in 66_months.sql), after
 -- 80_reporting.sql: they price with reporting.price_book_in_use.
 
 -- Grafana (dashboards/grafana/finance.json): every month with usage or a close, open or

@@ -148,8 +148,9 @@ SELECT p_month, p_tz, c.developer_oid, coalesce(d.upn, ''), c.team, c.cost_cente
        (coalesce(c.t_w5, 0) + coalesce(c.t_un, 0))::bigint, coalesce(c.t_w1, 0)::bigint,
        coalesce(c.t_rd, 0)::bigint, coalesce(c.t_out, 0)::bigint,
        CASE WHEN c.priced THEN tally_money_text(coalesce(c.cost, 0)) END, c.priced, b.name, b.sha256,
-       NULL, NULL, NULL, NULL, NULL, NULL, coalesce(c.t_un, 0)::bigint,
-       coalesce(d.display_name, ''), NULL, NULL, NULL, NULL, NULL, NULL, c.corrects_month
+       NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint,
+       coalesce(c.t_un, 0)::bigint, coalesce(d.display_name, ''), NULL::bigint, NULL::text,
+       NULL::bigint, NULL::text, NULL::bigint, NULL::text, c.corrects_month
   FROM c
   LEFT JOIN LATERAL (SELECT * FROM tally_month_range(c.corrects_month, p_tz)) r ON true
   LEFT JOIN LATERAL (SELECT * FROM tally_developers_in(r.m_start, r.m_end) i
