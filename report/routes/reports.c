@@ -87,13 +87,21 @@ static void reports_snapshot(http_req *req, PGconn *conn, const months_close_inf
     free(data);
 }
 
-/* Marks recomputed figures of a month closed (in this zone or another): "closed" in JSON,
-   the Tally-Closed header. */
+/* Marks recomputed figures of a month closed (in this zone or another): the Tally-Closed
+   header, and "closed" in the JSON header (when not NULL). */
 static void reports_mark_recomputed(http_req *req, json_t *header, const months_close_info *ci,
                                     const char *why)
 {
-    json_t *o = json_object();
+    json_t *o;
     char mark[512];
+
+    snprintf(mark, sizeof(mark),
+             "recomputed; not the closed figures (%s); closed-tz=%s; closed-at=%s", why, ci->tz,
+             ci->closed_at);
+    http_set_header(req, "Tally-Closed", mark);
+    if (!header)
+        return;
+    o = json_object();
 
     json_object_set_new(o, "snapshot", json_false());
     json_object_set_new(o, "why", json_string(why));
@@ -104,10 +112,6 @@ static void reports_mark_recomputed(http_req *req, json_t *header, const months_
     json_object_set_new(o, "csv_sha256", json_string(ci->csv_sha256));
     json_object_set_new(o, "json_sha256", json_string(ci->json_sha256));
     json_object_set_new(header, "closed", o);
-    snprintf(mark, sizeof(mark),
-             "recomputed; not the closed figures (%s); closed-tz=%s; closed-at=%s", why, ci->tz,
-             ci->closed_at);
-    http_set_header(req, "Tally-Closed", mark);
 }
 
 void route_reports_monthly(http_req *req)
@@ -168,6 +172,9 @@ void route_exports_focus(http_req *req)
     char filename[64];
     route_book book;
     http_rows rows = {0};
+    months_close_info ci;
+    months_result r;
+    PGconn *conn;
 
     if (!(q->given & QP_MONTH)) {
         http_reply_problem(req, 400, "month", "month=YYYY-MM is required");
@@ -181,6 +188,16 @@ void route_exports_focus(http_req *req)
         return;
     if (!book.loaded) {
         http_reply_problem(req, 400, "price_book", "no price book is loaded");
+        return;
+    }
+    if (!(conn = http_db(req)))
+        return;
+    /* FOCUS is not kept with a close: a closed month's export is recomputed, and says so */
+    if (months_find(conn, q->month, q->tz, &ci, &r) ||
+        (r.status == MONTHS_OK && months_find(conn, q->month, NULL, &ci, &r)))
+        reports_mark_recomputed(req, NULL, &ci, "the FOCUS export of a closed month is recomputed");
+    else if (r.status != MONTHS_OK) {
+        route_months_reply_error(req, &r);
         return;
     }
     params[0] = route_book_param(&book);

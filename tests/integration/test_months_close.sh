@@ -108,6 +108,10 @@ GET "/v1/reports/monthly?month=2026-03" "$LEAD" >/dev/null
 assert_eq "False scoped to a team or a developer" "$(json "j['closed']['snapshot'], j['closed']['why']")" \
     "a lead's scoped view is recomputed and says so"
 
+GET "/v1/exports/focus?month=2026-03" "$FIN" >/dev/null
+assert_match "^recomputed; not the closed figures \(the FOCUS export of a closed month is recomputed\); closed-tz=UTC" \
+    "$(header Tally-Closed)" "FOCUS of the closed month: recomputed, and says so"
+
 # --- the next open month carries exactly the corrections ---
 # per million, fixture-b - fixture-a: sonnet in +1 out +1 5m +1.25 1h +2 read +0.1; opus in +2 out +10
 #  alice red sonnet (r01, r02; before the move): 2234 + 2567 + 4000x1.25 + 8901x2 + 30000x0.1 = 0.030603
