@@ -7,6 +7,7 @@
 #include "alert.h"
 #include "ctl.h"
 #include "log.h"
+#include "months.h"
 
 static const cfg_spec CTL_SPEC[] = {
     {"db", CFG_STR, "", 0, 0, NULL, CFG_CONNINFO,
@@ -38,7 +39,15 @@ static const cfg_spec CTL_SPEC[] = {
     {"name", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "tokens create: name of the token"},
     {"now", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
      "quotas evaluate, quotas status: as of this instant instead of now"},
+    {"tz", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC, "months close, reopen: the zone of the month"},
+    {"price_book", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
+     "months close: price book of the snapshot (the newest)"},
+    {"force", CFG_BOOL, "false", 0, 0, NULL, CFG_PUBLIC,
+     "months close: close despite ingest gaps or the lateness window (needs --reason)"},
+    {"reason", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
+     "months close --force, months reopen: why (recorded in the audit)"},
     ALERT_CFG_SPEC,
+    MONTHS_CFG_SPEC,
 };
 
 typedef struct ctl_command {
@@ -92,6 +101,18 @@ static const ctl_command CTL_COMMANDS[] = {
      "quotas status [--now TS]     usage in the current periods", false},
     {"quotas evaluate", ctl_quotas_evaluate,
      "quotas evaluate [--now TS]   fire the thresholds crossed (once per period)", false},
+    {"months close", ctl_months_close,
+     "months close YYYY-MM --tz ZONE [--price-book NAME] [--force --reason TEXT]\n"
+     "                               freeze the month's chargeback (CSV, JSON, lines)",
+     true},
+    {"months list", ctl_months_list, "months list                  every close, newest first",
+     false},
+    {"months show", ctl_months_show,
+     "months show YYYY-MM          closes, audit and pending corrections (JSON)", true},
+    {"months reopen", ctl_months_reopen,
+     "months reopen YYYY-MM --tz ZONE --reason TEXT\n"
+     "                               reopen a closed month (recorded)",
+     true},
     {"alerts deliver", ctl_alerts_deliver, "alerts deliver               send the alerts due now",
      false},
     {"alerts list", ctl_alerts_list, "alerts list                  fired alerts and delivery state",

@@ -86,7 +86,8 @@ struct http_req {
     bool authenticated;
     int slot; /* pool slot held, -1 none */
     struct timespec t0;
-    char extra_name[64], extra_value[512]; /* http_set_header, "" none */
+    char extra_name[HTTP_EXTRA_HEADERS][64], extra_value[HTTP_EXTRA_HEADERS][512]; /* set_header */
+    int nextra;
 };
 
 /* ---- replies ---- */
@@ -103,8 +104,8 @@ static void http_queue(http_req *req, int status, struct MHD_Response *resp, con
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    if (req->extra_name[0] && status < 300)
-        MHD_add_response_header(resp, req->extra_name, req->extra_value);
+    for (int i = 0; i < req->nextra && status < 300; i++)
+        MHD_add_response_header(resp, req->extra_name[i], req->extra_value[i]);
     if (atomic_load(&req->srv->stopping))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (status == 401)
@@ -289,8 +290,14 @@ void http_reply_rows(http_req *req, const http_rows *rows)
 
 void http_set_header(http_req *req, const char *name, const char *value)
 {
-    snprintf(req->extra_name, sizeof(req->extra_name), "%s", name);
-    snprintf(req->extra_value, sizeof(req->extra_value), "%s", value);
+    if (req->nextra == HTTP_EXTRA_HEADERS) {
+        log_error("route %s set more than %d headers", req->route ? req->route->path : "?",
+                  HTTP_EXTRA_HEADERS);
+        return;
+    }
+    snprintf(req->extra_name[req->nextra], sizeof(req->extra_name[0]), "%s", name);
+    snprintf(req->extra_value[req->nextra], sizeof(req->extra_value[0]), "%s", value);
+    req->nextra++;
 }
 
 /* ---- request accessors ---- */
@@ -392,20 +399,27 @@ static const char *http_route_label(const http_req *req)
     return req->route ? req->route->path : "unmatched";
 }
 
-/* Matches path against a route path; a final "{…}" segment takes one segment. */
+/* Matches path against a route path; a "{…}" segment (one, anywhere) takes one segment. */
 static bool http_path_match(http_req *req, const char *pattern, const char *path, size_t n)
 {
     const char *brace = strchr(pattern, '{');
-    size_t plen;
+    const char *suffix;
+    size_t plen, slen, alen;
 
     if (!brace)
         return strlen(pattern) == n && memcmp(pattern, path, n) == 0;
     plen = (size_t)(brace - pattern);
-    if (n <= plen || memcmp(pattern, path, plen) != 0 || memchr(path + plen, '/', n - plen) ||
-        n - plen > QUERY_VALUE_MAX)
+    suffix = strchr(brace, '}');
+    suffix = suffix ? suffix + 1 : "";
+    slen = strlen(suffix);
+    if (n <= plen + slen || memcmp(pattern, path, plen) != 0 ||
+        memcmp(suffix, path + n - slen, slen) != 0)
         return false;
-    memcpy(req->path_arg, path + plen, n - plen);
-    req->path_arg[n - plen] = '\0';
+    alen = n - plen - slen;
+    if (memchr(path + plen, '/', alen) || alen > QUERY_VALUE_MAX)
+        return false;
+    memcpy(req->path_arg, path + plen, alen);
+    req->path_arg[alen] = '\0';
     req->has_path_arg = true;
     return true;
 }

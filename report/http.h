@@ -9,11 +9,11 @@
  *
  * The server knows no route of its own: the application hands it a table of http_route
  * rows in http_config (tally-report's is ROUTES in report/routes/table.c, its handlers
- * one file per family in report/routes/). A row gives the methods, the path (a last
- * segment "{id}" matches any one segment, see http_path_arg), the roles allowed (AUTH_*
- * bits, AUTH_OPEN, or HTTP_PROBE) and the query parameters accepted (QP_* bits, parsed
- * into http_query before the handler runs). The handler calls exactly one http_reply_*
- * function. `tally-report --list-routes` prints the table, and
+ * one file per family in report/routes/). A row gives the methods, the path (one
+ * segment "{id}", last or not, matches any one segment, see http_path_arg), the roles
+ * allowed (AUTH_* bits, AUTH_OPEN, or HTTP_PROBE) and the query parameters accepted (QP_*
+ * bits, parsed into http_query before the handler runs). The handler calls exactly one
+ * http_reply_* function. `tally-report --list-routes` prints the table, and
  * tests/integration/test_openapi.sh checks report/openapi.yaml against it.
  *
  * Thread-safety: the server object is shared by every connection thread (the pool and
@@ -154,7 +154,8 @@ typedef struct http_rows {
 
 void http_reply_rows(http_req *req, const http_rows *rows);
 
-/* Adds a header to the request's successful (2xx) reply; one per request, copied. */
+/* Adds a header to the request's successful (2xx) reply; up to HTTP_EXTRA_HEADERS, copied. */
+#define HTTP_EXTRA_HEADERS 4
 void http_set_header(http_req *req, const char *name, const char *value);
 
 /* True when Postgres knows the IANA zone (list cached at the first connection); false

@@ -43,6 +43,7 @@ static const cfg_spec REPORT_SPEC[] = {
     EVALUATOR_CFG_SPEC,
     ENTRA_CFG_SPEC,
     ALERT_CFG_SPEC,
+    MONTHS_CFG_SPEC,
 };
 
 /* how long a request waits for a database connection before its 503 */
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
     hc.header_timeout_s = (int)cfg_int(&c, "header_timeout_s");
     hc.max_per_address = (int)cfg_int(&c, "max_connections_per_address");
     hc.metrics_auth = cfg_bool(&c, "metrics_auth");
+    route_months_init((int)cfg_int(&c, "close_lateness_h"));
     srv = http_server_start(&hc, reg);
     if (!srv) {
         rc = CFG_EXIT_RUNTIME;

@@ -314,8 +314,8 @@ static bool query_set(query *q, unsigned bit, const char *name, const char *v, s
             return query_fail(err, 400, name, "format must be json or csv");
         return true;
     case QP_LAYOUT:
-        if (n != 1 || (v[0] != '1' && v[0] != '2'))
-            return query_fail(err, 400, name, "layout must be 1 or 2");
+        if (n != 1 || v[0] < '1' || v[0] > '3')
+            return query_fail(err, 400, name, "layout must be 1, 2 or 3");
         q->layout = v[0] - '0';
         return true;
     case QP_DEVELOPER:
@@ -351,7 +351,7 @@ bool query_parse(const char *raw, size_t len, unsigned allowed, query *q, query_
     memset(q, 0, sizeof(*q));
     memset(err, 0, sizeof(*err));
     strcpy(q->tz, "UTC");
-    q->layout = 2;
+    q->layout = 3;
     if (len > QUERY_MAX_LEN)
         return query_fail(err, 414, "", "the query string is longer than 8192 bytes");
     for (size_t i = 0; i <= len; i++) {

@@ -65,7 +65,7 @@ typedef struct query {
     char deployment[QUERY_VALUE_MAX + 1];
     char price_book[QUERY_VALUE_MAX + 1];
     query_format format;
-    int layout; /* report columns: 1 = as before issue 10, 2 (default) = with its columns */
+    int layout; /* report columns: 1 = before issue 10, 2 = before issue 12, 3 (default) */
 } query;
 
 typedef struct query_error {

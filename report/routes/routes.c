@@ -15,7 +15,7 @@
 
 /* one X-macro expansion a line */
 /* clang-format off */
-static const render_column ROUTE_USAGE_SUMS[] = {
+const render_column ROUTE_USAGE_SUMS[] = {
     {"requests", RENDER_COUNT},
     {"long_context_requests", RENDER_COUNT},
     TALLY_TOKEN_CLASSES(ROUTE_COUNT_COLUMN)
@@ -23,6 +23,7 @@ static const render_column ROUTE_USAGE_SUMS[] = {
     {"cost_usd", RENDER_MONEY},
 };
 /* clang-format on */
+const int ROUTE_USAGE_NSUMS = (int)(sizeof(ROUTE_USAGE_SUMS) / sizeof(ROUTE_USAGE_SUMS[0]));
 
 void route_reply_usage(http_req *req, const char *sql, int nparams, const char *const *params,
                        json_t *header, const char *filename)
@@ -35,7 +36,7 @@ void route_reply_usage(http_req *req, const char *sql, int nparams, const char *
     rows.csv = http_wants_csv(req);
     rows.totals = true;
     rows.roles = ROUTE_USAGE_SUMS;
-    rows.nroles = (int)(sizeof(ROUTE_USAGE_SUMS) / sizeof(ROUTE_USAGE_SUMS[0]));
+    rows.nroles = ROUTE_USAGE_NSUMS;
     rows.header = header;
     rows.filename = filename;
     http_reply_rows(req, &rows);

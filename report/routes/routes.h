@@ -1,7 +1,7 @@
 /*
  * routes.h - the application of tally-report: its route table and the handlers (one
  * file per family in report/routes/: health.c, costs.c, reports.c, unpriced.c,
- * prices.c, directory.c, quotas.c) and helpers they share (routes.c). The table that
+ * prices.c, directory.c, quotas.c, months.c) and helpers they share (routes.c). The table that
  * maps paths to them is ROUTES in table.c, handed to the server in http_config.
  * Handlers run on connection threads; they keep no state of their own.
  */
@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "months.h"
 
 /* The route table (table.c). */
 extern const http_route ROUTES[];
@@ -31,6 +32,20 @@ void route_deployments(http_req *req);
 void route_quotas(http_req *req);
 void route_quota(http_req *req);
 void route_quotas_status(http_req *req);
+void route_months(http_req *req);
+void route_month(http_req *req);
+void route_month_close(http_req *req);
+void route_month_reopen(http_req *req);
+
+/* Replies for a months.h failure: 400, 409, 404, or the database's status. */
+void route_months_reply_error(http_req *req, const months_result *r);
+
+/* The close_lateness_h of the close route (months.h), set once before the server starts. */
+void route_months_init(int lateness_h);
+
+/* The summed columns of the usage reports: request counts, every token class, cost_usd. */
+extern const render_column ROUTE_USAGE_SUMS[];
+extern const int ROUTE_USAGE_NSUMS;
 
 /*
  * Replies with a usage report (costs, monthly, unpriced) streamed from sql: CSV when the

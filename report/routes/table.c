@@ -34,6 +34,13 @@ const http_route ROUTES[] = {
     {HTTP_GET, "/v1/quotas/status", AUTH_ANY_ROLE, 0, route_quotas_status, "quota use now", false},
     {HTTP_GET | HTTP_PUT | HTTP_DELETE, "/v1/quotas/{id}", AUTH_PLATFORM, 0, route_quota,
      "a quota with its alerts: read, replace, delete", false},
+    {HTTP_GET, "/v1/months", FINANCE, QP_FORMAT, route_months, "month closes", false},
+    {HTTP_GET, "/v1/months/{month}", FINANCE, 0, route_month,
+     "a month: its closes, audit and pending corrections", false},
+    {HTTP_POST, "/v1/months/{month}/close", FINANCE, 0, route_month_close,
+     "close a month: freeze its chargeback", false},
+    {HTTP_POST, "/v1/months/{month}/reopen", AUTH_PLATFORM, 0, route_month_reopen,
+     "reopen a closed month", false},
 };
 
 const int ROUTES_COUNT = (int)(sizeof(ROUTES) / sizeof(ROUTES[0]));

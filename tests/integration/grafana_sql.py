@@ -74,6 +74,10 @@ EXPECTED = {
         (["model", "effective_from", "effective_to", "input", "cache_write_5m", "cache_write_1h",
           "cache_read", "output", "lc_threshold", "lc_input", "lc_output"], "input", False),
     ("tally-finance", "Price books loaded"): (["name", "published", "sha256", "loaded_at"], None, False),
+    ("tally-finance", "Months: open or closed"):
+        (["month", "tz", "state", "closed_at", "closed_by", "forced", "reason", "closed_cost_usd"], None, False),
+    ("tally-finance", "Corrections pending"):
+        (["corrected_month", "tz", "correction_cost_usd", "lines"], None, False),
     ("tally-platform", "Events ingested"): (["events"], "events", True),
     ("tally-platform", "Rejects"): (["rejects"], "rejects", True),
     ("tally-platform", "Unpriced requests"): (["unpriced_requests"], "unpriced_requests", True),

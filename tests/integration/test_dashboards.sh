@@ -55,6 +55,9 @@ done
 "$CTL" --db "$DB" deployments set claude-sonnet-5-5-us claude-sonnet-5-5 --from 2026-01-01 \
     --residency data-zone-us >/dev/null
 assert_eq 0 $? "tallyctl deployments set claude-sonnet-5-5-us --residency data-zone-us"
+# the month closed (the finance panels of month close list it, with no correction pending)
+"$CTL" --db "$DB" months close 2026-10 --tz UTC >/dev/null
+assert_eq 0 $? "tallyctl months close 2026-10 --tz UTC"
 events=$(sql "SELECT count(*) FROM usage_events")
 assert_match '^[0-9]{4,}$' "$events" "events ingested ($events)"
 assert_eq t "$(sql "SELECT count(*) > 0 FROM ingest_rejects")" "the simulator's malformed lines were rejected"

@@ -28,9 +28,9 @@ assert_eq "month,tz,developer_oid,developer_upn,team,cost_center,model,requests,
 assert_eq "$(wc -l <"$TMP/m1.csv")" "$(grep -c $'\r$' "$TMP/m1.csv")" "every line ends in CRLF"
 GET "/v1/reports/monthly?month=2026-03&layout=1" "$FIN" -H 'Accept: text/csv' >"$TMP/m1b.csv"
 assert_eq "$(sha256sum <"$TMP/m1.csv")" "$(sha256sum <"$TMP/m1b.csv")" "Accept: text/csv gives the same CSV"
-# layout 2 (the default): the same rows with six columns appended; a v1 book bills nothing
+# layout 2: the same rows with six columns appended; a v1 book bills nothing
 # at a tier other than its long-context one, nothing fast, no residency
-GET "/v1/reports/monthly?month=2026-03&format=csv" "$FIN" >"$TMP/m1d.csv"
+GET "/v1/reports/monthly?month=2026-03&format=csv&layout=2" "$FIN" >"$TMP/m1d.csv"
 assert_eq "200 $(head -1 "$TMP/m1.csv" | tr -d '\r'),tier_requests,tier_cost_usd,fast_requests,fast_cost_usd,residency_requests,residency_cost_usd" \
     "$STATUS $(head -1 "$TMP/m1d.csv" | tr -d '\r')" "layout 2: the chargeback columns, then the six of issue 10"
 assert_eq "ok" "$("$PY" - "$TMP/m1.csv" "$TMP/m1d.csv" <<'PY'
@@ -44,9 +44,13 @@ assert tail == want, tail
 print('ok')
 PY
 )" "layout 2 rows: layout 1's, then 0 requests and cost 0 (empty when unpriced)"
-GET "/v1/reports/monthly?month=2026-03&layout=3" "$FIN" >/dev/null
+# layout 3 (the default): layout 2 and corrects_month (empty: no month is closed)
+GET "/v1/reports/monthly?month=2026-03&format=csv" "$FIN" >"$TMP/m1e.csv"
+assert_eq "$(sed 's/\r$/,\r/' "$TMP/m1d.csv" | sed '1s/,\r$/,corrects_month\r/' | sha256sum)" "$(sha256sum <"$TMP/m1e.csv")" \
+    "layout 3: layout 2's bytes with an empty corrects_month appended"
+GET "/v1/reports/monthly?month=2026-03&layout=4" "$FIN" >/dev/null
 assert_eq "400 layout application/problem+json" "$STATUS $(json "j['parameter']") $(sed -n 's/^Content-Type: \([^;\r]*\).*/\1/p' "$TMP/h")" \
-    "layout=3: 400 problem naming layout"
+    "layout=4: 400 problem naming layout"
 GET "/v1/exports/focus?month=2026-03&layout=" "$FIN" >/dev/null
 assert_eq "400 layout" "$STATUS $(json "j['parameter']")" "FOCUS layout= (empty): 400 naming layout"
 

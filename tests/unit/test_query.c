@@ -41,7 +41,7 @@ static void test_defaults(void **state)
     assert_int_equal(q.given, 0);
     assert_string_equal(q.tz, "UTC");
     assert_int_equal(q.format, QF_DEFAULT);
-    assert_int_equal(q.layout, 2);
+    assert_int_equal(q.layout, 3);
     assert_int_equal(q.ngroups, 2); /* developer,model */
     assert_int_equal(q.groups[0], QG_DEVELOPER);
     assert_int_equal(q.groups[1], QG_MODEL);
@@ -145,7 +145,7 @@ static void test_refusals(void **state)
     assert_string_equal(q.team, "'; DROP TABLE prices;--"); /* a bound value, harmless */
 }
 
-/* layout: 1 (the report columns of before issue 10) or 2, nothing else */
+/* layout: 1 (the report columns of before issue 10), 2 (before issue 12) or 3, nothing else */
 static void test_layout(void **state)
 {
     query q;
@@ -157,7 +157,9 @@ static void test_layout(void **state)
     assert_true(q.given & QP_LAYOUT);
     assert_true(parse("layout=2", ALL, &q, &err));
     assert_int_equal(q.layout, 2);
-    refused("layout=3", ALL, "layout");
+    assert_true(parse("layout=3", ALL, &q, &err));
+    assert_int_equal(q.layout, 3);
+    refused("layout=4", ALL, "layout");
     refused("layout=0", ALL, "layout");
     refused("layout=", ALL, "layout");
     refused("layout", ALL, "layout");

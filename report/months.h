@@ -1,0 +1,115 @@
+/*
+ * months.h - month close (docs/architecture.md, "Month close"): the chargeback statement
+ * and its JSON header, shared by GET /v1/reports/monthly and the close; closing a month
+ * (the exact CSV and JSON bytes rendered once, by the renderer the route uses, stored with
+ * their SHA-256 and the lines corrections are computed against) and reopening it; looking a
+ * close up and reading its stored bytes. tally-report's routes and tallyctl call the same
+ * functions, so a close is the same whichever made it.
+ *
+ * Every function takes a connection of the caller's (not shared between threads) and
+ * reports through a months_result; thread-safe otherwise.
+ */
+#ifndef TALLY_MONTHS_H
+#define TALLY_MONTHS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* The chargeback layout with the correction rows (and their corrects_month column). */
+#define MONTHS_LAYOUT 3
+
+/* The lateness window key of tally-report and tallyctl: a month may be closed this many
+   hours after its end in its zone (earlier only when forced). */
+#define MONTHS_CFG_SPEC                                                                            \
+    {                                                                                              \
+        "close_lateness_h", CFG_INT, "48", 0, 8784, NULL, CFG_PUBLIC,                              \
+            "months close: hours after a month's end (in its zone) during which late events may "  \
+            "still "                                                                               \
+            "arrive and a close is refused unless forced"                                          \
+    }
+
+typedef enum {
+    MONTHS_OK = 0,
+    MONTHS_BAD_INPUT, /* param names what: HTTP 400, tallyctl exit 2 */
+    MONTHS_REFUSED,   /* closed already, gaps, lateness, a later close: 409, exit 1 */
+    MONTHS_NOT_FOUND, /* no such close: 404, exit 1 */
+    MONTHS_DB_ERROR   /* the statement failed (sqlstate, "" when no answer): 503/500, exit 1 */
+} months_status;
+
+typedef struct months_result {
+    months_status status;
+    char param[32];   /* MONTHS_BAD_INPUT: the field */
+    char detail[600]; /* a lower-case sentence */
+    char sqlstate[6];
+} months_result;
+
+/* A close: its identity and what its replies say about it. */
+typedef struct months_close_info {
+    char id[24];
+    char month[8];
+    char tz[65];
+    char closed_at[32]; /* RFC 3339 UTC, seconds */
+    char closed_by[160];
+    char book_name[257];
+    char book_sha256[65];
+    char csv_sha256[65];
+    char json_sha256[65];
+    char complete[128]; /* the Tally-Complete value when it was closed */
+} months_close_info;
+
+/*
+ * The chargeback statement of a layout (1, 2 or MONTHS_LAYOUT): $1 book id, $2 month, $3
+ * zone, $4 a lead's team, $5 a developer's oid (NULL: unscoped). Layout 3 is layout 2's rows,
+ * then the correction rows of the closed months the month carries, with corrects_month.
+ */
+const char *months_chargeback_sql(int layout);
+
+/*
+ * The chargeback's JSON members before "rows": month, tz, price_book ({name, sha256}, or null
+ * when book_name is NULL), complete and gaps (the ingest gaps touching the month); complete
+ * receives the Tally-Complete value ("true", or "false; gaps=N; lost_messages=M"). NULL
+ * with r set on failure; the caller owns the object.
+ */
+json_t *months_header(PGconn *conn, const char *month, const char *tz, const char *book_name,
+                      const char *book_sha256, char complete[128], months_result *r);
+
+typedef struct months_close_req {
+    const char *month;      /* YYYY-MM */
+    const char *tz;         /* IANA zone */
+    const char *price_book; /* a book's name, NULL for the newest */
+    bool force;             /* close despite gaps or the lateness window */
+    const char *reason;     /* required with force; recorded */
+    const char *by;         /* the principal; NULL: "tallyctl:" and the database user */
+    int lateness_h;         /* close_lateness_h */
+} months_close_req;
+
+/*
+ * Closes a month in a zone (one transaction, serialised with other closes and reopens):
+ * refused when it is closed there already, or (unless forced) while an ingest gap touches it
+ * or its lateness window is open. On MONTHS_OK, *out describes the new close.
+ */
+void months_close(PGconn *conn, const months_close_req *req, months_close_info *out,
+                  months_result *r);
+
+/*
+ * Reopens the close of a month in a zone (platform only: the caller checks), with a reason
+ * (required), in the audit. Refused while a later close carries corrections of the month.
+ */
+void months_reopen(PGconn *conn, const char *month, const char *tz, const char *by,
+                   const char *reason, months_close_info *out, months_result *r);
+
+/*
+ * The close in force of month in tz, or with tz NULL the first of any zone's. Returns true
+ * when found; false with r->status MONTHS_OK when there is none, else the error in r.
+ */
+bool months_find(PGconn *conn, const char *month, const char *tz, months_close_info *out,
+                 months_result *r);
+
+/* The stored CSV (csv true) or JSON bytes of a close (malloc'd, the caller frees); NULL with
+   r set on failure. */
+char *months_snapshot(PGconn *conn, const char *close_id, bool csv, size_t *len, months_result *r);
+
+#endif
