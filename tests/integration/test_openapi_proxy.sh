@@ -111,6 +111,24 @@ req 409 POST /v1/quotas "$PLAT" "${J[@]}" --data-binary "$Q"
 req 403 POST /v1/quotas "$FIN" "${J[@]}" --data-binary "$Q"
 req 404 GET /v1/quotas/999999 "$PLAT"
 req 200 DELETE "/v1/quotas/$QID" "$PLAT"
+# month close: close, list, show, the snapshot served, reopen, and the refusals
+CL='{"tz": "UTC"}'
+req 201 POST /v1/months/2026-03/close "$FIN" "${J[@]}" --data-binary "$CL"
+req 409 POST /v1/months/2026-03/close "$FIN" "${J[@]}" --data-binary "$CL"
+refused 400 POST /v1/months/2026-03/close "$FIN" "${J[@]}" --data-binary '{"tz": "UTC", "colour": 1}'
+req 200 GET /v1/months "$FIN"
+head_as_get /v1/months "$FIN"
+head_as_get "/v1/reports/monthly?month=2026-03" "$FIN"
+req 200 GET "/v1/months?format=csv" "$PLAT"
+req 200 GET /v1/months/2026-03 "$FIN"
+req 200 GET "/v1/reports/monthly?month=2026-03" "$FIN"
+req 200 GET "/v1/reports/monthly?month=2026-03&format=csv" "$FIN"
+req 200 GET "/v1/reports/monthly?month=2026-03&price_book=fixture-a&layout=2" "$FIN"
+req 200 GET "/v1/reports/monthly?month=2026-04" "$FIN"
+req 200 GET "/v1/exports/focus?month=2026-04" "$FIN"
+req 403 POST /v1/months/2026-03/reopen "$FIN" "${J[@]}" --data-binary '{"tz": "UTC", "reason": "test"}'
+req 200 POST /v1/months/2026-03/reopen "$PLAT" "${J[@]}" --data-binary '{"tz": "UTC", "reason": "test"}'
+req 404 POST /v1/months/2026-03/reopen "$PLAT" "${J[@]}" --data-binary '{"tz": "UTC", "reason": "again"}'
 
 # Prism logs each violation; --errors turns one into an error response, which the
 # status checks above catch; the log is read too, so a warning-level one fails as well
