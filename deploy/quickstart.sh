@@ -281,7 +281,8 @@ MY_EVENT='{"schema":"tally.usage/1","requestId":"my-first-request","timestamp":"
 MY_QUOTA='{"name":"my-first-quota","scope":"developer","subject":"'$MY_OID'","metric":"tokens","period":"day","tz":"UTC","limit":"10000"}'
 
 ENV=$DIR/quickstart.env
-cat >"$ENV.tmp" <<ENVEOF
+touch "$ENV.tmp" && chmod 600 "$ENV.tmp" # it holds the tokens; DIR is open to postgres
+cat >>"$ENV.tmp" <<ENVEOF
 # the running quick start (pid $$), for the README's examples; dead once it stops
 export TALLY_URL='$URL'
 export TALLY_BROKERS='$MB_BOOTSTRAP'

@@ -87,6 +87,7 @@ assert_eq True "${r[7]}" "the JSON counts the same rows"
 # ---- interactive, later stopped with SIGTERM
 if wait_for 240 test -e "$DIR2/quickstart.env"; then
     assert_eq 1 "$(grep -c "Ctrl-C stops everything" "$TMP/qs2.out")" "quickstart.env appears when it is ready"
+    assert_eq 600 "$(stat -c %a "$DIR2/quickstart.env")" "quickstart.env holds tokens: only its owner reads it"
     source "$DIR2/quickstart.env"
     assert_eq "1 1 1 1" "$(for r in finance lead platform; do grep -cE "^( +|tokens +)$r +tt_[0-9a-f]{64}( |$)" "$TMP/qs2.out"; done | tr '\n' ' ')$(grep -cxE "broker +$TALLY_BROKERS .*" "$TMP/qs2.out")" \
         "it prints a finance, a lead and a platform token and the broker address"
