@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # The quick start: the whole product on one machine, with embedded stand-ins for Azure.
 #
-#   ./deploy/quickstart.sh                    run, print the finance CSV and the URLs, wait
-#   ./deploy/quickstart.sh --non-interactive  the same, then stop everything and exit
+#   ./deploy/quickstart.sh                    run, print what to try, keep running until Ctrl-C
+#   ./deploy/quickstart.sh --non-interactive  the same run as a check: print the first rows of
+#                                             the chargeback CSV, stop everything, exit 0
 #
 # On a fresh Debian 12 machine as root it installs what is missing (tests/deps.sh), builds
 # (build/), starts a throwaway PostgreSQL 15 and a Kafka-protocol broker (librdkafka's mock
 # cluster, standing in for Event Hubs) on free loopback ports, migrates, loads the shipped
-# price book, imports a few teams of simulated developers, produces a month of simulated
-# Claude Code traffic to the broker with kcat, runs tally-ingest and tally-report, waits
-# until every event is in Postgres, creates a finance token, prints the first rows of last
-# month's chargeback CSV and the URLs to try. Ctrl-C (or SIGTERM) stops everything it
-# started and removes its files.
+# price books, imports a few teams of simulated developers, produces a month of simulated
+# Claude Code traffic (October 2026, the month the README's examples name) to the broker with
+# kcat, runs tally-ingest and tally-report, waits until every event is in Postgres and prints
+# the first rows of that month's chargeback CSV.
+#
+# Interactively it then prints the broker address, a finance, a lead and a platform token, a
+# kcat line to send your own event, a quota to create and the URLs to try, writes the same as
+# shell variables to DIR/quickstart.env (for the README's examples: source it in another
+# shell; a script can wait for this file, it appears when everything is ready) and runs until
+# Ctrl-C or SIGTERM, which stop everything it started and remove its files.
+# --non-interactive prints none of that (it would be dead once the script has stopped) and
+# says that it stopped everything; with QUICKSTART_KEEP=1 the CSV and logs stay in DIR.
 #
 # Environment (all optional):
 #   QUICKSTART_EXIT=1          as --non-interactive
@@ -19,7 +27,8 @@
 #   QUICKSTART_KEEP=1          keep QUICKSTART_DIR when stopping
 #   QUICKSTART_BUILD_DIR=DIR   binaries (default build/); QUICKSTART_SKIP_BUILD=1 to use as is
 #   QUICKSTART_DEVELOPERS=N    simulated developers (default 12), QUICKSTART_TEAMS=N (default 3)
-#   QUICKSTART_MONTH=YYYY-MM   the simulated month (default: last month, UTC)
+#   QUICKSTART_MONTH=YYYY-MM   the simulated month (default 2026-10: the README's examples
+#                              read it; another month leaves them empty)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,7 +50,7 @@ for arg in "$@"; do
 done
 DEVELOPERS=${QUICKSTART_DEVELOPERS:-12}
 TEAMS=${QUICKSTART_TEAMS:-3}
-MONTH=${QUICKSTART_MONTH:-$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)}
+MONTH=${QUICKSTART_MONTH:-2026-10}
 [[ $MONTH =~ ^[0-9]{4}-(0[1-9]|1[0-2])$ ]] || { echo "quickstart: QUICKSTART_MONTH must be YYYY-MM" >&2; exit 2; }
 DAYS=$(date -u -d "$MONTH-01 +1 month -1 day" +%d)
 BUILD=${QUICKSTART_BUILD_DIR:-$ROOT/build}
@@ -90,6 +99,7 @@ stop_all() {
     STOPPING=1
     trap '' INT TERM
     echo
+    rm -f "$DIR/quickstart.env" # first: what it names is about to go
     step "stopping"
     # the daemons first, last started first: on SIGTERM each finishes what it has in
     # flight, commits, and exits 0
@@ -229,11 +239,12 @@ if ! wait_for 30 curl -sf "http://$REPORT/healthz"; then
 fi
 
 # ---- 6. what finance gets
-TOKEN=$(ctl tokens create --role finance --name "quickstart-finance-$$")
+token() { ctl tokens create --name "quickstart-$1-$$" --role "$@"; }
+FINANCE_TOKEN=$(token finance)
 CSV_URL="http://$REPORT/v1/reports/monthly?month=$MONTH&format=csv"
 fetch() { # fetch URL FILE: the report into FILE, or a message and exit
     local code
-    code=$(curl -s -H "Authorization: Bearer $TOKEN" -o "$2" -w '%{http_code}' "$1" || true)
+    code=$(curl -s -H "Authorization: Bearer $FINANCE_TOKEN" -o "$2" -w '%{http_code}' "$1" || true)
     if [ "$code" != 200 ]; then
         echo "quickstart: $1 answered ${code:-nothing}: $(head -c 400 "$2" 2>/dev/null); see $DIR/tally-report.log" >&2
         exit 1
@@ -241,35 +252,89 @@ fetch() { # fetch URL FILE: the report into FILE, or a message and exit
 }
 fetch "$CSV_URL" "$DIR/chargeback-$MONTH.csv"
 fetch "http://$REPORT/v1/reports/monthly?month=$MONTH" "$DIR/chargeback-$MONTH.json"
-step "the chargeback CSV of $MONTH (first rows of $(($(wc -l <"$DIR/chargeback-$MONTH.csv") - 1)); all of it in $DIR/chargeback-$MONTH.csv)"
-head -n 6 "$DIR/chargeback-$MONTH.csv" | tr -d '\r'
-
-NEXT_MONTH=$(date -u -d "$MONTH-01 +1 month" +%Y-%m-%d)
-AUTH="-H 'Authorization: Bearer $TOKEN'"
-cat <<EOF
-
-== try (the finance token is $TOKEN)
-# the chargeback, in UTC and in another zone; costs by team and model; FinOps FOCUS 1.2
-curl $AUTH '$CSV_URL'
-curl $AUTH 'http://$REPORT/v1/reports/monthly?month=$MONTH&tz=Asia/Kolkata'
-curl $AUTH 'http://$REPORT/v1/costs?from=$MONTH-01&to=$NEXT_MONTH&group_by=team,model'
-curl $AUTH 'http://$REPORT/v1/exports/focus?month=$MONTH'
-# usage no price covers, the prices in use
-curl $AUTH 'http://$REPORT/v1/usage/unpriced?from=$MONTH-01&to=$NEXT_MONTH'
-curl $AUTH 'http://$REPORT/v1/prices'
-# Prometheus metrics of tally-report and tally-ingest
-curl 'http://$REPORT/metrics'
-curl 'http://$INGEST_METRICS/metrics'
-# the database (the reporting views are what the Grafana dashboards in dashboards/ read)
-psql '$DB'
-# more tokens, e.g. a team lead's
-TALLY_DB='$DB' $CTL tokens create --role lead --team <team> --name <name>
-# logs: $DIR/*.log
-EOF
+ROWS=$(($(wc -l <"$DIR/chargeback-$MONTH.csv") - 1))
 
 if [ "$EXIT_AFTER" = 1 ]; then
+    # Nothing that names a port, a token or a file that is gone once this script has stopped.
+    where="QUICKSTART_KEEP=1 keeps it"
+    [ "${QUICKSTART_KEEP:-0}" = 1 ] && where="all of it in $DIR/chargeback-$MONTH.csv"
+    step "the chargeback CSV of $MONTH (first rows of $ROWS; $where)"
+    head -n 6 "$DIR/chargeback-$MONTH.csv" | tr -d '\r'
+    echo
+    echo "the quick start works; --non-interactive: stopping PostgreSQL, the broker, tally-ingest"
+    echo "and tally-report (without it they keep running, with tokens and URLs to try)"
     exit 0
 fi
+
+step "the chargeback CSV of $MONTH (first rows of $ROWS; all of it in $DIR/chargeback-$MONTH.csv)"
+head -n 6 "$DIR/chargeback-$MONTH.csv" | tr -d '\r'
+
+# ---- 7. the first hour: a token of each role, the broker, one's own event, a quota
+LEAD_TEAM=$(sed -n '2s/^[^,]*,[^,]*,[^,]*,\([^,]*\),.*/\1/p' "$DIR/developers.csv")
+LEAD_TOKEN=$(token lead --team "$LEAD_TEAM")
+PLATFORM_TOKEN=$(token platform)
+NEXT_MONTH=$(date -u -d "$MONTH-01 +1 month" +%Y-%m-%d)
+URL=http://$REPORT
+# the event the kcat line sends (its time: when it is sent) and a quota on its developer
+MY_OID=00000000-0000-4000-8000-00000000beef
+MY_EVENT='{"schema":"tally.usage/1","requestId":"my-first-request","timestamp":"%s","userOid":"'$MY_OID'","userUpn":"you@example.com","model":"claude-sonnet-5-5","usage":{"input_tokens":1200,"cache_read_input_tokens":5000,"output_tokens":300}}'
+MY_QUOTA='{"name":"my-first-quota","scope":"developer","subject":"'$MY_OID'","metric":"tokens","period":"day","tz":"UTC","limit":"10000"}'
+
+ENV=$DIR/quickstart.env
+touch "$ENV.tmp" && chmod 600 "$ENV.tmp" # it holds the tokens; DIR is open to postgres
+cat >>"$ENV.tmp" <<ENVEOF
+# the running quick start (pid $$), for the README's examples; dead once it stops
+export TALLY_URL='$URL'
+export TALLY_BROKERS='$MB_BOOTSTRAP'
+export TALLY_TOPIC='$TOPIC'
+export TALLY_DB='$DB'
+export FINANCE_TOKEN='$FINANCE_TOKEN'
+export LEAD_TOKEN='$LEAD_TOKEN' # lead of team $LEAD_TEAM
+export PLATFORM_TOKEN='$PLATFORM_TOKEN'
+export PATH='$BUILD/ctl:$BUILD/ingest:$BUILD/report':"\$PATH"
+ENVEOF
+
+AUTH="-H 'Authorization: Bearer $FINANCE_TOKEN'"
+cat <<TRYEOF
+
+== running
+tally-report  $URL   (routes: report/openapi.yaml)
+tally-ingest  http://$INGEST_METRICS/metrics   (consuming topic $TOPIC)
+broker        $MB_BOOTSTRAP   (Kafka protocol, plaintext: stands in for Event Hubs)
+PostgreSQL    psql '$DB'
+tokens        finance  $FINANCE_TOKEN
+              lead     $LEAD_TOKEN   (team $LEAD_TEAM)
+              platform $PLATFORM_TOKEN
+the same as shell variables, for the README's examples: source $ENV
+
+== try (the finance token)
+# the chargeback, in UTC and in another zone; costs by team and model; FinOps FOCUS 1.2
+curl $AUTH '$CSV_URL'
+curl $AUTH '$URL/v1/reports/monthly?month=$MONTH&tz=Asia/Kolkata'
+curl $AUTH '$URL/v1/costs?from=$MONTH-01&to=$NEXT_MONTH&group_by=team,model'
+curl $AUTH '$URL/v1/exports/focus?month=$MONTH'
+# usage no price covers, the prices in use
+curl $AUTH '$URL/v1/usage/unpriced?from=$MONTH-01&to=$NEXT_MONTH'
+curl $AUTH '$URL/v1/prices'
+# Prometheus metrics of tally-report and tally-ingest
+curl '$URL/metrics'
+curl 'http://$INGEST_METRICS/metrics'
+# what the lead of team $LEAD_TEAM sees: its team's developers only
+curl -H 'Authorization: Bearer $LEAD_TOKEN' '$URL/v1/costs?from=$MONTH-01&to=$NEXT_MONTH&group_by=developer'
+
+== send your own event (tally.usage/1, as the APIM policy emits it; sent twice, stored once)
+printf '$MY_EVENT\n' "\$(date -u +%FT%TZ)" | kcat -P -b $MB_BOOTSTRAP -t $TOPIC
+
+== a quota on that developer (the platform token): 10000 tokens a day, alerts at 50, 80, 100 %
+curl -H 'Authorization: Bearer $PLATFORM_TOKEN' -H 'Content-Type: application/json' -d '$MY_QUOTA' '$URL/v1/quotas'
+curl -H 'Authorization: Bearer $PLATFORM_TOKEN' '$URL/v1/quotas/status'
+
+# more tokens, e.g. another team's lead
+TALLY_DB='$DB' $CTL tokens create --role lead --team <team> --name <name>
+# logs: $DIR/*.log
+TRYEOF
+mv "$ENV.tmp" "$ENV" # last: a script waiting for it finds everything ready
+
 echo
 echo "running; Ctrl-C stops everything"
 while :; do
