@@ -132,7 +132,7 @@ req 404 POST /v1/months/2026-03/reopen "$PLAT" "${J[@]}" --data-binary '{"tz": "
 
 # Prism logs each violation; --errors turns one into an error response, which the
 # status checks above catch; the log is read too, so a warning-level one fails as well
-grep -i 'violation' "$TMP/prism.log" | head -20
-assert_eq 0 "$(grep -ci 'violation' "$TMP/prism.log")" "no contract violation in $n requests (Prism's log)"
-cp "$TMP/prism.log" /tmp/prism-last.log 2>/dev/null
+# (its log also shows random example words of the spec: only its error code counts)
+grep 'errors#VIOLATIONS' "$TMP/prism.log" | head -20
+assert_eq 0 "$(grep -c 'errors#VIOLATIONS' "$TMP/prism.log")" "no contract violation in $n requests (Prism's log)"
 finish

@@ -93,16 +93,26 @@ if wait_for 240 test -e "$DIR2/quickstart.env"; then
         "it prints a finance, a lead and a platform token and the broker address"
     assert_eq "finance lead platform" "$(psql "$TALLY_DB" -XAtc "SELECT string_agg(role, ' ' ORDER BY role) FROM api_tokens WHERE revoked_at IS NULL")" \
         "the tokens exist with their roles"
+    # each printed request goes through Prism's validating proxy (tests/contract, --errors),
+    # so an answer report/openapi.yaml does not describe fails it
+    PPORT=$(free_port)
+    NO_UPDATE_NOTIFIER=1 "$SRC/tests/contract/node_modules/.bin/prism" proxy --errors --host 127.0.0.1 \
+        --port "$PPORT" "$SRC/report/openapi.yaml" "$TALLY_URL" >"$TMP/prism.log" 2>&1 &
+    TEST_PIDS+=($!)
+    wait_for 120 curl -s -o /dev/null "http://127.0.0.1:$PPORT/healthz" || echo "Prism did not start"
     n=0 bad=""
     while read -r line; do
         want=200
         [[ $line == *" -d "* ]] && want=201 # the quota it creates
+        line=${line//$TALLY_URL/http://127.0.0.1:$PPORT}
         code=$(eval "curl -s -o /dev/null -w '%{http_code}' ${line#curl }")
         n=$((n + 1))
         [ "$code" = $want ] || bad+=" [$code] $line"
     done < <(grep '^curl ' "$TMP/qs2.out")
     assert_eq 11 "$n" "eleven curl commands printed"
     assert_eq "" "$bad" "every printed URL answers 200, the quota POST 201"
+    assert_eq 0 "$(grep -c '✖' "$TMP/prism.log")" \
+        "the printed requests, through Prism's proxy: no violation, no error $(grep '✖' "$TMP/prism.log" | head -5)"
     send=$(grep '| kcat -P ' "$TMP/qs2.out")
     offsets() { psql "$TALLY_DB" -XAtc "SELECT coalesce(sum(next_offset), 0) FROM ingest_offsets"; }
     before=$(offsets)

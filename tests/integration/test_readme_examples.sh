@@ -46,6 +46,16 @@ if ! wait_for 240 test -e "$QS_DIR/quickstart.env"; then
 fi
 cp "$QS_DIR/quickstart.env" "$TMP/env"
 source "$TMP/env" # for the checks below: TALLY_DB
+# the examples' requests go through Prism's validating proxy (tests/contract, --errors):
+# a request or an answer report/openapi.yaml does not describe fails the status checks,
+# and Prism's log is read at the end
+PPORT=$(free_port)
+NO_UPDATE_NOTIFIER=1 "$SRC/tests/contract/node_modules/.bin/prism" proxy --errors --host 127.0.0.1 \
+    --port "$PPORT" "$SRC/report/openapi.yaml" "$TALLY_URL" >"$TMP/prism.log" 2>&1 &
+TEST_PIDS+=($!)
+wait_for 120 curl -s -o /dev/null "http://127.0.0.1:$PPORT/healthz" ||
+    assert_eq up down "Prism's proxy starts"
+echo "export TALLY_URL='http://127.0.0.1:$PPORT'" >>"$TMP/env"
 q() { psql "$TALLY_DB" -XqAt -v ON_ERROR_STOP=1 -c "$1"; }
 OCT="event_time >= '2026-10-01 00:00+00' AND event_time < '2026-11-01 00:00+00'"
 
@@ -148,4 +158,7 @@ kill -TERM $qpid
 wait $qpid
 assert_eq 0 $? "SIGTERM: the quick start exits 0"
 assert_eq no "$([ -e "$QS_DIR" ] && echo yes || echo no)" "SIGTERM: its files (quickstart.env too) are removed"
+# (✖ marks a request Prism ended with an error: a violation, or a request the spec refuses)
+grep '✖' "$TMP/prism.log" | head -20
+assert_eq 0 "$(grep -c '✖' "$TMP/prism.log")" "the README's requests: no contract violation, no error (Prism's log)"
 finish
