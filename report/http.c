@@ -234,9 +234,11 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
 
 void http_reply_rows(http_req *req, const http_rows *rows)
 {
-    rowstream_query q = {
-        rows->sql,    rows->nparams, rows->params, rows->csv ? RENDER_CSV : RENDER_JSON,
-        rows->totals, rows->roles,   rows->nroles};
+    render_format format = !rows->csv       ? RENDER_JSON
+                           : req->q.raw_csv ? RENDER_CSV_RAW /* guard=none */
+                                            : RENDER_CSV;
+    rowstream_query q = {rows->sql,    rows->nparams, rows->params, format,
+                         rows->totals, rows->roles,   rows->nroles};
     PGconn *conn = http_db(req);
     http_stream *st;
     struct MHD_Response *resp;
