@@ -764,9 +764,17 @@ static void *http_watchdog(void *arg)
     pthread_mutex_lock(&s->conns_lock);
     while (!s->watchdog_stop) {
         clock_gettime(CLOCK_MONOTONIC, &now);
-        for (http_conn *c = s->conns; c; c = c->next) {
+        for (http_conn *c = s->conns, *next; c; c = next) {
+            next = c->next;
             if (!c->in_header || http_ms_between(&c->since, &now) < limit_ms)
                 continue;
+            if (c->handed) {
+                /* never adopted: libmicrohttpd dropped it (out of memory) and closed the
+                   fd, which may be another connection's by now: only forget it */
+                http_conn_unlink(s, c);
+                free(c);
+                continue;
+            }
             c->in_header = false;
             shutdown(c->fd, SHUT_RDWR);
             prom_counter_add(s->m_header_timeouts, NULL, 1);
