@@ -260,8 +260,10 @@ void prom_on_collect(prom_registry *r, void (*collect)(void *ctx), void *ctx)
 }
 
 /*
- * The shortest text that reads back as v, as Prometheus' own client libraries print it:
- * 0.1 and not 0.10000000000000001, so that a selector such as le="0.1" matches.
+ * The shortest text that reads back as v, as Prometheus' own client libraries print it
+ * (Go's strconv.FormatFloat(v, 'g', -1, 64)): 0.1 and not 0.10000000000000001, 10 and
+ * not 1e+01, so that selectors such as le="0.1" and le="10" match; an exponent from 1e+06
+ * and below 1e-04. Values of more than six significant digits print in full (1793471399).
  */
 static void prom_double(char *out, size_t len, double v)
 {
@@ -273,10 +275,14 @@ static void prom_double(char *out, size_t len, double v)
         snprintf(out, len, "%sInf", v > 0 ? "+" : "-");
         return;
     }
+    /* %g switches to an exponent at the precision's power of ten: with the shortest
+     * precision alone 10 would be 1e+01, so never below Go's 6 */
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(out, len, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
+        if (strtod(out, NULL) == v) {
+            snprintf(out, len, "%.*g", prec < 6 ? 6 : prec, v);
             return;
+        }
     }
 }
 

@@ -367,6 +367,7 @@ static const struct {
     {"timestamp out of range", "invalid timestamp"},
     {"invalid token count", "invalid token count"},
     {"negative token count", "negative token count"},
+    {"token count in ", "token count over maximum"},
     {"invalid boolean", "invalid field"},
     {"invalid integer", "invalid field"},
     {"database refused", "database refused"},

@@ -1,6 +1,7 @@
 /*
  * parse_fields.c - the helpers the format parsers share (see parse_fields.h).
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,11 +182,12 @@ bool parse_label(const json_t *v, const char *name, char *dst, size_t size, char
 typedef enum {
     DEC_OK,
     DEC_INVALID,
-    DEC_NEGATIVE, /* a valid number below zero */
+    DEC_NEGATIVE,  /* a valid number below zero */
+    DEC_TOO_LARGE, /* a valid number above the limit */
 } dec_status;
 
 /* Parses an optionally negative decimal integer of exactly len bytes. Values whose
- * magnitude exceeds limit are DEC_INVALID (DEC_NEGATIVE if negative). */
+ * magnitude exceeds limit are DEC_TOO_LARGE (DEC_NEGATIVE if negative). */
 static dec_status parse_decimal(const char *s, size_t len, int64_t limit, int64_t *out)
 {
     size_t i = 0;
@@ -209,7 +211,7 @@ static dec_status parse_decimal(const char *s, size_t len, int64_t limit, int64_
     if (negative && (big || n > 0))
         return DEC_NEGATIVE;
     if (big)
-        return DEC_INVALID;
+        return DEC_TOO_LARGE;
     *out = n;
     return DEC_OK;
 }
@@ -224,12 +226,17 @@ bool parse_count(const json_t *v, const char *name, int64_t *out, char *reason)
         return true;
     if (json_is_integer(v)) {
         n = json_integer_value(v);
-        st = n < 0 ? DEC_NEGATIVE : n > PARSE_COUNT_MAX ? DEC_INVALID : DEC_OK;
+        st = n < 0 ? DEC_NEGATIVE : n > PARSE_COUNT_MAX ? DEC_TOO_LARGE : DEC_OK;
     } else if (json_is_string(v)) {
         st = parse_decimal(json_string_value(v), json_string_length(v), PARSE_COUNT_MAX, &n);
     }
     if (st == DEC_NEGATIVE) {
         parse_set_reason(reason, "negative token count in \"%s\"", name);
+        return false;
+    }
+    if (st == DEC_TOO_LARGE) {
+        parse_set_reason(reason, "token count in \"%s\" over the maximum %" PRId64, name,
+                         PARSE_COUNT_MAX);
         return false;
     }
     if (st == DEC_INVALID) {

@@ -22,8 +22,9 @@
 
 #include "parse.h"
 
-/* a count above this is rejected as invalid: it keeps sums of token classes far from
- * int64 overflow, and no single request comes near it */
+/* a count above this is rejected ("token count in \"name\" over the maximum
+ * 1000000000000"): it keeps sums of token classes far from int64 overflow, and no single
+ * request comes near it (README, "Rejects") */
 #define PARSE_COUNT_MAX INT64_C(1000000000000)
 
 /* where a format parser sends its items; parse_message() owns it */
@@ -63,9 +64,9 @@ bool parse_id(const json_t *v, const char *name, char *dst, size_t size, char *r
 bool parse_label(const json_t *v, const char *name, char *dst, size_t size, char *reason);
 
 /* A token or request count: a JSON integer or a string of decimal digits; absent
- * gives 0. Rejects negative values ("negative token count in \"name\"") and
- * anything else, including 1.5, 12.0 and values over PARSE_COUNT_MAX
- * ("invalid token count in \"name\""). */
+ * gives 0. Rejects negative values ("negative token count in \"name\""), values over
+ * PARSE_COUNT_MAX ("token count in \"name\" over the maximum 1000000000000") and
+ * anything else, including 1.5 and 12.0 ("invalid token count in \"name\""). */
 bool parse_count(const json_t *v, const char *name, int64_t *out, char *reason);
 
 /* A small integer (status code, sequence number) in [min, max], given as a number or

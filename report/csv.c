@@ -67,8 +67,24 @@ void csv_text_field(membuf *b, const char *s, size_t n, bool first)
     /* Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV
        injection"); UPNs and deployment names come from events anyone can send. */
     bool formula = n > 0 && memchr("=+-@\t\r", s[0], 6) != NULL && !csv_is_number(s, n);
+    char cell[3 + 2 * CSV_GUARD_MAX];
+    size_t len = 0;
 
-    csv_field_prefixed(b, s, n, first, formula ? '\'' : 0);
+    if (!formula || n > CSV_GUARD_MAX) {
+        csv_field_prefixed(b, s, n, first, formula ? '\'' : 0);
+        return;
+    }
+    /* the string constant ="…" (quotes doubled): the cell shows the value itself, where a
+       leading quote stays visible after a CSV import (LibreOffice shows '-ops) */
+    cell[len++] = '=';
+    cell[len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            cell[len++] = '"';
+        cell[len++] = s[i];
+    }
+    cell[len++] = '"';
+    csv_field_prefixed(b, cell, len, first, 0);
 }
 
 void csv_end_row(membuf *b)

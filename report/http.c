@@ -9,10 +9,20 @@
  * request_timeout_s, clients that trickle a header byte by byte by header_timeout_s (a
  * watchdog thread shuts their sockets down: libmicrohttpd's timeout restarts on every byte),
  * database work by the pool size.
+ *
+ * Accepting: the server listens itself (libmicrohttpd runs with MHD_USE_NO_LISTEN_SOCKET).
+ * A thread per new connection peeks at its request line (MSG_PEEK: nothing is consumed)
+ * and then hands the socket to libmicrohttpd with MHD_add_connection, or answers itself
+ * what libmicrohttpd would answer with a 5xx: an HTTP version other than 1.x (its 505)
+ * gets 400, a request line past HTTP_LINE_MAX gets 414. The connection counts, the
+ * per-address cap, the reserved probe slots and the header deadline cover both stages.
  */
 #include "http.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -37,14 +47,24 @@
 #define HTTP_STREAM_BLOCK (32 * 1024)
 #define HTTP_GRACE_POLL_MS 50
 #define HTTP_WATCHDOG_MS 250
+/* a request line this long is a 414 (the longest one served, a query of QUERY_MAX_LEN
+   percent-encoded, is far shorter); peeked whole, so it must fit a socket buffer */
+#define HTTP_LINE_MAX (16 * 1024)
+#define HTTP_ACCEPT_STACK (256 * 1024)
+#define HTTP_LINGER_MAX (1024 * 1024) /* bytes read and dropped after answering ourselves */
 
 /* One open connection, for the header deadline and the reserved slots (under conns_lock). */
 typedef struct http_conn {
     struct http_conn *prev, *next;
+    struct http_server *srv;
     MHD_socket fd;
     bool in_header; /* waiting for a request's header, since `since` */
     bool reserved;  /* accepted past max_connections: reserved routes only */
+    bool accepting; /* its request line is being peeked at (http_accept_conn) */
+    bool handed;    /* given to libmicrohttpd, not yet adopted by http_notify_connection */
     struct timespec since;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
 } http_conn;
 
 struct http_server {
@@ -59,6 +79,11 @@ struct http_server {
     int nconns;
     bool watchdog_stop, watchdog_running;
     pthread_t watchdog;
+    int listen_fd;
+    bool acceptor_running;
+    pthread_t acceptor;
+    int naccepting;                /* threads of http_accept_conn (under conns_lock) */
+    pthread_cond_t accepting_done; /* signalled when naccepting drops */
     prom_registry *reg;
     prom_metric *m_header_timeouts;
     prom_metric *m_requests, *m_duration, *m_in_flight, *m_pool, *m_pool_timeouts, *m_aborts;
@@ -235,9 +260,11 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
 
 void http_reply_rows(http_req *req, const http_rows *rows)
 {
-    rowstream_query q = {
-        rows->sql,    rows->nparams, rows->params, rows->csv ? RENDER_CSV : RENDER_JSON,
-        rows->totals, rows->roles,   rows->nroles};
+    render_format format = !rows->csv       ? RENDER_JSON
+                           : req->q.raw_csv ? RENDER_CSV_RAW /* guard=none */
+                                            : RENDER_CSV;
+    rowstream_query q = {rows->sql,    rows->nparams, rows->params, format,
+                         rows->totals, rows->roles,   rows->nroles};
     PGconn *conn = http_db(req);
     http_stream *st;
     struct MHD_Response *resp;
@@ -676,6 +703,18 @@ static void http_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
+/* Takes c out of the connection list; under conns_lock. */
+static void http_conn_unlink(http_server *s, http_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+}
+
 static void http_notify_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                                    enum MHD_ConnectionNotificationCode toe)
 {
@@ -684,12 +723,23 @@ static void http_notify_connection(void *cls, struct MHD_Connection *mc, void **
     const union MHD_ConnectionInfo *ci;
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        c = calloc(1, sizeof(*c));
         ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (!c || !ci) {
-            free(c); /* untracked: no deadline, but served */
+        if (!ci)
+            return; /* untracked: no deadline, but served */
+        /* a connection of the acceptor keeps its slot, its deadline and its reserve flag */
+        pthread_mutex_lock(&s->conns_lock);
+        for (c = s->conns; c && !(c->handed && c->fd == ci->connect_fd); c = c->next)
+            ;
+        if (c)
+            c->handed = false;
+        pthread_mutex_unlock(&s->conns_lock);
+        if (c) {
+            *socket_context = c;
             return;
         }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return;
         c->fd = ci->connect_fd;
         c->in_header = true;
         clock_gettime(CLOCK_MONOTONIC, &c->since);
@@ -707,13 +757,7 @@ static void http_notify_connection(void *cls, struct MHD_Connection *mc, void **
         return;
     /* libmicrohttpd closes the socket after this: the watchdog never sees a reused fd */
     pthread_mutex_lock(&s->conns_lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    s->nconns--;
+    http_conn_unlink(s, c);
     pthread_mutex_unlock(&s->conns_lock);
     free(c);
     *socket_context = NULL;
@@ -734,9 +778,17 @@ static void *http_watchdog(void *arg)
     pthread_mutex_lock(&s->conns_lock);
     while (!s->watchdog_stop) {
         clock_gettime(CLOCK_MONOTONIC, &now);
-        for (http_conn *c = s->conns; c; c = c->next) {
+        for (http_conn *c = s->conns, *next; c; c = next) {
+            next = c->next;
             if (!c->in_header || http_ms_between(&c->since, &now) < limit_ms)
                 continue;
+            if (c->handed) {
+                /* never adopted: libmicrohttpd dropped it (out of memory) and closed the
+                   fd, which may be another connection's by now: only forget it */
+                http_conn_unlink(s, c);
+                free(c);
+                continue;
+            }
             c->in_header = false;
             shutdown(c->fd, SHUT_RDWR);
             prom_counter_add(s->m_header_timeouts, NULL, 1);
@@ -817,14 +869,17 @@ static bool http_conns_init(http_server *s)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     rc = pthread_cond_init(&s->conns_stop, &ca);
     pthread_condattr_destroy(&ca);
-    if (rc != 0) {
+    if (rc != 0 || pthread_cond_init(&s->accepting_done, NULL) != 0) {
         log_error("could not create a condition variable");
+        if (rc == 0)
+            pthread_cond_destroy(&s->conns_stop);
         pthread_mutex_destroy(&s->conns_lock);
         return false;
     }
     rc = pthread_create(&s->watchdog, NULL, http_watchdog, s);
     if (rc != 0) {
         log_error("could not start the header watchdog: %s", strerror(rc));
+        pthread_cond_destroy(&s->accepting_done);
         pthread_cond_destroy(&s->conns_stop);
         pthread_mutex_destroy(&s->conns_lock);
         return false;
@@ -844,68 +899,332 @@ static void http_conns_cleanup(http_server *s)
     pthread_mutex_unlock(&s->conns_lock);
     pthread_join(s->watchdog, NULL);
     s->watchdog_running = false;
+    pthread_cond_destroy(&s->accepting_done);
     pthread_cond_destroy(&s->conns_stop);
     pthread_mutex_destroy(&s->conns_lock);
 }
 
-http_server *http_server_start(const http_config *cfg, prom_registry *reg)
-{
-    http_server *s = calloc(1, sizeof(*s));
-    char host[256];
-    unsigned short port;
-    struct addrinfo hints = {0}, *ai = NULL;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    const union MHD_DaemonInfo *info;
-    char portstr[8];
-    int rc, nbusy, nopen, size;
+/* ---- accepting: the request line before libmicrohttpd ---- */
 
-    if (!s)
-        return NULL;
-    s->cfg = *cfg;
-    s->reg = reg;
-    if (!http_conns_init(s)) {
-        free(s);
-        return NULL;
+typedef enum {
+    HTTP_LINE_MORE,        /* no whole request line yet */
+    HTTP_LINE_MHD,         /* for libmicrohttpd: a version it serves, or its own 400 */
+    HTTP_LINE_BAD_VERSION, /* HTTP/d.d with a major version other than 1: its 505 */
+    HTTP_LINE_TOO_LONG,
+} http_line_kind;
+
+/* What the peeked bytes say, read as libmicrohttpd 0.9.75 reads a request line (leading
+ * empty lines skipped, the version is the last space-separated word); *version gets the
+ * version's 8 bytes for HTTP_LINE_BAD_VERSION. */
+static http_line_kind http_line_classify(const char *b, size_t n, char version[9])
+{
+    size_t start = 0, end, sp1, tok;
+    const char *lf;
+
+    while (start < n && (b[start] == '\r' || b[start] == '\n'))
+        start++;
+    lf = start < n ? memchr(b + start, '\n', n - start) : NULL;
+    if (!lf)
+        return n >= HTTP_LINE_MAX ? HTTP_LINE_TOO_LONG : HTTP_LINE_MORE;
+    end = (size_t)(lf - b);
+    if (end > start && b[end - 1] == '\r')
+        end--;
+    for (sp1 = start; sp1 < end && b[sp1] != ' '; sp1++)
+        ;
+    while (end > sp1 && b[end - 1] == ' ')
+        end--;
+    for (tok = end; tok > sp1 && b[tok - 1] != ' '; tok--)
+        ;
+    if (sp1 >= end || tok <= sp1 + 1 || end - tok != 8 || memcmp(b + tok, "HTTP/", 5) != 0 ||
+        b[tok + 6] != '.' || b[tok + 5] < '0' || b[tok + 5] > '9' || b[tok + 7] < '0' ||
+        b[tok + 7] > '9' || b[tok + 5] == '1')
+        return HTTP_LINE_MHD; /* a version libmicrohttpd serves, or malformed: its 400 */
+    memcpy(version, b + tok, 8);
+    version[8] = '\0';
+    return HTTP_LINE_BAD_VERSION;
+}
+
+/* Waits for more than have bytes and peeks at up to HTTP_LINE_MAX; -1 on EOF, error or a
+ * socket the watchdog shut down. */
+static ssize_t http_peek_more(int fd, char *buf, size_t have)
+{
+    int lowat = (int)have + 1;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ssize_t n;
+
+    /* poll() then reports the socket only once it holds more than what was peeked */
+    setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+    for (;;) {
+        if (poll(&p, 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        n = recv(fd, buf, HTTP_LINE_MAX, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        return n <= (ssize_t)have ? -1 : n; /* no progress: the peer closed or was cut */
     }
-    http_metrics_init(s);
-    if (!prom_parse_listen(cfg->listen, host, sizeof(host), &port)) {
-        log_error("could not parse listen address \"%s\"", cfg->listen);
-        goto fail;
+}
+
+/* Answers a request libmicrohttpd would refuse with a 5xx, then reads and drops what the
+ * client still sends (bounded) so that closing does not reset the answer away. */
+static void http_accept_answer(http_server *s, int fd, int status, const char *detail,
+                               const struct timespec *t0)
+{
+    char *body = problem_json(status, NULL, detail), head[256], sink[4096];
+    const char *labels[2] = {"unmatched", status == 400 ? "400" : "414"};
+    struct timespec t1;
+    size_t dropped = 0;
+    ssize_t n;
+    int len;
+
+    len = snprintf(head, sizeof(head),
+                   "HTTP/1.1 %d %s\r\nContent-Type: " PROBLEM_CONTENT_TYPE
+                   "\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+                   "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+                   status, problem_title(status), body ? strlen(body) : 2);
+    if (send(fd, head, (size_t)len, MSG_NOSIGNAL) == len)
+        send(fd, body ? body : "{}", body ? strlen(body) : 2, MSG_NOSIGNAL);
+    free(body);
+    shutdown(fd, SHUT_WR);
+    while (dropped < HTTP_LINGER_MAX && (n = recv(fd, sink, sizeof(sink), 0)) > 0)
+        dropped += (size_t)n; /* the header watchdog bounds the wait */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    prom_counter_add(s->m_requests, labels, 1);
+    prom_histogram_observe(s->m_duration, labels,
+                           (double)(t1.tv_sec - t0->tv_sec) +
+                               (double)(t1.tv_nsec - t0->tv_nsec) / 1e9);
+}
+
+/* One new connection: peeks at its request line, then hands it over or answers it. */
+static void *http_accept_conn(void *arg)
+{
+    http_conn *c = arg;
+    http_server *s = c->srv;
+    char *buf = malloc(HTTP_LINE_MAX), version[9] = "";
+    http_line_kind kind = HTTP_LINE_MORE;
+    ssize_t n = 0;
+    int fd = c->fd, one = 1;
+    bool closed = false;
+
+    while (buf && kind == HTTP_LINE_MORE) {
+        n = http_peek_more(fd, buf, (size_t)n);
+        if (n < 0)
+            break;
+        kind = http_line_classify(buf, (size_t)n, version);
     }
-    snprintf(portstr, sizeof(portstr), "%u", port);
+    free(buf);
+    setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+    if (kind == HTTP_LINE_BAD_VERSION) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "HTTP version %s is not supported: use HTTP/1.1", version);
+        http_accept_answer(s, fd, 400, detail, &c->since);
+    } else if (kind == HTTP_LINE_TOO_LONG) {
+        http_accept_answer(s, fd, 414, "the request line is longer than 16384 bytes", &c->since);
+    }
+    pthread_mutex_lock(&s->conns_lock);
+    c->accepting = false;
+    if (kind == HTTP_LINE_MHD && !atomic_load(&s->stopping)) {
+        /* under the lock: until it is unlinked on failure, no new connection can reuse
+           the fd number for an entry that http_notify_connection would confuse with it */
+        c->handed = true;
+        if (MHD_add_connection(s->daemon, fd, (struct sockaddr *)&c->addr, c->addrlen) == MHD_YES)
+            c = NULL; /* http_notify_connection adopts it */
+        else
+            closed = true; /* libmicrohttpd closed the socket */
+    }
+    if (c) {
+        http_conn_unlink(s, c);
+        if (!closed)
+            close(fd);
+        free(c);
+    }
+    s->naccepting--;
+    pthread_cond_broadcast(&s->accepting_done);
+    pthread_mutex_unlock(&s->conns_lock);
+    return NULL;
+}
+
+static bool http_same_address(const http_conn *a, const struct sockaddr_storage *b)
+{
+    if (a->addr.ss_family != b->ss_family)
+        return false;
+    if (b->ss_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)&a->addr)->sin_addr,
+                      &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
+    if (b->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)&a->addr)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+/* Registers a new connection and starts its thread; closes it when over a limit. */
+static void http_accept_start(http_server *s, pthread_attr_t *attr, int fd,
+                              const struct sockaddr_storage *addr, socklen_t addrlen)
+{
+    http_conn *c = calloc(1, sizeof(*c));
+    pthread_t t;
+    int same = 0;
+    bool refuse;
+
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->srv = s;
+    c->fd = fd;
+    c->addr = *addr;
+    c->addrlen = addrlen;
+    c->in_header = c->accepting = true;
+    clock_gettime(CLOCK_MONOTONIC, &c->since);
+    pthread_mutex_lock(&s->conns_lock);
+    for (http_conn *o = s->conns; o && s->cfg.max_per_address > 0; o = o->next)
+        same += http_same_address(o, addr);
+    /* what libmicrohttpd's connection limits did before: closed at once, no answer */
+    refuse = atomic_load(&s->stopping) ||
+             s->nconns >= s->cfg.max_connections + HTTP_RESERVED_CONNECTIONS ||
+             (s->cfg.max_per_address > 0 && same >= s->cfg.max_per_address);
+    if (!refuse) {
+        c->reserved = ++s->nconns > s->cfg.max_connections;
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        s->naccepting++;
+        if (pthread_create(&t, attr, http_accept_conn, c) != 0) {
+            http_conn_unlink(s, c);
+            s->naccepting--;
+            refuse = true;
+        }
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    if (refuse) {
+        close(fd);
+        free(c);
+    }
+}
+
+static void *http_acceptor(void *arg)
+{
+    http_server *s = arg;
+    pthread_attr_t attr;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, HTTP_ACCEPT_STACK);
+    while (!atomic_load(&s->stopping)) {
+        struct sockaddr_storage addr;
+        socklen_t addrlen = sizeof(addr);
+        int fd = accept(s->listen_fd, (struct sockaddr *)&addr, &addrlen);
+
+        if (fd >= 0) {
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+            http_accept_start(s, &attr, fd, &addr, addrlen);
+            continue;
+        }
+        if (atomic_load(&s->stopping))
+            break;
+        if (errno != EINTR && errno != ECONNABORTED) {
+            /* out of descriptors or memory: let connections finish, then try again */
+            struct timespec ts = {0, 100 * 1000000L};
+            log_warn("could not accept a connection: %s", strerror(errno));
+            nanosleep(&ts, NULL);
+        }
+    }
+    pthread_attr_destroy(&attr);
+    return NULL;
+}
+
+/* The listening socket for cfg->listen; -1 after logging. */
+static int http_listen(const char *listen_addr, unsigned short *port)
+{
+    char host[256], portstr[8];
+    struct addrinfo hints = {0}, *ai = NULL;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    int fd = -1, one = 1, rc;
+
+    if (!prom_parse_listen(listen_addr, host, sizeof(host), port)) {
+        log_error("could not parse listen address \"%s\"", listen_addr);
+        return -1;
+    }
+    snprintf(portstr, sizeof(portstr), "%u", *port);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     rc = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &ai);
     if (rc != 0) {
-        log_error("could not resolve listen address \"%s\": %s", cfg->listen, gai_strerror(rc));
-        goto fail;
+        log_error("could not resolve listen address \"%s\": %s", listen_addr, gai_strerror(rc));
+        return -1;
     }
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &blen) != 0) {
+        log_error("could not listen on %s: %s", listen_addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
+    return fd;
+}
+
+http_server *http_server_start(const http_config *cfg, prom_registry *reg)
+{
+    http_server *s = calloc(1, sizeof(*s));
+    unsigned short port;
+    /* no listening socket: http_acceptor accepts, peeks and hands connections over */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    int nbusy, nopen, size, rc;
+
+    if (!s)
+        return NULL;
+    s->cfg = *cfg;
+    s->reg = reg;
+    s->listen_fd = -1;
+    if (!http_conns_init(s)) {
+        free(s);
+        return NULL;
+    }
+    http_metrics_init(s);
+    s->listen_fd = http_listen(cfg->listen, &port);
+    if (s->listen_fd < 0)
+        goto fail;
     s->daemon = MHD_start_daemon(
-        flags, port, NULL, NULL, http_access, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->max_connections + HTTP_RESERVED_CONNECTIONS),
+        flags, 0, NULL, NULL, http_access, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections + HTTP_RESERVED_CONNECTIONS),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_address,
         MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->request_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
         MHD_OPTION_URI_LOG_CALLBACK, http_uri_log, s, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
-        s, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
-    freeaddrinfo(ai);
+        s, MHD_OPTION_END);
     if (!s->daemon) {
         log_error("could not listen on %s", cfg->listen);
         goto fail;
     }
-    info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : port;
+    rc = pthread_create(&s->acceptor, NULL, http_acceptor, s);
+    if (rc != 0) {
+        log_error("could not start the acceptor: %s", strerror(rc));
+        goto fail;
+    }
+    s->acceptor_running = true;
+    s->port = port;
     pool_stats(cfg->pool, &nbusy, &nopen, &size);
     log_info("listening on %s (port %u), %d database connections, %d HTTP connections", cfg->listen,
              s->port, size, cfg->max_connections);
     return s;
 fail:
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
     http_conns_cleanup(s);
     free(s);
     return NULL;
@@ -918,15 +1237,23 @@ unsigned short http_server_port(const http_server *s)
 
 void http_server_stop(http_server *s, int grace_ms)
 {
-    MHD_socket fd;
     int waited = 0;
 
     if (!s)
         return;
     atomic_store(&s->stopping, true);
-    fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* stop accepting: accept() fails once the socket is shut down */
+    shutdown(s->listen_fd, SHUT_RDWR);
+    pthread_join(s->acceptor, NULL);
+    close(s->listen_fd);
+    /* connections still on their request line are closed, not handed over */
+    pthread_mutex_lock(&s->conns_lock);
+    for (http_conn *c = s->conns; c; c = c->next)
+        if (c->accepting)
+            shutdown(c->fd, SHUT_RDWR);
+    while (s->naccepting > 0)
+        pthread_cond_wait(&s->accepting_done, &s->conns_lock);
+    pthread_mutex_unlock(&s->conns_lock);
     while (atomic_load(&s->in_flight) > 0 && waited < grace_ms) {
         struct timespec ts = {0, HTTP_GRACE_POLL_MS * 1000000L};
         nanosleep(&ts, NULL);

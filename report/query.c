@@ -25,6 +25,7 @@ static const query_param QUERY_PARAMS[] = {
     {"format", QP_FORMAT},
     {"month", QP_MONTH},
     {"layout", QP_LAYOUT},
+    {"guard", QP_GUARD},
 };
 
 #define NPARAMS ((int)(sizeof(QUERY_PARAMS) / sizeof(QUERY_PARAMS[0])))
@@ -312,6 +313,12 @@ static bool query_set(query *q, unsigned bit, const char *name, const char *v, s
             q->format = QF_CSV;
         else
             return query_fail(err, 400, name, "format must be json or csv");
+        return true;
+    case QP_GUARD:
+        if (n == 4 && memcmp(v, "none", 4) == 0)
+            q->raw_csv = true;
+        else if (!(n == 7 && memcmp(v, "formula", 7) == 0))
+            return query_fail(err, 400, name, "guard must be formula or none");
         return true;
     case QP_LAYOUT:
         if (n != 1 || v[0] < '1' || v[0] > '3')

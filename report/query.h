@@ -2,7 +2,7 @@
  * query.h - the query string of a report request, parsed and checked strictly into a
  * plain struct: percent-encoding, UTF-8, no NUL or control bytes, no duplicate or
  * unknown parameter, dates (YYYY-MM-DD or RFC 3339) and months (YYYY-MM) that exist,
- * group_by, format and layout from allow-lists. Whether a time zone exists is the caller's
+ * group_by, format, layout and guard from allow-lists. Whether a time zone exists is the caller's
  * check (Postgres knows the zones). Pure, no I/O, thread-safe.
  */
 #ifndef TALLY_QUERY_H
@@ -28,6 +28,7 @@ enum {
     QP_FORMAT = 1u << 9,
     QP_MONTH = 1u << 10,
     QP_LAYOUT = 1u << 11,
+    QP_GUARD = 1u << 12,
 };
 
 typedef enum {
@@ -65,7 +66,8 @@ typedef struct query {
     char deployment[QUERY_VALUE_MAX + 1];
     char price_book[QUERY_VALUE_MAX + 1];
     query_format format;
-    int layout; /* report columns: 1 = before issue 10, 2 = before issue 12, 3 (default) */
+    int layout;   /* report columns: 1 = before issue 10, 2 = before issue 12, 3 (default) */
+    bool raw_csv; /* guard=none: CSV text cells without the formula guard (csv.h) */
 } query;
 
 typedef struct query_error {

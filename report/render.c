@@ -67,7 +67,7 @@ void render_free(render *r)
 
 void render_begin(render *r, membuf *out)
 {
-    if (r->format == RENDER_CSV) {
+    if (r->format != RENDER_JSON) {
         for (int i = 0; i < r->ncols; i++)
             csv_field(out, r->cols[i].name, strlen(r->cols[i].name), i == 0);
         csv_end_row(out);
@@ -102,11 +102,12 @@ static bool render_sum(render_col *c, const char *v)
     return true;
 }
 
-static void render_csv_cell(membuf *out, const render_col *c, const char *v, size_t vl, bool first)
+static void render_csv_cell(membuf *out, const render *r, const render_col *c, const char *v,
+                            size_t vl, bool first)
 {
     if (!v)
         csv_field(out, "", 0, first);
-    else if (c->role == RENDER_TEXT)
+    else if (c->role == RENDER_TEXT && r->format == RENDER_CSV)
         csv_text_field(out, v, vl, first);
     else if (c->role == RENDER_BOOL)
         csv_field(out, v[0] == 't' ? "true" : "false", v[0] == 't' ? 4 : 5, first);
@@ -161,7 +162,7 @@ bool render_row(render *r, membuf *out, const char *const *values, const size_t 
         if (row)
             json_object_set_new(row, c->name, render_json_value(c, v, vl));
         else
-            render_csv_cell(out, c, v, vl, i == 0);
+            render_csv_cell(out, r, c, v, vl, i == 0);
     }
     if (row) {
         char *text = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -201,7 +202,7 @@ void render_end(render *r, membuf *out)
     char num[DEC_INT + DEC_FRAC + 4];
     bool unpriced_done = false;
 
-    if (r->format == RENDER_CSV)
+    if (r->format != RENDER_JSON)
         return;
     membuf_putc(out, ']');
     if (r->totals) {

@@ -23,7 +23,7 @@
 #include "membuf.h"
 
 typedef enum {
-    RENDER_TEXT,    /* a string: JSON string; CSV cell with the formula guard */
+    RENDER_TEXT,    /* a string: JSON string; CSV cell with the formula guard (RENDER_CSV) */
     RENDER_INT,     /* an integer, not summed: JSON number */
     RENDER_DECIMAL, /* an exact decimal, not summed: fraction zeros trimmed, JSON string */
     RENDER_BOOL,    /* Postgres "t"/"f": true/false */
@@ -36,7 +36,9 @@ typedef struct render_column {
     render_role role;
 } render_column;
 
-typedef enum { RENDER_CSV, RENDER_JSON } render_format;
+/* RENDER_CSV_RAW: CSV without the formula guard, for pipelines that never open it in a
+ * spreadsheet (guard=none) */
+typedef enum { RENDER_CSV, RENDER_JSON, RENDER_CSV_RAW } render_format;
 
 typedef struct render render;
 

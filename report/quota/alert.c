@@ -222,6 +222,8 @@ static json_t *alert_teams_json(const alert_fact *f, const char *summary)
 /*
  * Alertmanager v2: one alert, active until the period ends (the threshold holds until
  * then), so Alertmanager neither resolves it after resolve_timeout nor needs re-sending.
+ * Name and labels are those of the shipped Prometheus rules (dashboards/prometheus/
+ * tally-rules.yml), so Alertmanager takes an alert from either source for the same one.
  */
 static json_t *alert_alertmanager_json(const alert_fact *f, const char *summary)
 {
@@ -230,7 +232,9 @@ static json_t *alert_alertmanager_json(const alert_fact *f, const char *summary)
     const char *severity =
         alert_is_forecast(f) || atoi(f->threshold) < 100 ? "warning" : "critical";
 
-    json_object_set_new(labels, "alertname", json_string("TallyQuotaThreshold"));
+    json_object_set_new(
+        labels, "alertname",
+        json_string(alert_is_forecast(f) ? "TallyQuotaForecastOverLimit" : "TallyQuotaThreshold"));
     json_object_set_new(labels, "quota", json_string(f->quota));
     json_object_set_new(labels, "scope", json_string(f->scope));
     if (f->subject[0]) /* an empty label is no label to Alertmanager */

@@ -8,9 +8,11 @@
 
 #define COST_PARAMS                                                                                \
     (QP_FROM | QP_TO | QP_TZ | QP_GROUP_BY | QP_DEVELOPER | QP_TEAM | QP_MODEL | QP_DEPLOYMENT |   \
-     QP_PRICE_BOOK | QP_FORMAT)
-#define REPORT_PARAMS (QP_MONTH | QP_TZ | QP_PRICE_BOOK | QP_FORMAT | QP_LAYOUT)
+     QP_PRICE_BOOK | CSV_PARAMS)
+#define REPORT_PARAMS (QP_MONTH | QP_TZ | QP_PRICE_BOOK | CSV_PARAMS | QP_LAYOUT)
 #define FINANCE (AUTH_FINANCE | AUTH_PLATFORM)
+/* a route that can answer CSV: format=csv, and guard=none for CSV without the formula guard */
+#define CSV_PARAMS (QP_FORMAT | QP_GUARD)
 
 const http_route ROUTES[] = {
     {HTTP_GET, "/healthz", HTTP_PROBE, 0, route_healthz, "liveness", true},
@@ -22,12 +24,12 @@ const http_route ROUTES[] = {
      "monthly chargeback", false},
     {HTTP_GET, "/v1/exports/focus", FINANCE, REPORT_PARAMS, route_exports_focus, "FOCUS 1.2 export",
      false},
-    {HTTP_GET, "/v1/usage/unpriced", FINANCE, QP_FROM | QP_TO | QP_TZ | QP_FORMAT,
+    {HTTP_GET, "/v1/usage/unpriced", FINANCE, QP_FROM | QP_TO | QP_TZ | CSV_PARAMS,
      route_usage_unpriced, "usage without a price", false},
-    {HTTP_GET, "/v1/prices", FINANCE, QP_PRICE_BOOK | QP_FORMAT, route_prices, "price books",
+    {HTTP_GET, "/v1/prices", FINANCE, QP_PRICE_BOOK | CSV_PARAMS, route_prices, "price books",
      false},
-    {HTTP_GET, "/v1/developers", AUTH_PLATFORM, QP_FORMAT, route_developers, "developers", false},
-    {HTTP_GET, "/v1/deployments", AUTH_PLATFORM, QP_FORMAT, route_deployments, "deployments",
+    {HTTP_GET, "/v1/developers", AUTH_PLATFORM, CSV_PARAMS, route_developers, "developers", false},
+    {HTTP_GET, "/v1/deployments", AUTH_PLATFORM, CSV_PARAMS, route_deployments, "deployments",
      false},
     {HTTP_GET | HTTP_POST, "/v1/quotas", AUTH_PLATFORM, 0, route_quotas, "quotas: list, create",
      false},

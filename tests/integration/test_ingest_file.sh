@@ -90,6 +90,25 @@ assert_eq "4 f 1,5 t 2" "$(sql "SELECT string_agg(concat_ws(' ', prompt_band, lo
                                   FROM usage_rollup_day WHERE model = 'claude-sonnet-4-5' AND day = '2026-10-14'")" \
     "long-context fixture: bands 4 and 5 either side of 200,000, long_context follows the band"
 
+# token counts at and over the documented maximum (10^12 per field and event): the maximum
+# is stored, one more is a reject naming the field and the maximum, with the raw line
+cat >"$TMP/big.jsonl" <<'EOF'
+{"schema":"tally.usage/1","requestId":"max-1","timestamp":"2026-10-14T09:12:33Z","model":"claude-sonnet-4-6","usage":{"input_tokens":1000000000000,"output_tokens":1}}
+{"schema":"tally.usage/1","requestId":"max-2","timestamp":"2026-10-14T09:12:33Z","model":"claude-sonnet-4-6","usage":{"input_tokens":1,"output_tokens":1000000000001}}
+{"id":"max-3","timestamp":"5/24/2024 2:45:56 PM","model":"claude-haiku-4-5","endUserId":"u","promptTokens":"5000000000000000000","responseTokens":"1"}
+{"schema":"tally.usage/1","requestId":"max-4","timestamp":"2026-10-14T09:12:33Z","model":"claude-sonnet-4-6","usage":{"input_tokens":99999999999999999999,"output_tokens":1}}
+EOF
+out=$("$ING" --db "$DB" --from-file "$TMP/big.jsonl" 2>>"$TMP/log")
+assert_eq "read=4 inserted=1 duplicates=0 rejected=3" "$out" "counts over the maximum: three rejects"
+assert_eq "1000000000000|1" "$(sql "SELECT input_tokens, output_tokens FROM usage_events WHERE request_id = 'max-1'")" \
+    "a count of exactly 10^12 is stored"
+assert_eq "big.jsonl:2|token count in \"output_tokens\" over the maximum 1000000000000|$(sed -n 2p "$TMP/big.jsonl")
+big.jsonl:3|token count in \"promptTokens\" over the maximum 1000000000000|$(sed -n 3p "$TMP/big.jsonl")
+big.jsonl:4|invalid JSON: too big integer near '99999999999999999999'|$(sed -n 4p "$TMP/big.jsonl")" \
+    "$(sql "SELECT regexp_replace(source, '^.*/', ''), reason, convert_from(raw, 'UTF8') FROM ingest_rejects
+            WHERE source LIKE '%big.jsonl:%' ORDER BY source")" \
+    "the reject rows: source, a reason naming the field and the maximum, the raw line"
+
 out=$("$ING" --db "$DB" --from-file "$TMP/missing" 2>"$TMP/err"); rc=$?
 assert_eq 1 "$rc" "missing file: exit 1"
 assert_match 'could not open' "$(cat "$TMP/err")" "missing file: says so"

@@ -172,15 +172,17 @@ assert_match 'tally_http_stream_aborts_total 1' "$(cat "$TMP/metrics")" "the cut
 assert_match 'tally_http_requests_total\{route="/v1/reports/monthly",status="200"\}' "$(cat "$TMP/metrics")" "requests counted by route and status"
 assert_match 'tally_unpriced_requests' "$(cat "$TMP/metrics")" "unpriced gauge exported"
 
-# CSV injection: text a spreadsheet would run as a formula gets a leading quote (names and
-# UPNs come from the roster and events); numbers and ordinary text are untouched
+# CSV injection: text a spreadsheet would run as a formula becomes a string constant that
+# shows it (names and UPNs come from the roster and events); numbers and ordinary text are
+# untouched. What a spreadsheet makes of it: test_csv_spreadsheet.sh
 sql "UPDATE developers SET upn = '@bob', display_name = '=HYPERLINK(\"http://evil\",\"x\")',
      cost_center = '-CC' WHERE oid = 'oid-bob'" >/dev/null
 GET "/v1/reports/monthly?month=2026-03&format=csv&layout=1" "$FIN" >"$TMP/inj.csv"
 line=$(grep -a '^2026-03,UTC,oid-bob,' "$TMP/inj.csv" | tr -d '\r')
-assert_eq "2026-03,UTC,oid-bob,'@bob,red,'-CC,sonnet-dated-alias,1,17,66,31,23,19,,false" \
-    "$(cut -d, -f1-15 <<<"$line")" "formula-like UPN and cost centre are quoted, numbers untouched"
-assert_eq ",\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"" "${line: -37}" "a formula display name is quoted"
+assert_eq '2026-03,UTC,oid-bob,"=""@bob""",red,"=""-CC""",sonnet-dated-alias,1,17,66,31,23,19,,false' \
+    "$(cut -d, -f1-15 <<<"$line")" "formula-like UPN and cost centre are string constants, numbers untouched"
+want=',"=""=HYPERLINK(""""http://evil"""",""""x"""")"""'
+assert_eq "$want" "${line: -${#want}}" "a formula display name is a string constant"
 GET "/v1/reports/monthly?month=2026-03" "$FIN" >/dev/null
 assert_eq "@bob" "$(json "[r for r in j['rows'] if r['developer_oid'] == 'oid-bob'][0]['developer_upn']")" "JSON is untouched"
 

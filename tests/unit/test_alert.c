@@ -118,12 +118,17 @@ static void test_payload_forecast(void **state)
     j = payload_json("alertmanager", &f);
     labels = json_object_get(json_array_get(j, 0), "labels");
     assert_null(json_object_get(labels, "subject")); /* empty label = no label */
+    assert_string_equal(json_string_value(json_object_get(labels, "alertname")),
+                        "TallyQuotaForecastOverLimit");
     assert_string_equal(json_string_value(json_object_get(labels, "threshold")), "forecast");
+    assert_string_equal(json_string_value(json_object_get(labels, "severity")), "warning");
     json_decref(j);
 
     f.threshold = "100";
     j = payload_json("alertmanager", &f);
     labels = json_object_get(json_array_get(j, 0), "labels");
+    assert_string_equal(json_string_value(json_object_get(labels, "alertname")),
+                        "TallyQuotaThreshold");
     assert_string_equal(json_string_value(json_object_get(labels, "severity")), "critical");
     json_decref(j);
 }

@@ -151,6 +151,8 @@ static void test_reason_labels(void **state)
         {"timestamp out of range \"99999-01-01\"", "invalid timestamp"},
         {"invalid token count in \"input_tokens\"", "invalid token count"},
         {"negative token count in \"output_tokens\"", "negative token count"},
+        {"token count in \"input_tokens\" over the maximum 1000000000000",
+         "token count over maximum"},
         {"field \"userUpn\" too long", "field too long"},
         {"field \"model\" is not a string", "invalid field"},
         {"invalid boolean in \"isStream\"", "invalid field"},

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -52,7 +53,8 @@ static void test_formula_injection(void **state)
     membuf b = MEMBUF_INIT;
 
     (void)state;
-    /* what a spreadsheet would run as a formula gets a leading quote (OWASP) */
+    /* what a spreadsheet would run as a formula becomes a string constant showing the
+       value (OWASP: never a formula of the sender's) */
     text_row(&b, "=HYPERLINK(\"http://x\",\"y\")");
     text_row(&b, "+1+cmd|' /C calc'!A0");
     text_row(&b, "-2+3");
@@ -60,13 +62,31 @@ static void test_formula_injection(void **state)
     text_row(&b, "\tlead");
     text_row(&b, "\r=1");
     text_row(&b, "=a,b");
-    assert_buf(&b, "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\r\n"
-                   "'+1+cmd|' /C calc'!A0\r\n"
-                   "'-2+3\r\n"
-                   "'@SUM(A1)\r\n"
-                   "'\tlead\r\n"
-                   "\"'\r=1\"\r\n"
-                   "\"'=a,b\"\r\n");
+    assert_buf(&b, "\"=\"\"=HYPERLINK(\"\"\"\"http://x\"\"\"\",\"\"\"\"y\"\"\"\")\"\"\"\r\n"
+                   "\"=\"\"+1+cmd|' /C calc'!A0\"\"\"\r\n"
+                   "\"=\"\"-2+3\"\"\"\r\n"
+                   "\"=\"\"@SUM(A1)\"\"\"\r\n"
+                   "\"=\"\"\tlead\"\"\"\r\n"
+                   "\"=\"\"\r=1\"\"\"\r\n"
+                   "\"=\"\"=a,b\"\"\"\r\n");
+    membuf_free(&b);
+    /* up to 255 bytes (Excel's longest text in a formula) a constant, longer a leading quote */
+    {
+        char v[CSV_GUARD_MAX + 2], want[CSV_GUARD_MAX + 16];
+
+        memset(v, 'x', sizeof(v) - 1);
+        v[0] = '-';
+        v[CSV_GUARD_MAX] = '\0';
+        text_row(&b, v);
+        snprintf(want, sizeof(want), "\"=\"\"%s\"\"\"\r\n", v);
+        assert_buf(&b, want);
+        membuf_free(&b);
+        v[CSV_GUARD_MAX] = 'x';
+        v[CSV_GUARD_MAX + 1] = '\0';
+        text_row(&b, v);
+        snprintf(want, sizeof(want), "'%s\r\n", v);
+        assert_buf(&b, want);
+    }
     membuf_free(&b);
     /* numbers, ordinary text, empty cells and the other characters stay as they are */
     text_row(&b, "-1.5");
@@ -84,10 +104,11 @@ static void test_formula_injection(void **state)
     text_row(&b, "-.");
     text_row(&b, "-1x");
     text_row(&b, "-1.");
-    assert_buf(&b, "'-\r\n'-.\r\n'-1x\r\n'-1.\r\n");
+    assert_buf(&b, "\"=\"\"-\"\"\"\r\n\"=\"\"-.\"\"\"\r\n\"=\"\"-1x\"\"\"\r\n\"=\"\"-1.\"\"\"\r\n");
+    membuf_free(&b);
     /* numeric columns go through csv_field: never touched */
     csv_field(&b, "-1", 2, true);
-    assert_buf(&b, "'-\r\n'-.\r\n'-1x\r\n'-1.\r\n-1");
+    assert_buf(&b, "-1");
     assert_false(b.oom);
     membuf_free(&b);
 }

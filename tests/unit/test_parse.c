@@ -221,11 +221,11 @@ static void test_count(void **state)
         {"\"1000000000000\"", INT64_C(1000000000000)},
     };
     static const char *const invalid[] = {
-        "1.5",     "12.0",    "\"12.0\"",      "\"1e3\"",
-        "1e3",     "true",    "[1]",           "{}",
-        "\" 12\"", "\"12 \"", "\"+12\"",       "\"0x10\"",
-        "\"-\"",   "\"na\"",  "1000000000001", "\"99999999999999999999\"",
+        "1.5",     "12.0",    "\"12.0\"", "\"1e3\"",  "1e3",   "true",   "[1]",  "{}",
+        "\" 12\"", "\"12 \"", "\"+12\"",  "\"0x10\"", "\"-\"", "\"na\"", "1e13",
     };
+    static const char *const too_large[] = {"1000000000001", "\"1000000000001\"",
+                                            "\"99999999999999999999\"", "9223372036854775807"};
     static const char *const negative[] = {"-1", "\"-5\"", "\"-99999999999999999999\""};
     char reason[PARSE_REASON_MAX];
     int64_t n;
@@ -240,6 +240,11 @@ static void test_count(void **state)
         if (count_of(invalid[i], &n, reason))
             fail_msg("%s accepted", invalid[i]);
         assert_string_equal(reason, "invalid token count in \"n\"");
+    }
+    for (size_t i = 0; i < sizeof(too_large) / sizeof(too_large[0]); i++) {
+        if (count_of(too_large[i], &n, reason))
+            fail_msg("%s accepted", too_large[i]);
+        assert_string_equal(reason, "token count in \"n\" over the maximum 1000000000000");
     }
     for (size_t i = 0; i < sizeof(negative) / sizeof(negative[0]); i++) {
         if (count_of(negative[i], &n, reason))

@@ -15,8 +15,8 @@ static void test_render(void **state)
     prom_registry *r = prom_registry_new();
     prom_metric *c = prom_counter(r, "tally_rejected_total", "Rejected events.", "reason");
     prom_metric *g = prom_gauge(r, "tally_lag", "Lag.", "topic,partition");
-    const double bounds[] = {0.01, 0.1};
-    prom_metric *h = prom_histogram(r, "tally_commit_seconds", "Commit latency.", NULL, bounds, 2);
+    const double bounds[] = {0.01, 0.1, 10};
+    prom_metric *h = prom_histogram(r, "tally_commit_seconds", "Commit latency.", NULL, bounds, 3);
     char *text;
     (void)state;
 
@@ -37,6 +37,7 @@ static void test_render(void **state)
                               "# TYPE tally_commit_seconds histogram\n"
                               "tally_commit_seconds_bucket{le=\"0.01\"} 1\n"
                               "tally_commit_seconds_bucket{le=\"0.1\"} 2\n"
+                              "tally_commit_seconds_bucket{le=\"10\"} 3\n"
                               "tally_commit_seconds_bucket{le=\"+Inf\"} 3\n"
                               "tally_commit_seconds_sum 5.055\n"
                               "tally_commit_seconds_count 3\n");
@@ -77,9 +78,21 @@ static void test_numbers(void **state)
     prom_gauge_set(g, (const char *[]){"d"}, -1e-7);
     prom_gauge_set(g, (const char *[]){"e"}, strtod("inf", NULL));
     prom_gauge_set(g, (const char *[]){"f"}, strtod("nan", NULL));
+    prom_gauge_set(g, (const char *[]){"g"}, 10);
+    prom_gauge_set(g, (const char *[]){"h"}, 5000);
+    prom_gauge_set(g, (const char *[]){"i"}, 1e6);
+    prom_gauge_set(g, (const char *[]){"j"}, 2.5e6);
+    prom_gauge_set(g, (const char *[]){"k"}, 0.0025);
+    prom_gauge_set(g, (const char *[]){"l"}, 0.00001);
     text = prom_render(r, NULL);
     assert_string_equal(text, "# HELP g G.\n"
                               "# TYPE g gauge\n"
+                              "g{k=\"l\"} 1e-05\n"
+                              "g{k=\"k\"} 0.0025\n"
+                              "g{k=\"j\"} 2.5e+06\n"
+                              "g{k=\"i\"} 1e+06\n"
+                              "g{k=\"h\"} 5000\n"
+                              "g{k=\"g\"} 10\n"
                               "g{k=\"f\"} NaN\n"
                               "g{k=\"e\"} +Inf\n"
                               "g{k=\"d\"} -1e-07\n"

@@ -11,7 +11,7 @@
 
 #define ALL                                                                                        \
     (QP_FROM | QP_TO | QP_TZ | QP_GROUP_BY | QP_DEVELOPER | QP_TEAM | QP_MODEL | QP_DEPLOYMENT |   \
-     QP_PRICE_BOOK | QP_FORMAT | QP_MONTH | QP_LAYOUT)
+     QP_PRICE_BOOK | QP_FORMAT | QP_MONTH | QP_LAYOUT | QP_GUARD)
 
 static bool parse(const char *raw, unsigned allowed, query *q, query_error *err)
 {
@@ -170,6 +170,26 @@ static void test_layout(void **state)
     refused("layout=1", ALL & ~QP_LAYOUT, "layout"); /* a route without it */
 }
 
+/* guard: formula (the default) or none (raw CSV text), nothing else */
+static void test_guard(void **state)
+{
+    query q;
+    query_error err;
+
+    (void)state;
+    assert_true(parse("format=csv", ALL, &q, &err));
+    assert_false(q.raw_csv);
+    assert_true(parse("format=csv&guard=none", ALL, &q, &err));
+    assert_true(q.raw_csv);
+    assert_true(parse("guard=formula", ALL, &q, &err));
+    assert_false(q.raw_csv);
+    refused("guard=", ALL, "guard");
+    refused("guard=NONE", ALL, "guard");
+    refused("guard=off", ALL, "guard");
+    refused("guard=none&guard=none", ALL, "guard");
+    refused("guard=none", ALL & ~QP_GUARD, "guard"); /* a route without CSV */
+}
+
 static void test_lengths(void **state)
 {
     char raw[QUERY_MAX_LEN + 64];
@@ -196,7 +216,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_full),
         cmocka_unit_test(test_dates),    cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_lengths),  cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_lengths),  cmocka_unit_test(test_guard),
+        cmocka_unit_test(test_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

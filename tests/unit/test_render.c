@@ -70,7 +70,13 @@ static void test_csv(void **state)
     render_is(RENDER_CSV, NULL, true, ROWS, 3,
               "developer_upn,requests,input_tokens,lc_threshold,rate,priced,cost_usd\r\n"
               "a@x.com,3,1000,200000,15,true,0.0031\r\n"
-              "'=cmd|' /C calc'!A0,2,50,,3.5,false,\r\n"
+              "\"=\"\"=cmd|' /C calc'!A0\"\"\",2,50,,3.5,false,\r\n"
+              "\"say \"\"hi\"\", twice\",1,7,0,-2,true,-0.0001\r\n");
+    /* guard=none: the text as it is */
+    render_is(RENDER_CSV_RAW, NULL, true, ROWS, 3,
+              "developer_upn,requests,input_tokens,lc_threshold,rate,priced,cost_usd\r\n"
+              "a@x.com,3,1000,200000,15,true,0.0031\r\n"
+              "=cmd|' /C calc'!A0,2,50,,3.5,false,\r\n"
               "\"say \"\"hi\"\", twice\",1,7,0,-2,true,-0.0001\r\n");
     /* no rows: the header row alone */
     render_is(RENDER_CSV, NULL, true, ROWS, 0,
