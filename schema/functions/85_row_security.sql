@@ -113,3 +113,52 @@ GRANT SELECT ON reporting.developers, reporting.usage_15m, reporting.usage_month
                 reporting.price_book_in_use, reporting.prices_in_use, reporting.rate_table,
                 reporting.rates_in_use, reporting.price_books
    TO tally_team_reader;
+
+-- tallyctl grafana-role: the default login of a team, grafana_ and the team's name in lower
+-- case with every run of other characters than a-z, 0-9 and _ as one _ (at most 63 bytes).
+-- Only a default: the login's team is its grafana_roles row.
+CREATE OR REPLACE FUNCTION tally_grafana_login(p_team text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT left('grafana_' || regexp_replace(lower(p_team), '[^a-z0-9_]+', '_', 'g'), 63)
+$$;
+
+-- Creates the login p_login of team p_team: LOGIN, a member of tally_team_reader (what it may
+-- read, nothing else), with the password verifier p_verifier (SCRAM, made by the client:
+-- the password itself never reaches the server) or none (another authentication method, or
+-- a password set later). Refuses a role that exists: an existing role is not adopted.
+CREATE OR REPLACE FUNCTION tally_grafana_role_create(p_login text, p_team text, p_verifier text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(p_team, '') = '' THEN
+        RAISE EXCEPTION 'a Grafana team login needs a team' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_login) THEN
+        RAISE EXCEPTION 'role "%" exists already', p_login USING ERRCODE = 'duplicate_object';
+    END IF;
+    EXECUTE format('CREATE ROLE %I LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION '
+                   'NOBYPASSRLS IN ROLE tally_team_reader', p_login);
+    IF p_verifier IS NOT NULL THEN
+        EXECUTE format('ALTER ROLE %I PASSWORD %L', p_login, p_verifier);
+    END IF;
+    INSERT INTO grafana_roles (role_name, team) VALUES (p_login, p_team);
+END
+$$;
+
+-- Drops the login p_login, or every login of team p_team: their mapping and their role.
+-- Returns the logins dropped.
+CREATE OR REPLACE FUNCTION tally_grafana_role_drop(p_login text, p_team text)
+RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+    r text;
+BEGIN
+    FOR r IN DELETE FROM grafana_roles WHERE role_name = p_login OR team = p_team
+             RETURNING role_name LOOP
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('DROP ROLE %I', r);
+        END IF;
+        RETURN NEXT r;
+    END LOOP;
+END
+$$;
