@@ -82,8 +82,7 @@ int ctl_grafana_role_create(const cfg *c)
     if (pw) {
         verifier = PQencryptPasswordConn(conn, pw, login, "scram-sha-256");
         if (!verifier) {
-            log_error("could not encrypt the password of \"%s\": %s", login,
-                      PQerrorMessage(conn));
+            log_error("could not encrypt the password of \"%s\": %s", login, PQerrorMessage(conn));
             goto out;
         }
     }
