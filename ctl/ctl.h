@@ -32,7 +32,7 @@ void ctl_print_tsv(const PGresult *res);
 int ctl_print_query(const cfg *c, const char *what, const char *sql);
 
 /* The commands, one file per family: migrate.c, prices.c, dimensions.c, tokens.c, quotas.c
- * (quotas and alerts), months.c, simulate.c. */
+ * (quotas and alerts), months.c, grafana.c (per-team Grafana logins), simulate.c. */
 int ctl_migrate(const cfg *c);
 int ctl_prices_load(const cfg *c);
 int ctl_prices_list(const cfg *c);
@@ -55,6 +55,9 @@ int ctl_months_close(const cfg *c);
 int ctl_months_list(const cfg *c);
 int ctl_months_show(const cfg *c);
 int ctl_months_reopen(const cfg *c);
+int ctl_grafana_role_create(const cfg *c);
+int ctl_grafana_role_list(const cfg *c);
+int ctl_grafana_role_drop(const cfg *c);
 int ctl_simulate(const cfg *c);
 
 #endif

@@ -21,7 +21,8 @@
 -- ranges start at UTC midnights. A deployment whose mapping changes during a day has that
 -- day of its usage without a model read from the 15-minute rollup, each bucket at its own
 -- start, as the engine reads it. SECURITY DEFINER: reporting.unpriced_combinations calls
--- it as tally_reader.
+-- it as tally_reader. It counts every team's usage, so a team login (tally_caller_scope,
+-- 05_caller_scope.sql) gets nothing.
 CREATE OR REPLACE FUNCTION tally_prices_check(p_book integer, p_from date DEFAULT NULL,
                                               p_to date DEFAULT NULL)
 RETURNS TABLE (model text, deployment text, speed text, residency text, requests bigint,
@@ -39,6 +40,7 @@ WITH moved AS ( -- (deployment, UTC day) in which its mapping changes after midn
                + r.cache_write_1h_tokens + r.cache_write_unsplit_tokens) AS tokens
       FROM usage_rollup_day r
      WHERE (p_from IS NULL OR r.day >= p_from) AND (p_to IS NULL OR r.day < p_to)
+       AND NOT (SELECT s.restricted FROM tally_caller_scope() s)
        AND NOT (r.model = '' AND EXISTS (SELECT 1 FROM moved m
                                           WHERE m.name = r.deployment AND m.day = r.day))
      GROUP BY r.day, r.model, r.deployment, r.prompt_band, r.speed, r.residency
@@ -52,6 +54,7 @@ WITH moved AS ( -- (deployment, UTC day) in which its mapping changes after midn
            AND r.bucket >= m.day::timestamp AT TIME ZONE 'UTC'
            AND r.bucket < (m.day + 1)::timestamp AT TIME ZONE 'UTC'
      WHERE (p_from IS NULL OR m.day >= p_from) AND (p_to IS NULL OR m.day < p_to)
+       AND NOT (SELECT s.restricted FROM tally_caller_scope() s)
      GROUP BY r.bucket, m.day, r.model, r.deployment, r.prompt_band, r.speed, r.residency
 ), rates AS MATERIALIZED (
     SELECT * FROM tally_rate_table(p_book)

@@ -58,6 +58,8 @@ $$;
 -- The cost engine runs once per (period, zone) of the quotas, not once per quota, so a
 -- quota for each of thousands of developers costs one pass over the rollups. A group the
 -- engine refuses comes back with used NULL (and a warning) instead of failing them all.
+-- A team login (tally_caller_scope, 05_caller_scope.sql) gets its team's team quotas only:
+-- this function reads as its owner, past the row-level security.
 CREATE OR REPLACE FUNCTION tally_quota_usage_all(p_at timestamptz DEFAULT now(), p_quota integer DEFAULT NULL)
 RETURNS TABLE (quota_id integer, period_start timestamptz, period_end timestamptz,
                used numeric, limit_value numeric, ratio numeric, forecast numeric,
@@ -69,9 +71,13 @@ DECLARE
     ps timestamptz;
     pe timestamptz;
     need_days boolean;
+    restricted boolean;
+    rteam text;
 BEGIN
+    SELECT s.restricted, s.team INTO restricted, rteam FROM tally_caller_scope() s;
     FOR g IN SELECT DISTINCT q.period, q.tz FROM quotas q
-              WHERE p_quota IS NULL OR q.id = p_quota LOOP
+              WHERE (p_quota IS NULL OR q.id = p_quota)
+                AND (NOT restricted OR (q.scope = 'team' AND q.subject = rteam)) LOOP
       BEGIN
         ps := NULL;
         pe := NULL;
@@ -112,6 +118,7 @@ BEGIN
         ), qs AS MATERIALIZED (
             SELECT q.* FROM quotas q
              WHERE q.period = g.period AND q.tz = g.tz AND (p_quota IS NULL OR q.id = p_quota)
+               AND (NOT restricted OR (q.scope = 'team' AND q.subject = rteam))
         ), members AS ( -- (team, developer, day): distinct, however many dated rows match
             SELECT DISTINCT d.team, u.developer_oid, u.day
               FROM per_day u JOIN developers d ON d.oid = u.developer_oid
@@ -160,7 +167,8 @@ BEGIN
         SELECT q.id, ps, pe, NULL::numeric, q.limit_value, NULL::numeric, NULL::numeric, false,
                NULL::bigint
           FROM quotas q
-         WHERE q.period = g.period AND q.tz = g.tz AND (p_quota IS NULL OR q.id = p_quota);
+         WHERE q.period = g.period AND q.tz = g.tz AND (p_quota IS NULL OR q.id = p_quota)
+           AND (NOT restricted OR (q.scope = 'team' AND q.subject = rteam));
       END;
     END LOOP;
 END

@@ -11,7 +11,9 @@
 --  * costs are exact numeric USD, priced with the price book in use (reporting.price_book_in_use:
 --    the newest book, as reports use when not pinned); unpriced usage has cost_usd NULL and
 --    priced false, never 0;
---  * time columns are timestamptz instants so Grafana's $__timeFilter() works on them.
+--  * time columns are timestamptz instants so Grafana's $__timeFilter() works on them;
+--  * the views over a team's data read as their caller (security_invoker, set in
+--    85_row_security.sql), so a team's Grafana login sees its rows only.
 
 CREATE OR REPLACE VIEW reporting.developers AS
 SELECT d.oid AS developer_oid, d.upn AS developer_upn, d.display_name, d.team, d.cost_center,

@@ -706,6 +706,8 @@ def main():
     ap.add_argument("--expect-total", action="append", default=[],
                     help="UID/TITLE=DECIMAL: the measure of a one-value panel over All")
     ap.add_argument("--json-only", action="store_true")
+    ap.add_argument("--only", action="append", default=[],
+                    help="UID: run the SQL checks of these dashboards only (default: all)")
     a = ap.parse_args()
 
     dashboards = load(a.dashboards)
@@ -728,6 +730,9 @@ def main():
     # panels whose totals must partition over every variable value
     filters = {"tally-team": {"Cost in range": "cost_usd", "Requests": "requests"},
                "tally-finance": {"Cost": "cost_usd"}}
+    if a.only:
+        dashboards = {f: d for f, d in dashboards.items() if d["uid"] in a.only}
+        ok(len(dashboards) == len(set(a.only)), f"--only names {len(dashboards)} dashboard(s)")
     totals = sql_checks(a.db, dashboards, ranges, filters)
     for e in a.expect_total:
         key, val = e.split("=", 1)

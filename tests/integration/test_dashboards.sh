@@ -18,10 +18,11 @@ echo "$out" | grep '^FAIL' || true
 assert_eq 0 "$rc" "JSON checks of the dashboards and provisioning"
 
 new_db
-READER="g_${TEST_DB}"
+READER="g_${TEST_DB}" TEAM_LOGIN="gt_${TEST_DB}"
 reader_cleanup() {
     local rc=$?
     psql "$TALLY_TEST_PG dbname=postgres" -qAtc "DROP ROLE IF EXISTS \"$READER\"" >/dev/null 2>&1
+    psql "$TALLY_TEST_PG dbname=postgres" -qAtc "DROP ROLE IF EXISTS \"$TEAM_LOGIN\"" >/dev/null 2>&1
     (exit $rc)
     test_cleanup
 }
@@ -79,8 +80,11 @@ sql "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset) 
 # the read-only login Grafana would use
 psql "$TALLY_TEST_PG dbname=postgres" -qAtc "CREATE ROLE \"$READER\" LOGIN IN ROLE tally_reader" >/dev/null
 RDB="$TALLY_TEST_PG dbname=$TEST_DB user=$READER"
-err=$(psql "$RDB" -XqAtc "SELECT count(*) FROM public.usage_events" 2>&1)
-assert_match "permission denied" "$err" "the reader cannot read the tables, only the reporting views"
+# the views over team data run as their caller (85_row_security.sql): the reader reads the
+# columns under them, nothing else
+err=$(psql "$RDB" -XqAtc "SELECT tenant_id FROM public.usage_events" 2>&1; psql "$RDB" -XqAtc "SELECT count(*) FROM api_tokens" 2>&1)
+assert_match "permission denied for table usage_events.*permission denied for table api_tokens" "$(echo $err)" \
+    "the reader reads only the columns the reporting views show"
 
 # the cost engine's total for the month, and the unpriced requests, as the superuser
 engine=$(sql "SELECT sum(cost_usd) FROM tally_usage_priced(tally_book(NULL), '2026-10-01T00:00:00Z',
@@ -134,4 +138,25 @@ echo "SQL checks: $(grep -c '^ok' "$TMP/sql.out") passed in $((SECONDS - start))
 grep '^FAIL' "$TMP/sql.out" | head -40
 tail -1 "$TMP/sql.out"
 assert_eq 0 "$rc" "every dashboard query, expanded as Grafana does, passes its checks as the read-only role"
+
+# the Team and Finance dashboards as a team's own login (tallyctl grafana-role): every panel
+# runs, and its totals are that team's rows of the month as the owner reads them
+"$CTL" --db "$DB" grafana-role create --team "$team1" --login "$TEAM_LOGIN" >/dev/null
+assert_eq 0 $? "tallyctl grafana-role create --team $team1"
+# (the Team range ends before midnight in Berlin, the zone of the team's budget, so that
+# "Month to date against budget" reads October)
+cost_of() { sql "SELECT sum(cost_usd) FROM reporting.$1 WHERE team = '$team1' AND $2 BETWEEN '2026-10-01T00:00:00Z' AND '$3'"; }
+team_cost=$(cost_of costs_15m bucket 2026-10-31T20:00:00Z)
+fin_cost=$(cost_of costs_day day 2026-10-31T23:59:59.999Z)
+assert_match '^[0-9]+\.[0-9]+ [0-9]+\.[0-9]+$' "$team_cost $fin_cost" "team $team1 has a cost in October ($team_cost, $fin_cost USD)"
+python3 "$HELPER" --db "$TALLY_TEST_PG dbname=$TEST_DB user=$TEAM_LOGIN" --dashboards "$SRC/dashboards/grafana" \
+    --src "$SRC" --only tally-team --only tally-finance \
+    --range "tally-team=2026-10-01T00:00:00Z,2026-10-31T20:00:00Z" \
+    --range "tally-finance=2026-10-01T00:00:00Z,2026-10-31T23:59:59.999Z" \
+    --expect-total "tally-team/Cost in range=$team_cost" \
+    --expect-total "tally-finance/Cost=$fin_cost" >"$TMP/team.out" 2>&1
+rc=$?
+echo "SQL checks as team $team1: $(grep -c '^ok' "$TMP/team.out") passed"
+grep '^FAIL' "$TMP/team.out" | head -40
+assert_eq 0 "$rc" "the Team and Finance dashboards run as a team's login, with that team's totals"
 finish
