@@ -145,6 +145,22 @@ void http_reply_text(http_req *req, int status, const char *content_type, const 
     http_queue(req, status, resp, content_type);
 }
 
+void http_reply_page(http_req *req, int status, const char *content_type, const char *data,
+                     size_t len, const char *const (*headers)[2], int nheaders)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
+
+    if (!resp) {
+        log_error("could not create a response");
+        req->replied = true;
+        return;
+    }
+    for (int i = 0; i < nheaders; i++)
+        MHD_add_response_header(resp, headers[i][0], headers[i][1]);
+    http_queue(req, status, resp, content_type);
+}
+
 void http_reply_json(http_req *req, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
