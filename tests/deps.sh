@@ -4,7 +4,8 @@ TALLY_DEPS=(build-essential cmake pkg-config clang libclang-rt-14-dev
     librdkafka-dev libpq-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev
     libcmocka-dev postgresql postgresql-contrib kcat curl tzdata libxml2-utils python3
     prometheus prometheus-alertmanager wrk hyperfine
-    mono-mcs mono-runtime libnewtonsoft-json5.0-cil python3-yaml shellcheck)
+    mono-mcs mono-runtime libnewtonsoft-json5.0-cil python3-yaml shellcheck
+    chromium python3-websocket)
 
 deps_install() {
     local missing=()

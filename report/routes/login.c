@@ -29,7 +29,7 @@ void route_page_reply(http_req *req, int status, membuf *page, const char *locat
                       const char *set_cookie)
 {
     const char *headers[4][2] = {{"Content-Security-Policy", HTML_CSP},
-                                 {"Referrer-Policy", "no-referrer"}};
+                                 {"Referrer-Policy", "same-origin"}};
     int n = 2;
 
     if (page->oom) {

@@ -242,7 +242,7 @@ static bool overview_developers(overview *ov)
                  PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
                  (int)strtol(PQgetvalue(res, i, 4), NULL, 10) / 10);
     }
-    html_put(&ov->page, "%s</section>\n", n ? "</table>" : "");
+    membuf_puts(&ov->page, n ? "</table></section>\n" : "</section>\n");
     PQclear(res);
     return true;
 }
@@ -280,7 +280,7 @@ static bool overview_unpriced(overview *ov)
                  *model ? model : "(no model)", PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
                  PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
     }
-    html_put(&ov->page, "%s</section>\n", n ? "</table>" : "");
+    membuf_puts(&ov->page, n ? "</table></section>\n" : "</section>\n");
     PQclear(res);
     return true;
 }
@@ -345,7 +345,7 @@ static bool overview_quotas(overview *ov)
                  PQgetvalue(res, i, 7), high ? " high" : "",
                  (int)strtol(PQgetvalue(res, i, 9), NULL, 10), PQgetvalue(res, i, 8));
     }
-    html_put(&ov->page, "%s</section>\n", n ? "</table>" : "");
+    membuf_puts(&ov->page, n ? "</table></section>\n" : "</section>\n");
     PQclear(res);
     return true;
 }
@@ -366,8 +366,8 @@ static bool overview_ingest(overview *ov)
         "tally_iso_utc(updated_at), coalesce(tally_iso_utc(last_event_at), ''), "
         "greatest(extract(epoch FROM now() - updated_at), 0)::bigint::text "
         "FROM ingest_offsets ORDER BY consumer_group COLLATE \"C\", topic COLLATE \"C\", "
-        "partition LIMIT $3::int",
-        3, params);
+        "partition LIMIT $1::int",
+        1, params + 2);
     if (!res)
         return false;
     n = PQntuples(res);
@@ -387,7 +387,7 @@ static bool overview_ingest(overview *ov)
                  PQgetvalue(res, i, 3), PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
                  PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
                  PQgetvalue(res, i, 6), PQgetvalue(res, i, 5));
-    html_put(&ov->page, "%s", n ? "</table>" : "");
+    membuf_puts(&ov->page, n ? "</table>" : "");
     PQclear(res);
 
     snprintf(limit, sizeof(limit), "%d", OVERVIEW_GAPS);
@@ -420,7 +420,7 @@ static bool overview_ingest(overview *ov)
                  PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
                  PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
                  PQgetvalue(res, i, 6));
-    html_put(&ov->page, "%s</section>\n", n ? "</table>" : "");
+    membuf_puts(&ov->page, n ? "</table></section>\n" : "</section>\n");
     PQclear(res);
     return true;
 }
