@@ -134,15 +134,7 @@ static void http_queue(http_req *req, int status, struct MHD_Response *resp, con
 void http_reply_text(http_req *req, int status, const char *content_type, const char *data,
                      size_t len)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
-
-    if (!resp) {
-        log_error("could not create a response");
-        req->replied = true;
-        return;
-    }
-    http_queue(req, status, resp, content_type);
+    http_reply_page(req, status, content_type, data, len, NULL, 0);
 }
 
 void http_reply_page(http_req *req, int status, const char *content_type, const char *data,

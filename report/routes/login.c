@@ -95,50 +95,19 @@ static bool login_same_origin(http_req *req)
     return strcmp(rest, host) == 0;
 }
 
-static int login_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * The value of field name in an application/x-www-form-urlencoded body, decoded into out
- * (len bytes); false when it is absent, malformed, holds a NUL or does not fit.
+ * (len bytes); false when it is absent, malformed, holds a control byte or does not fit.
  */
 static bool login_form_value(const char *body, size_t blen, const char *name, char *out, size_t len)
 {
-    size_t nlen = strlen(name), i = 0;
+    size_t nlen = strlen(name);
 
-    while (i < blen) {
-        size_t end = i, o = 0;
-        while (end < blen && body[end] != '&')
-            end++;
-        if (end - i > nlen && body[i + nlen] == '=' && memcmp(body + i, name, nlen) == 0) {
-            for (size_t k = i + nlen + 1; k < end; k++) {
-                int c = (unsigned char)body[k];
-                if (c == '+') {
-                    c = ' ';
-                } else if (c == '%') {
-                    int hi = k + 2 < end ? login_hex(body[k + 1]) : -1;
-                    int lo = hi >= 0 ? login_hex(body[k + 2]) : -1;
-                    if (lo < 0)
-                        return false;
-                    c = hi * 16 + lo;
-                    k += 2;
-                }
-                if (c == 0 || o + 1 >= len)
-                    return false;
-                out[o++] = (char)c;
-            }
-            out[o] = '\0';
-            return true;
-        }
-        i = end + 1;
+    for (size_t i = 0, end; i < blen; i = end + 1) {
+        const char *amp = memchr(body + i, '&', blen - i);
+        end = amp ? (size_t)(amp - body) : blen;
+        if (end - i > nlen && body[i + nlen] == '=' && memcmp(body + i, name, nlen) == 0)
+            return query_decode(body + i + nlen + 1, end - i - nlen - 1, out, len - 1) >= 0;
     }
     return false;
 }
