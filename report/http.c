@@ -160,6 +160,12 @@ static void http_queue(http_req *req, int status, struct MHD_Response *resp, con
 void http_reply_text(http_req *req, int status, const char *content_type, const char *data,
                      size_t len)
 {
+    http_reply_page(req, status, content_type, data, len, NULL, 0);
+}
+
+void http_reply_page(http_req *req, int status, const char *content_type, const char *data,
+                     size_t len, const char *const (*headers)[2], int nheaders)
+{
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
 
@@ -168,6 +174,8 @@ void http_reply_text(http_req *req, int status, const char *content_type, const 
         req->replied = true;
         return;
     }
+    for (int i = 0; i < nheaders; i++)
+        MHD_add_response_header(resp, headers[i][0], headers[i][1]);
     http_queue(req, status, resp, content_type);
 }
 

@@ -133,6 +133,13 @@ void http_reply_text(http_req *req, int status, const char *content_type, const 
                      size_t len);
 
 /*
+ * http_reply_text with extra headers (name, value pairs) on any status: the pages of
+ * report/routes/overview.c, which redirect, set cookies and send a Content-Security-Policy.
+ */
+void http_reply_page(http_req *req, int status, const char *content_type, const char *data,
+                     size_t len, const char *const (*headers)[2], int nheaders);
+
+/*
  * A row response streamed from one SQL statement, rendered by render.h: CSV (header row
  * of the column names) or JSON {<header members>, "rows": [...], "totals": {...}}. A
  * column's role comes from roles (declared by the route: the counts and the money that

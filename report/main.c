@@ -40,6 +40,10 @@ static const cfg_spec REPORT_SPEC[] = {
     {"list_routes", CFG_BOOL, "false", 0, 0, NULL, CFG_PUBLIC,
      "print the routes served (METHOD PATH) and exit"},
     {"log_level", CFG_STR, "info", 0, 0, "error|warn|info|debug", CFG_PUBLIC, "log level"},
+    {"cookie_secure", CFG_BOOL, "false", 0, 0, NULL, CFG_PUBLIC,
+     "the overview page's session cookie is Secure (set when users reach it over https)"},
+    {"session_ttl_s", CFG_INT, "28800", 60, 2592000, NULL, CFG_PUBLIC,
+     "how long an overview page sign-in lasts, seconds"},
     EVALUATOR_CFG_SPEC,
     ENTRA_CFG_SPEC,
     ALERT_CFG_SPEC,
@@ -109,6 +113,7 @@ int main(int argc, char **argv)
         rc = CFG_EXIT_RUNTIME;
         goto out;
     }
+    route_web_configure(cfg_bool(&c, "cookie_secure"), (int)cfg_int(&c, "session_ttl_s"));
     hc.listen = cfg_str(&c, "listen");
     hc.routes = ROUTES;
     hc.nroutes = ROUTES_COUNT;

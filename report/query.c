@@ -98,11 +98,7 @@ static int query_hex(char c)
     return -1;
 }
 
-/*
- * Percent-decodes s[0..n) into out (at most outmax bytes plus a NUL). Returns the
- * length, -1 for bad encoding or a control byte, -2 when too long.
- */
-static int query_decode(const char *s, size_t n, char *out, size_t outmax)
+int query_decode(const char *s, size_t n, char *out, size_t outmax)
 {
     size_t len = 0;
 

@@ -93,4 +93,10 @@ bool query_valid_date(const char *s, size_t n);  /* YYYY-MM-DD that exists */
 bool query_valid_month(const char *s, size_t n); /* YYYY-MM */
 bool query_valid_utf8(const char *s, size_t n);
 
+/*
+ * Percent-decodes s[0..n) ('+' is a space, as in forms) into out (at most outmax bytes
+ * plus a NUL). Returns the length, -1 for bad encoding or a control byte, -2 when too long.
+ */
+int query_decode(const char *s, size_t n, char *out, size_t outmax);
+
 #endif

@@ -5,7 +5,8 @@ TALLY_DEPS=(build-essential cmake pkg-config clang libclang-rt-14-dev
     libjwt-dev python3-cryptography
     libcmocka-dev postgresql postgresql-contrib kcat curl tzdata libxml2-utils python3
     prometheus prometheus-alertmanager wrk hyperfine libreoffice-calc-nogui
-    mono-mcs mono-runtime libnewtonsoft-json5.0-cil python3-yaml shellcheck)
+    mono-mcs mono-runtime libnewtonsoft-json5.0-cil python3-yaml shellcheck
+    chromium python3-websocket fonts-dejavu-core)
 
 deps_install() {
     local missing=()

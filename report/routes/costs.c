@@ -88,22 +88,13 @@ static bool costs_sql(const query *q, bool lead, char *sql, size_t len)
     return n < len;
 }
 
-void route_costs(http_req *req)
+bool costs_statement(const query *q, const auth_principal *who, const route_book *book,
+                     const char *from, const char *to, char *sql, size_t len,
+                     const char *params[COSTS_NPARAMS])
 {
-    const query *q = http_query(req);
-    const auth_principal *who = http_principal(req);
-    char sql[8192], from[40], to[40];
-    const char *params[11];
-    route_book book;
-    json_t *header, *groups;
-
-    if (!route_book_resolve(req, &book) || !route_range(req, from, to))
-        return;
-    if (!costs_sql(q, auth_scope_team(who) != NULL, sql, sizeof(sql))) {
-        http_reply_problem(req, 500, NULL, "the cost statement does not fit");
-        return;
-    }
-    params[0] = route_book_param(&book);
+    if (!costs_sql(q, auth_scope_team(who) != NULL, sql, len))
+        return false;
+    params[0] = route_book_param(book);
     params[1] = from;
     params[2] = to;
     params[3] = q->tz;
@@ -117,6 +108,23 @@ void route_costs(http_req *req)
     params[8] = (q->given & QP_DEPLOYMENT) ? q->deployment : NULL;
     params[9] = auth_scope_team(who);
     params[10] = auth_scope_oid(who);
+    return true;
+}
+
+void route_costs(http_req *req)
+{
+    const query *q = http_query(req);
+    char sql[COSTS_SQL_MAX], from[40], to[40];
+    const char *params[COSTS_NPARAMS];
+    route_book book;
+    json_t *header, *groups;
+
+    if (!route_book_resolve(req, &book) || !route_range(req, from, to))
+        return;
+    if (!costs_statement(q, http_principal(req), &book, from, to, sql, sizeof(sql), params)) {
+        http_reply_problem(req, 500, NULL, "the cost statement does not fit");
+        return;
+    }
 
     header = json_object();
     json_object_set_new(header, "from", json_string(from));
@@ -127,5 +135,5 @@ void route_costs(http_req *req)
         json_array_append_new(groups, json_string(QUERY_GROUP_NAMES[q->groups[i]]));
     json_object_set_new(header, "group_by", groups);
     json_object_set_new(header, "price_book", route_book_json(&book));
-    route_reply_usage(req, sql, 11, params, header, "tally-costs.csv");
+    route_reply_usage(req, sql, COSTS_NPARAMS, params, header, "tally-costs.csv");
 }

@@ -1,9 +1,9 @@
 /*
  * routes.h - the application of tally-report: its route table and the handlers (one
  * file per family in report/routes/: health.c, costs.c, reports.c, unpriced.c,
- * prices.c, directory.c, quotas.c, months.c) and helpers they share (routes.c). The table that
- * maps paths to them is ROUTES in table.c, handed to the server in http_config.
- * Handlers run on connection threads; they keep no state of their own.
+ * prices.c, directory.c, quotas.c, months.c, overview.c, login.c) and helpers they share
+ * (routes.c). The table that maps paths to them is ROUTES in table.c, handed to the server in
+ * http_config. Handlers run on connection threads; they keep no state of their own.
  */
 #ifndef TALLY_ROUTES_H
 #define TALLY_ROUTES_H
@@ -14,6 +14,7 @@
 
 #include "http.h"
 #include "months.h"
+#include "membuf.h"
 
 /* The route table (table.c). */
 extern const http_route ROUTES[];
@@ -46,6 +47,25 @@ void route_months_init(int lateness_h);
 /* The summed columns of the usage reports: request counts, every token class, cost_usd. */
 extern const render_column ROUTE_USAGE_SUMS[];
 extern const int ROUTE_USAGE_NSUMS;
+void route_overview(http_req *req);
+void route_login(http_req *req);
+void route_logout(http_req *req);
+
+/* The session cookie's Secure attribute and lifetime (login.c); set before the server starts. */
+void route_web_configure(bool cookie_secure, int session_ttl_s);
+
+/*
+ * The signed-in caller of a page (login.c): the session its cookie names. False after
+ * replying: 303 to /login without a valid session, 503 when the database fails.
+ */
+bool route_page_principal(http_req *req, auth_principal *p);
+
+/*
+ * Replies with an HTML page (taking its memory) under the pages' Content-Security-Policy,
+ * with a Location and a Set-Cookie header when they are not NULL; 500 when page->oom.
+ */
+void route_page_reply(http_req *req, int status, membuf *page, const char *location,
+                      const char *set_cookie);
 
 /*
  * Replies with a usage report (costs, monthly, unpriced) streamed from sql: CSV when the
@@ -72,6 +92,19 @@ json_t *route_book_json(const route_book *b);
 
 /* The book id as a SQL text parameter (NULL when no book is loaded). */
 const char *route_book_param(const route_book *b);
+
+/*
+ * The statement of GET /v1/costs (costs.c) for q's groups and filters over [from, to)
+ * (UTC instants from route_range), scoped to who, and its COSTS_NPARAMS parameters, which
+ * point into q, who, book, from and to. Its columns: the groups', then requests, every token
+ * class, priced and cost_usd; one row per group and priced. The overview page runs the
+ * same statement, so its numbers are the API's. False when sql (len bytes) is too small.
+ */
+#define COSTS_NPARAMS 11
+#define COSTS_SQL_MAX 8192
+bool costs_statement(const query *q, const auth_principal *who, const route_book *book,
+                     const char *from, const char *to, char *sql, size_t len,
+                     const char *params[COSTS_NPARAMS]);
 
 /*
  * Resolves from/to (dates are midnights in tz; defaults: the current month in tz) into

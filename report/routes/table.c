@@ -15,6 +15,9 @@
 #define CSV_PARAMS (QP_FORMAT | QP_GUARD)
 
 const http_route ROUTES[] = {
+    {HTTP_GET, "/", AUTH_OPEN, QP_MONTH | QP_TZ, route_overview, "overview page (HTML)", false},
+    {HTTP_GET | HTTP_POST, "/login", AUTH_OPEN, 0, route_login, "sign-in form, sign in", false},
+    {HTTP_POST, "/logout", AUTH_OPEN, 0, route_logout, "sign out", false},
     {HTTP_GET, "/healthz", HTTP_PROBE, 0, route_healthz, "liveness", true},
     {HTTP_GET, "/readyz", HTTP_PROBE, 0, route_readyz, "database reachable, migrations current",
      true},

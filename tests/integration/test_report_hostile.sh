@@ -120,7 +120,7 @@ assert_eq "400 application/problem+json 0" "$(head_req '/v1/costs?from=2026-02-3
 assert_eq "200 text/plain; version=0.0.4; charset=utf-8 0" "$(head_req /metrics)" "HEAD /metrics: 200, no body"
 GET /v1/costs "$FIN" -X POST -d 'x=1' >/dev/null
 assert_match 'Allow: GET, HEAD' "$(cat "$TMP/h")" "405 says Allow: GET, HEAD"
-for p in /v1/costs/ /v1/../etc/passwd /V1/COSTS /v1/costs%00 /v2/costs /; do
+for p in /v1/costs/ /v1/../etc/passwd /V1/COSTS /v1/costs%00 /v2/costs // /index.html; do
     GET "$p" "$FIN" --path-as-is >/dev/null
     assert_eq 404 "$STATUS" "GET $p: 404"
 done
