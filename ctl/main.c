@@ -94,6 +94,17 @@ static const ctl_command CTL_COMMANDS[] = {
      "quotas evaluate [--now TS]   fire the thresholds crossed (once per period)", false},
     {"alerts deliver", ctl_alerts_deliver, "alerts deliver               send the alerts due now",
      false},
+    {"reconcile map", ctl_reconcile_map,
+     "reconcile map DEPLOYMENT RESOURCE_ID\n"
+     "                               the Foundry resource (ARM id) serving a deployment",
+     true},
+    {"reconcile resources", ctl_reconcile_resources,
+     "reconcile resources          the deployment -> Foundry resource mappings", false},
+    {"reconcile import", ctl_reconcile_import,
+     "reconcile import FILE.csv…   load an Azure Cost Management FOCUS export (one run)", true},
+    {"reconcile imports", ctl_reconcile_imports,
+     "reconcile imports            the imported exports and the months they are the bill of",
+     false},
     {"alerts list", ctl_alerts_list, "alerts list                  fired alerts and delivery state",
      false},
 };

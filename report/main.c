@@ -38,6 +38,9 @@ static const cfg_spec REPORT_SPEC[] = {
     {"list_routes", CFG_BOOL, "false", 0, 0, NULL, CFG_PUBLIC,
      "print the routes served (METHOD PATH) and exit"},
     {"log_level", CFG_STR, "info", 0, 0, "error|warn|info|debug", CFG_PUBLIC, "log level"},
+    {"reconcile_tolerance_pct", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
+     "GET /v1/reconciliation: how far in percent of the metered cost a day's bill may be off "
+     "before it is flagged, 0..100 (unset: 1)"},
     EVALUATOR_CFG_SPEC,
     ALERT_CFG_SPEC,
 };
@@ -80,6 +83,12 @@ int main(int argc, char **argv)
         rc = CFG_EXIT_USAGE;
         goto out;
     }
+    if (cfg_str(&c, "reconcile_tolerance_pct") &&
+        !session_percent_ok(cfg_str(&c, "reconcile_tolerance_pct"))) {
+        fprintf(stderr, "tally-report: invalid value for \"reconcile_tolerance_pct\": a percent "
+                        "from 0 to 100 with at most 4 decimals\n");
+        goto out;
+    }
     sig_install();
     if (!alert_global_init()) {
         rc = CFG_EXIT_RUNTIME;
@@ -89,6 +98,7 @@ int main(int argc, char **argv)
     tz = tz_cache_new();
     so.statement_timeout_ms = (int)cfg_int(&c, "request_timeout_s") * 1000;
     so.tz = tz;
+    so.reconcile_tolerance_pct = cfg_str(&c, "reconcile_tolerance_pct");
     pc.conninfo = cfg_str(&c, "db");
     pc.size = (int)cfg_int(&c, "db_pool_size");
     pc.wait_ms = REPORT_POOL_WAIT_MS;
