@@ -273,11 +273,8 @@ static int import_store(PGconn *conn, const char *names, const char *shas, const
 {
     const char *p[] = {names, shas, rows};
     PGresult *res = db_query(conn, "store the import",
-                             "SELECT import_id, rows_total, rows_claude, rows_attributed, "
-                             "(SELECT string_agg(to_char(billing_period_start AT TIME ZONE "
-                             "'UTC', 'YYYY-MM'), ',' ORDER BY billing_period_start) "
-                             "FROM azure_cost_periods WHERE import_id = i.import_id) "
-                             "FROM tally_azure_import($1::text[], $2::text[], $3::bigint[]) i",
+                             "SELECT import_id, rows_total, rows_claude, rows_attributed, bill_of "
+                             "FROM tally_azure_import($1::text[], $2::text[], $3::bigint[])",
                              3, p);
     PGresult *un;
     const char *id[1];

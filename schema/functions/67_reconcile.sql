@@ -26,7 +26,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     old text;
 BEGIN
-    IF p_resource_id !~ '^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/.+' THEN
+    IF p_resource_id !~* '^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/.+' THEN
         RAISE EXCEPTION 'invalid resource id "%": expected /subscriptions/…/resourceGroups/…/providers/…', p_resource_id
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -121,11 +121,13 @@ END
 $$;
 
 -- Imports the staged rows of the files p_shas (names p_names, data rows p_rows) as one import,
--- which becomes the bill of every billing period it holds rows of. Returns the import's id and
--- its rows: all, the Claude charges (tally_azure_is_claude), and those of them on a resource
--- some deployment maps to (the others cannot be attributed).
-CREATE OR REPLACE FUNCTION tally_azure_import(p_names text[], p_shas text[], p_rows bigint[])
-RETURNS TABLE (import_id bigint, rows_total bigint, rows_claude bigint, rows_attributed bigint)
+-- which becomes the bill of every billing period it holds rows of. Returns the import's id, its
+-- rows: all, the Claude charges (tally_azure_is_claude), and those of them on a resource some
+-- deployment maps to (the others cannot be attributed), and the billing periods (YYYY-MM,…).
+DROP FUNCTION IF EXISTS tally_azure_import(text[], text[], bigint[]);
+CREATE FUNCTION tally_azure_import(p_names text[], p_shas text[], p_rows bigint[])
+RETURNS TABLE (import_id bigint, rows_total bigint, rows_claude bigint, rows_attributed bigint,
+               bill_of text)
 LANGUAGE plpgsql AS $$
 DECLARE
     imp bigint;
@@ -147,8 +149,10 @@ BEGIN
            coalesce(s.billed_cost_usd::numeric,
                     CASE WHEN s.billing_currency = 'USD' THEN s.billed_cost::numeric END)
       FROM azure_stage s;
+    -- a run reaches as far as its daily usage charges (a tax or purchase row spans the month)
     INSERT INTO azure_cost_periods (billing_period_start, import_id, covered_to)
-    SELECT c.billing_period_start, imp, max(c.charge_period_end)
+    SELECT c.billing_period_start, imp,
+           coalesce(max(c.charge_period_end) FILTER (WHERE c.charge_category = 'Usage'), c.billing_period_start)
       FROM azure_cost_rows c WHERE c.import_id = imp GROUP BY c.billing_period_start
     ON CONFLICT (billing_period_start) DO UPDATE
         SET import_id = excluded.import_id, covered_to = excluded.covered_to;
@@ -161,7 +165,10 @@ BEGIN
                          WHERE lower(f.resource_id) = lower(c.resource_id))) AS attributed
               FROM azure_cost_rows c WHERE c.import_id = imp) x
      WHERE i.id = imp;
-    RETURN QUERY SELECT i.id, i.rows_total, i.rows_claude, i.rows_attributed
+    RETURN QUERY SELECT i.id, i.rows_total, i.rows_claude, i.rows_attributed,
+                        (SELECT string_agg(to_char(p.billing_period_start AT TIME ZONE 'UTC', 'YYYY-MM'), ','
+                                           ORDER BY p.billing_period_start)
+                           FROM azure_cost_periods p WHERE p.import_id = imp)
                    FROM azure_cost_imports i WHERE i.id = imp;
 END
 $$;

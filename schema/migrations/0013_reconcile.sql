@@ -7,7 +7,7 @@
 -- case-insensitively, as Azure does.
 CREATE TABLE foundry_resources (
     deployment text PRIMARY KEY,
-    resource_id text NOT NULL CHECK (resource_id ~ '^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/.+'),
+    resource_id text NOT NULL CHECK (resource_id ~* '^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/.+'),
     set_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX foundry_resources_resource ON foundry_resources (lower(resource_id));
