@@ -26,7 +26,8 @@
     "WHERE ($4::text IS NULL OR r.team = $4::text) "                                               \
     "AND ($5::text IS NULL OR r.developer_oid = $5::text)"
 
-/* The FOCUS columns before issue 10: all but x_PromptTier, x_Speed and x_Residency. */
+/* The FOCUS columns before issue 10: all but SkuMeter, SkuPriceDetails, x_PromptTier, x_Speed
+ * and x_Residency. */
 #define FOCUS_LAYOUT1_COLUMNS                                                                      \
     "\"BilledCost\", \"BillingAccountId\", \"BillingAccountName\", \"BillingCurrency\", "          \
     "\"BillingPeriodEnd\", \"BillingPeriodStart\", \"ChargeCategory\", \"ChargeClass\", "          \
