@@ -195,6 +195,7 @@ $$;
 -- to 2 places (NULL when metered is 0); outside_tolerance when |delta| > |metered| ×
 -- p_tolerance_pct / 100 (exact), NULL when not billed yet. SECURITY DEFINER:
 -- reporting.reconciliation_daily calls it as tally_reader.
+DROP VIEW IF EXISTS reporting.reconciliation_daily; -- re-created below, over the function
 DROP FUNCTION IF EXISTS tally_reconciliation(integer, text, numeric);
 CREATE FUNCTION tally_reconciliation(p_book integer, p_month text, p_tolerance_pct numeric DEFAULT NULL)
 RETURNS TABLE (day text, resource_id text, resource_name text, deployments text,
