@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
@@ -69,6 +70,19 @@ out:
     return out;
 }
 
+char *ctl_read_text(const char *path, size_t *len)
+{
+    char *buf = ctl_read_file(path, len);
+
+    if (buf && strlen(buf) != *len) {
+        /* a field would end at the NUL: "ab\0c" would read as "ab" */
+        log_error("could not read \"%s\": the file contains a NUL byte", path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 void ctl_print_tsv(const PGresult *res)
 {
     int nf = PQnfields(res);
@@ -96,4 +110,65 @@ int ctl_print_query(const cfg *c, const char *what, const char *sql)
     PQclear(res);
     PQfinish(conn);
     return res ? CFG_EXIT_OK : CFG_EXIT_RUNTIME;
+}
+
+int ctl_csv_record(char *buf, size_t len, size_t *pos, char **fields, int max)
+{
+    size_t i = *pos;
+    int n = 0;
+
+    if (i >= len)
+        return 0;
+    for (;;) {
+        char *out = buf + i;
+        char *start = out;
+        if (n == max)
+            return -1;
+        if (i < len && buf[i] == '"') {
+            i++;
+            for (;;) {
+                if (i >= len)
+                    return -1; /* unterminated quote */
+                if (buf[i] == '"') {
+                    if (i + 1 < len && buf[i + 1] == '"') {
+                        *out++ = '"';
+                        i += 2;
+                        continue;
+                    }
+                    i++;
+                    break;
+                }
+                *out++ = buf[i++];
+            }
+            if (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r')
+                return -1; /* text after a closing quote */
+        } else {
+            while (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r') {
+                if (buf[i] == '"')
+                    return -1;
+                out++;
+                i++;
+            }
+        }
+        fields[n++] = start;
+        if (i >= len) {
+            *out = '\0';
+            break;
+        }
+        if (buf[i] == ',') {
+            *out = '\0';
+            i++;
+            continue;
+        }
+        if (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n') {
+            *out = '\0';
+            i += 2;
+            break;
+        }
+        *out = '\0';
+        i++;
+        break;
+    }
+    *pos = i;
+    return n;
 }

@@ -24,6 +24,16 @@ PGconn *ctl_connect_utc(const cfg *c);
 /* Reads a whole file (at most 64 MB) NUL-terminated; NULL after logging. Caller frees. */
 char *ctl_read_file(const char *path, size_t *len);
 
+/*
+ * Reads one RFC 4180 record at *pos into fields (pointers into buf, which is modified in
+ * place: quotes removed, fields NUL-terminated). Returns the number of fields, 0 at the end,
+ * -1 on malformed input or more than max fields.
+ */
+int ctl_csv_record(char *buf, size_t len, size_t *pos, char **fields, int max);
+
+/* ctl_read_file for text: a file holding a NUL byte is refused (logged). Caller frees. */
+char *ctl_read_text(const char *path, size_t *len);
+
 /* Prints a result as tab-separated lines under a header of its column names. */
 void ctl_print_tsv(const PGresult *res);
 
@@ -32,7 +42,7 @@ void ctl_print_tsv(const PGresult *res);
 int ctl_print_query(const cfg *c, const char *what, const char *sql);
 
 /* The commands, one file per family: migrate.c, prices.c, dimensions.c, tokens.c, quotas.c
- * (quotas and alerts), months.c, grafana.c (per-team Grafana logins), simulate.c. */
+ * (quotas and alerts), months.c, grafana.c (per-team Grafana logins), simulate.c, reconcile.c (the Azure bill). */
 int ctl_migrate(const cfg *c);
 int ctl_prices_load(const cfg *c);
 int ctl_prices_list(const cfg *c);
@@ -59,5 +69,9 @@ int ctl_grafana_role_create(const cfg *c);
 int ctl_grafana_role_list(const cfg *c);
 int ctl_grafana_role_drop(const cfg *c);
 int ctl_simulate(const cfg *c);
+int ctl_reconcile_map(const cfg *c);
+int ctl_reconcile_resources(const cfg *c);
+int ctl_reconcile_import(const cfg *c);
+int ctl_reconcile_imports(const cfg *c);
 
 #endif

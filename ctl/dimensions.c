@@ -99,72 +99,6 @@ int ctl_deployments_list(const cfg *c)
                            "ORDER BY name, valid_from");
 }
 
-/*
- * Reads one RFC 4180 record at *pos into fields (pointers into buf, which is modified
- * in place: quotes removed, fields NUL-terminated). Returns the number of fields, 0 at
- * the end, -1 on malformed input.
- */
-static int csv_record(char *buf, size_t len, size_t *pos, char **fields, int max)
-{
-    size_t i = *pos;
-    int n = 0;
-
-    if (i >= len)
-        return 0;
-    for (;;) {
-        char *out = buf + i;
-        char *start = out;
-        if (n == max)
-            return -1;
-        if (i < len && buf[i] == '"') {
-            i++;
-            for (;;) {
-                if (i >= len)
-                    return -1; /* unterminated quote */
-                if (buf[i] == '"') {
-                    if (i + 1 < len && buf[i + 1] == '"') {
-                        *out++ = '"';
-                        i += 2;
-                        continue;
-                    }
-                    i++;
-                    break;
-                }
-                *out++ = buf[i++];
-            }
-            if (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r')
-                return -1; /* text after a closing quote */
-        } else {
-            while (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r') {
-                if (buf[i] == '"')
-                    return -1;
-                out++;
-                i++;
-            }
-        }
-        fields[n++] = start;
-        if (i >= len) {
-            *out = '\0';
-            break;
-        }
-        if (buf[i] == ',') {
-            *out = '\0';
-            i++;
-            continue;
-        }
-        if (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n') {
-            *out = '\0';
-            i += 2;
-            break;
-        }
-        *out = '\0';
-        i++;
-        break;
-    }
-    *pos = i;
-    return n;
-}
-
 /* Applies every row of the CSV; returns an exit code. */
 static int developers_apply(PGconn *conn, char *buf, size_t len)
 {
@@ -175,7 +109,7 @@ static int developers_apply(PGconn *conn, char *buf, size_t len)
 
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
         pos = 3;
-    ncols = csv_record(buf, len, &pos, f, CSV_MAX_FIELDS);
+    ncols = ctl_csv_record(buf, len, &pos, f, CSV_MAX_FIELDS);
     if (ncols < 5) {
         log_error("line 1: expected the header oid,upn,display_name,team,cost_center[,valid_from]");
         return CFG_EXIT_USAGE;
@@ -195,7 +129,7 @@ static int developers_apply(PGconn *conn, char *buf, size_t len)
         int n;
 
         line++;
-        n = csv_record(buf, len, &pos, f, CSV_MAX_FIELDS);
+        n = ctl_csv_record(buf, len, &pos, f, CSV_MAX_FIELDS);
         if (n == 0)
             break;
         if (n == 1 && f[0][0] == '\0')
@@ -239,15 +173,9 @@ int ctl_developers_import(const cfg *c)
         fprintf(stderr, "usage: tallyctl developers import FILE.csv\n");
         return CFG_EXIT_USAGE;
     }
-    buf = ctl_read_file(c->args[0], &len);
+    buf = ctl_read_text(c->args[0], &len);
     if (!buf)
         return CFG_EXIT_USAGE;
-    if (strlen(buf) != len) {
-        /* a field would end at the NUL: "ab\0c" would import as "ab" */
-        log_error("could not import \"%s\": the file contains a NUL byte", c->args[0]);
-        free(buf);
-        return CFG_EXIT_USAGE;
-    }
     conn = ctl_connect_utc(c);
     rc = conn ? developers_apply(conn, buf, len) : CFG_EXIT_RUNTIME;
     db_rollback(conn);

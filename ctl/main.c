@@ -130,6 +130,17 @@ static const ctl_command CTL_COMMANDS[] = {
      "grafana-role drop LOGIN | --team T\n"
      "                               drop a team's Grafana login(s)",
      true},
+    {"reconcile map", ctl_reconcile_map,
+     "reconcile map DEPLOYMENT RESOURCE_ID\n"
+     "                               the Foundry resource (ARM id) serving a deployment",
+     true},
+    {"reconcile resources", ctl_reconcile_resources,
+     "reconcile resources          the deployment -> Foundry resource mappings", false},
+    {"reconcile import", ctl_reconcile_import,
+     "reconcile import FILE.csv…   load an Azure Cost Management FOCUS export (one run)", true},
+    {"reconcile imports", ctl_reconcile_imports,
+     "reconcile imports            the imported exports and the months they are the bill of",
+     false},
     {"alerts list", ctl_alerts_list, "alerts list                  fired alerts and delivery state",
      false},
 };

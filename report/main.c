@@ -44,6 +44,9 @@ static const cfg_spec REPORT_SPEC[] = {
      "the overview page's session cookie is Secure (set when users reach it over https)"},
     {"session_ttl_s", CFG_INT, "28800", 60, 2592000, NULL, CFG_PUBLIC,
      "how long an overview page sign-in lasts, seconds"},
+    {"reconcile_tolerance_pct", CFG_STR, NULL, 0, 0, NULL, CFG_PUBLIC,
+     "GET /v1/reconciliation: how far in percent of the metered cost a day's bill may be off "
+     "before it is flagged, 0..100 (unset: 1)"},
     EVALUATOR_CFG_SPEC,
     ENTRA_CFG_SPEC,
     ALERT_CFG_SPEC,
@@ -93,6 +96,12 @@ int main(int argc, char **argv)
     if (rc != CFG_EXIT_OK)
         goto out;
     auth_use_entra(signin);
+    if (cfg_str(&c, "reconcile_tolerance_pct") &&
+        !session_percent_ok(cfg_str(&c, "reconcile_tolerance_pct"))) {
+        fprintf(stderr, "tally-report: invalid value for \"reconcile_tolerance_pct\": a percent "
+                        "from 0 to 100 with at most 4 decimals\n");
+        goto out;
+    }
     sig_install();
     if (!alert_global_init()) {
         rc = CFG_EXIT_RUNTIME;
@@ -102,6 +111,7 @@ int main(int argc, char **argv)
     tz = tz_cache_new();
     so.statement_timeout_ms = (int)cfg_int(&c, "request_timeout_s") * 1000;
     so.tz = tz;
+    so.reconcile_tolerance_pct = cfg_str(&c, "reconcile_tolerance_pct");
     pc.conninfo = cfg_str(&c, "db");
     pc.size = (int)cfg_int(&c, "db_pool_size");
     pc.wait_ms = REPORT_POOL_WAIT_MS;

@@ -18,7 +18,21 @@
 #include "months.h"
 #include "routes.h"
 
-/* The FOCUS columns before issue 10: all but x_PromptTier, x_Speed and x_Residency. */
+/* The chargeback's columns before issue 10, in their order: a prefix of tally_report_monthly's. */
+#define MONTHLY_LAYOUT1_COLUMNS                                                                    \
+    "month, tz, developer_oid, developer_upn, team, cost_center, model, requests, input_tokens, "  \
+    "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_usd, "   \
+    "priced, price_book, price_book_sha256, unit_price_input, unit_price_output, "                 \
+    "unit_price_cache_write_5m, unit_price_cache_write_1h, unit_price_cache_read, "                \
+    "long_context_requests, cache_write_unsplit_tokens, display_name"
+
+#define MONTHLY_FROM                                                                               \
+    " FROM tally_report_monthly($1::int, $2::text, $3::text, $4::text) r "                         \
+    "WHERE ($4::text IS NULL OR r.team = $4::text) "                                               \
+    "AND ($5::text IS NULL OR r.developer_oid = $5::text)"
+
+/* The FOCUS columns before issue 10: all but SkuMeter, SkuPriceDetails, x_PromptTier, x_Speed
+ * and x_Residency. */
 #define FOCUS_LAYOUT1_COLUMNS                                                                      \
     "\"BilledCost\", \"BillingAccountId\", \"BillingAccountName\", \"BillingCurrency\", "          \
     "\"BillingPeriodEnd\", \"BillingPeriodStart\", \"ChargeCategory\", \"ChargeClass\", "          \

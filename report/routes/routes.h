@@ -1,9 +1,9 @@
 /*
  * routes.h - the application of tally-report: its route table and the handlers (one
  * file per family in report/routes/: health.c, costs.c, reports.c, unpriced.c,
- * prices.c, directory.c, quotas.c, months.c, overview.c, login.c) and helpers they share
- * (routes.c). The table that maps paths to them is ROUTES in table.c, handed to the server in
- * http_config. Handlers run on connection threads; they keep no state of their own.
+ * prices.c, directory.c, quotas.c, months.c, overview.c, login.c, reconcile.c) and helpers they
+ * share (routes.c). The table that maps paths to them is ROUTES in table.c, handed to the server
+ * in http_config. Handlers run on connection threads; they keep no state of their own.
  */
 #ifndef TALLY_ROUTES_H
 #define TALLY_ROUTES_H
@@ -27,6 +27,7 @@ void route_costs(http_req *req);
 void route_reports_monthly(http_req *req);
 void route_exports_focus(http_req *req);
 void route_usage_unpriced(http_req *req);
+void route_reconciliation(http_req *req);
 void route_prices(http_req *req);
 void route_developers(http_req *req);
 void route_deployments(http_req *req);

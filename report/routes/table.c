@@ -27,6 +27,8 @@ const http_route ROUTES[] = {
      "monthly chargeback", false},
     {HTTP_GET, "/v1/exports/focus", FINANCE, REPORT_PARAMS, route_exports_focus, "FOCUS 1.2 export",
      false},
+    {HTTP_GET, "/v1/reconciliation", FINANCE, QP_MONTH | QP_PRICE_BOOK | CSV_PARAMS,
+     route_reconciliation, "metered cost against the Azure bill", false},
     {HTTP_GET, "/v1/usage/unpriced", FINANCE, QP_FROM | QP_TO | QP_TZ | CSV_PARAMS,
      route_usage_unpriced, "usage without a price", false},
     {HTTP_GET, "/v1/prices", FINANCE, QP_PRICE_BOOK | CSV_PARAMS, route_prices, "price books",

@@ -84,7 +84,10 @@ $$;
 -- p_layout 1: the rows of before issue 10: one per local day × developer × model × token class ×
 -- long context (prompt over 200000 tokens, whatever the rates), named model/class[/long-context];
 -- x_PromptTier, x_Speed and x_Residency are NULL (GET /v1/exports/focus?layout=1 leaves them out).
--- ListUnitPrice: the rate applied (tier, fast and residency included) when one rate covered the row.
+-- ListUnitPrice: the rate applied (tier, fast and residency included) when one rate covered the row;
+-- layout 2 splits a day at a price change, so one always does there (FOCUS 1.2: not null on Usage).
+-- Layout 2 also follows FOCUS 1.2 where layout 1 did not (tests/integration/test_focus_conformance.sh):
+-- PricingUnit '1000000 Tokens' (a whole-number quantity), SkuMeter and SkuPriceDetails (x_ keys).
 -- A group with tokens and no requests (an iteration's model) is kept (tally_any_usage).
 DROP FUNCTION IF EXISTS tally_report_focus(integer, text, text);
 DROP FUNCTION IF EXISTS tally_report_focus(integer, text, text, integer);
@@ -100,7 +103,8 @@ RETURNS TABLE ("BilledCost" text, "BillingAccountId" text, "BillingAccountName" 
                "ProviderName" text, "PublisherName" text, "RegionId" text, "RegionName" text,
                "ResourceId" text, "ResourceName" text, "ResourceType" text,
                "ServiceCategory" text, "ServiceName" text, "ServiceSubcategory" text,
-               "SkuId" text, "SkuPriceId" text, "SubAccountId" text, "SubAccountName" text,
+               "SkuId" text, "SkuMeter" text, "SkuPriceDetails" text, "SkuPriceId" text,
+               "SubAccountId" text, "SubAccountName" text,
                "Tags" text, "x_DeveloperOid" text, "x_DeveloperUpn" text, "x_Team" text,
                "x_CostCenter" text, "x_TokenClass" text, "x_LongContext" text,
                "x_PriceBook" text, "x_PriceBookSha256" text, "x_PromptTier" text,
@@ -112,11 +116,13 @@ k AS ( -- the row's SKU price key in the layout asked for
            CASE WHEN p_layout = 1 THEN NULL ELSE u.tier END AS k_tier,
            CASE WHEN p_layout = 1 THEN NULL ELSE u.speed END AS k_speed,
            CASE WHEN p_layout = 1 THEN NULL
-                WHEN u.residency IN ('', 'global', 'not_available') THEN '' ELSE u.residency END AS k_res
+                WHEN u.residency IN ('', 'global', 'not_available') THEN '' ELSE u.residency END AS k_res,
+           -- layout 2: a row per price range, so that one rate covers it (ListUnitPrice never null)
+           CASE WHEN p_layout = 1 THEN NULL ELSE u.effective_from END AS k_eff
       FROM r, tally_usage_priced_detail(p_book, r.m_start, r.m_end, p_tz, 'day') u
      WHERE u.priced
 ), u AS (
-    SELECT k.period_start, k.developer_oid, k.model, k.k_lc, k.k_tier, k.k_speed, k.k_res,
+    SELECT k.period_start, k.developer_oid, k.model, k.k_lc, k.k_tier, k.k_speed, k.k_res, k.k_eff,
            sum(k.input_tokens) AS t_in, sum(k.output_tokens) AS t_out,
            sum(k.cache_write_5m_tokens) AS t_w5, sum(k.cache_write_1h_tokens) AS t_w1,
            sum(k.cache_write_unsplit_tokens) AS t_un, sum(k.cache_read_tokens) AS t_rd,
@@ -137,7 +143,7 @@ k AS ( -- the row's SKU price key in the layout asked for
            CASE WHEN min(k.effective_from) = max(k.effective_from) AND min(k.rate_cache_read) = max(k.rate_cache_read)
                 THEN min(k.rate_cache_read) END AS r_rd
       FROM k
-     GROUP BY k.period_start, k.developer_oid, k.model, k.k_lc, k.k_tier, k.k_speed, k.k_res
+     GROUP BY k.period_start, k.developer_oid, k.model, k.k_lc, k.k_tier, k.k_speed, k.k_res, k.k_eff
     HAVING tally_any_usage(sum(k.requests), sum(k.input_tokens), sum(k.output_tokens),
                            sum(k.cache_read_tokens), sum(k.cache_write_5m_tokens),
                            sum(k.cache_write_1h_tokens), sum(k.cache_write_unsplit_tokens))
@@ -172,10 +178,15 @@ SELECT tally_money_text(c.cost), 'tokentally', 'tokentally', 'USD',
        to_char(c.period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
        c.qty::text, 'Tokens', tally_money_text(c.cost), tally_money_text(c.rate),
        tally_money_text(c.cost), 'Microsoft', tally_money_text(c.cost), tally_money_text(c.rate),
-       'Standard', 'USD', tally_money_text(c.qty * 0.000001), '1M Tokens',
+       'Standard', 'USD', tally_money_text(c.qty * 0.000001),
+       -- FOCUS Unit Format: a quantity is a whole number ("1M" was layout 1's)
+       CASE WHEN p_layout = 1 THEN '1M Tokens' ELSE '1000000 Tokens' END,
        'Microsoft', 'Anthropic', NULL, NULL,
        c.model, c.model, 'Model', 'AI and Machine Learning', 'Microsoft Foundry', 'Generative AI',
        c.model || '/' || c.class || c.sku_suffix,
+       CASE WHEN p_layout <> 1 THEN initcap(replace(c.class, '_', ' ')) || ' Tokens' END,
+       CASE WHEN p_layout <> 1 THEN jsonb_build_object('x_TokenClass', c.class, 'x_PromptTier', c.k_tier::text,
+                                                       'x_Speed', c.k_speed, 'x_Residency', nullif(c.k_res, ''))::text END,
        b.name || ':' || c.model || '/' || c.class || c.sku_suffix,
        nullif(d.team, ''), nullif(d.team, ''),
        jsonb_build_object('team', coalesce(d.team, ''), 'cost_center', coalesce(d.cost_center, ''),
@@ -188,7 +199,7 @@ SELECT tally_money_text(c.cost), 'tokentally', 'tokentally', 'USD',
   LEFT JOIN tally_developers_in(r.m_start, r.m_end) d ON d.oid = c.developer_oid
   LEFT JOIN price_books b ON b.id = p_book
  ORDER BY c.period_start, coalesce(d.upn, '') COLLATE "C", c.developer_oid COLLATE "C",
-          c.model COLLATE "C", c.k_lc, c.k_tier, c.k_speed = 'fast', c.k_res COLLATE "C", c.ord
+          c.model COLLATE "C", c.k_lc, c.k_tier, c.k_speed = 'fast', c.k_res COLLATE "C", c.k_eff, c.ord
 $$;
 
 -- Usage the newest book cannot price (unknown model, or no price at its time), with its

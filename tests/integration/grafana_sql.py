@@ -78,6 +78,9 @@ EXPECTED = {
         (["month", "tz", "state", "closed_at", "closed_by", "forced", "reason", "closed_cost_usd"], None, False),
     ("tally-finance", "Corrections pending"):
         (["corrected_month", "tz", "correction_cost_usd", "lines"], None, False),
+    ("tally-finance", "Reconciliation with the Azure bill"):
+        (["day", "resource_name", "deployments", "metered_cost_usd", "billed_cost_usd", "delta_usd",
+          "delta_pct", "outside_tolerance", "tolerance_pct", "unpriced_requests"], "metered_cost_usd", True),
     ("tally-platform", "Events ingested"): (["events"], "events", True),
     ("tally-platform", "Rejects"): (["rejects"], "rejects", True),
     ("tally-platform", "Unpriced requests"): (["unpriced_requests"], "unpriced_requests", True),

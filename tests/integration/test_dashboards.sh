@@ -59,6 +59,14 @@ assert_eq 0 $? "tallyctl deployments set claude-sonnet-5-5-us --residency data-z
 # the month closed (the finance panels of month close list it, with no correction pending)
 "$CTL" --db "$DB" months close 2026-10 --tz UTC >/dev/null
 assert_eq 0 $? "tallyctl months close 2026-10 --tz UTC"
+# an Azure bill for the reconciliation panel: the FOCUS fixture moved to October, every deployment
+# on its first Foundry resource
+for dep in $(sql "SELECT DISTINCT deployment FROM usage_rollup_day WHERE deployment <> ''"); do
+    "$CTL" --db "$DB" reconcile map "$dep" "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-claude/providers/Microsoft.CognitiveServices/accounts/foundry-eus2" >/dev/null
+done
+sed 's/2026-11-/2026-10-/g; s/2026-12-01/2026-11-01/g' "$SRC/tests/fixtures/azure/focus-1.2-2026-11.csv" >"$TMP/bill.csv"
+"$CTL" --db "$DB" reconcile import "$TMP/bill.csv" >/dev/null
+assert_eq 0 $? "tallyctl reconcile import of an October bill"
 events=$(sql "SELECT count(*) FROM usage_events")
 assert_match '^[0-9]{4,}$' "$events" "events ingested ($events)"
 assert_eq t "$(sql "SELECT count(*) > 0 FROM ingest_rejects")" "the simulator's malformed lines were rejected"

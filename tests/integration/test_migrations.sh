@@ -95,7 +95,7 @@ counts() { sql "SELECT string_agg(t.relname || '=' || (xpath('/row/c/text()',
 # issue 10 (layout 1): "reports" on 3a3d471's functions, "reports , 1" on the current ones
 reports() {
     local monthly_new="'{tier_requests,tier_cost_usd,fast_requests,fast_cost_usd,residency_requests,residency_cost_usd}'::text[]"
-    local focus_new="'{x_PromptTier,x_Speed,x_Residency}'::text[]"
+    local focus_new="'{SkuMeter,SkuPriceDetails,x_PromptTier,x_Speed,x_Residency}'::text[]"
     sql "SET TIME ZONE 'UTC';
          SELECT md5(string_agg(x::text, E'\n' ORDER BY x::text)) FROM (
            SELECT (to_jsonb(r) - $monthly_new)::text AS x FROM tally_report_monthly(tally_book(NULL), '2026-10', 'Europe/Berlin') r
