@@ -236,7 +236,7 @@ containerfile_contract() {
     grep -q 'cmake -S \. ' "$f" || { echo "no cmake build from the repository root"; return 1; }
     runtime=$(awk '/^FROM/ { stage++ } stage == 2' "$f" | tr -s ' \\\n' '\n' |
         grep -E '^(lib|tzdata|ca-certificates)' | sort | tr '\n' ' ')
-    [ "$runtime" = "ca-certificates libcurl4 libjansson4 libmicrohttpd12 libpq5 librdkafka1 tzdata " ] ||
+    [ "$runtime" = "ca-certificates libcurl4 libjansson4 libjwt0 libmicrohttpd12 libpq5 librdkafka1 tzdata " ] ||
         { echo "runtime packages: $runtime"; return 1; }
     grep -qE '^USER [1-9][0-9]*(:[0-9]+)?$' "$f" || { echo "no numeric non-root USER"; return 1; }
 }
