@@ -100,6 +100,7 @@ int main(int argc, char **argv)
         !session_percent_ok(cfg_str(&c, "reconcile_tolerance_pct"))) {
         fprintf(stderr, "tally-report: invalid value for \"reconcile_tolerance_pct\": a percent "
                         "from 0 to 100 with at most 4 decimals\n");
+        rc = CFG_EXIT_USAGE;
         goto out;
     }
     sig_install();

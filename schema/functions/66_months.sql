@@ -7,7 +7,9 @@
 -- team × cost centre (the developer's dated row on each local day, as a lead's scope counts
 -- it) × model × priced × token class, the tokens (for 'requests', the requests) and their
 -- exact cost (NULL when unpriced; none for 'requests'). Lines with nothing are left out.
--- SECURITY DEFINER: the reporting views call it as tally_reader.
+-- SECURITY DEFINER: the reporting views call it as tally_reader; a team's Grafana login
+-- (85_row_security.sql) gets the lines of its own team only (the team of each line is the
+-- developer's on that day), as tally_frozen_lines below, and so every function over them.
 CREATE OR REPLACE FUNCTION tally_month_lines(p_book integer, p_month text, p_tz text)
 RETURNS TABLE (developer_oid text, team text, cost_center text, model text, priced boolean,
                token_class text, quantity bigint, cost_usd numeric)
@@ -40,11 +42,13 @@ SELECT g.developer_oid, g.team, g.cost_center, g.model, g.priced, v.class, v.qty
                             ('cache_write_1h', g.t_w1, g.c_w1),
                             ('cache_write_unsplit', g.t_un, g.c_un),
                             ('cache_read', g.t_rd, g.c_rd)) v(class, qty, cost)
- WHERE v.qty <> 0 OR coalesce(v.cost, 0) <> 0
+ WHERE (v.qty <> 0 OR coalesce(v.cost, 0) <> 0)
+   AND (NOT (SELECT restricted FROM tally_caller_scope()) OR g.team = (SELECT team FROM tally_caller_scope()))
 $$;
 
 -- What the closes in force of zone p_tz froze for local month p_month: the month's own
--- close and the corrections later closes carried for it, summed per line.
+-- close and the corrections later closes carried for it, summed per line (a team login: its
+-- team's lines).
 CREATE OR REPLACE FUNCTION tally_month_frozen_lines(p_month text, p_tz text)
 RETURNS TABLE (developer_oid text, team text, cost_center text, model text, priced boolean,
                token_class text, quantity bigint, cost_usd numeric)
@@ -53,6 +57,7 @@ SELECT l.developer_oid, l.team, l.cost_center, l.model, l.priced, l.token_class,
        sum(l.quantity)::bigint, sum(l.cost_usd)
   FROM month_close_lines l JOIN month_closes c ON c.id = l.close_id
  WHERE c.reopened_at IS NULL AND c.tz = p_tz AND l.month = p_month
+   AND (NOT (SELECT restricted FROM tally_caller_scope()) OR l.team = (SELECT team FROM tally_caller_scope()))
  GROUP BY 1, 2, 3, 4, 5, 6
 $$;
 
@@ -161,7 +166,7 @@ SELECT p_month, p_tz, c.developer_oid, coalesce(d.upn, ''), c.team, c.cost_cente
 $$;
 
 -- The FOCUS correction rows (GET /v1/exports/focus, layout 3): the columns of
--- tally_report_focus, one row per corrected month × developer × team × model × token class
+-- tally_report_focus (SkuMeter and SkuPriceDetails as its default layout gives them), one row per corrected month × developer × team × model × token class
 -- of priced usage, ChargeClass 'Correction', the charge period the corrected month, the
 -- billing period the month carrying it; BilledCost and the other costs the difference.
 CREATE OR REPLACE FUNCTION tally_report_focus_corrections(p_book integer, p_month text, p_tz text)
@@ -176,7 +181,8 @@ RETURNS TABLE ("BilledCost" text, "BillingAccountId" text, "BillingAccountName" 
                "ProviderName" text, "PublisherName" text, "RegionId" text, "RegionName" text,
                "ResourceId" text, "ResourceName" text, "ResourceType" text,
                "ServiceCategory" text, "ServiceName" text, "ServiceSubcategory" text,
-               "SkuId" text, "SkuPriceId" text, "SubAccountId" text, "SubAccountName" text,
+               "SkuId" text, "SkuMeter" text, "SkuPriceDetails" text, "SkuPriceId" text,
+               "SubAccountId" text, "SubAccountName" text,
                "Tags" text, "x_DeveloperOid" text, "x_DeveloperUpn" text, "x_Team" text,
                "x_CostCenter" text, "x_TokenClass" text, "x_LongContext" text,
                "x_PriceBook" text, "x_PriceBookSha256" text, "x_PromptTier" text,
@@ -192,10 +198,12 @@ SELECT tally_money_text(x.cost_usd), 'tokentally', 'tokentally', 'USD',
        to_char(k.m_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
        x.quantity::text, 'Tokens', tally_money_text(x.cost_usd), NULL,
        tally_money_text(x.cost_usd), 'Microsoft', tally_money_text(x.cost_usd), NULL,
-       'Standard', 'USD', tally_money_text(x.quantity * 0.000001), '1M Tokens',
+       'Standard', 'USD', tally_money_text(x.quantity * 0.000001), '1000000 Tokens',
        'Microsoft', 'Anthropic', NULL, NULL,
        x.model, x.model, 'Model', 'AI and Machine Learning', 'Microsoft Foundry', 'Generative AI',
-       x.model || '/' || x.token_class, b.name || ':' || x.model || '/' || x.token_class,
+       x.model || '/' || x.token_class, initcap(replace(x.token_class, '_', ' ')) || ' Tokens',
+       jsonb_build_object('x_TokenClass', x.token_class)::text,
+       b.name || ':' || x.model || '/' || x.token_class,
        nullif(x.team, ''), nullif(x.team, ''),
        jsonb_build_object('team', x.team, 'cost_center', x.cost_center,
                           'developer_upn', coalesce(d.upn, ''))::text,

@@ -247,6 +247,8 @@ SELECT to_char(k.d AT TIME ZONE 'UTC', 'YYYY-MM-DD'), res.rid,
        k.unpriced, k.n
   FROM k CROSS JOIN tol
   LEFT JOIN res ON res.rkey = k.rkey
+ -- a team's Grafana login (85_row_security.sql): nothing, the bill is the whole company's
+ WHERE NOT (SELECT restricted FROM tally_caller_scope())
  ORDER BY k.d, res.rid COLLATE "C" NULLS LAST
 $$;
 

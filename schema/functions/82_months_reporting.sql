@@ -1,6 +1,15 @@
 -- The reporting views of month close (issue 12; functions in 66_months.sql), after
 -- 80_reporting.sql: they price with reporting.price_book_in_use.
 
+-- What close p_close froze for its month itself (a team login: its team's lines only, as
+-- tally_month_frozen_lines). SECURITY DEFINER: the view runs as its caller (85_row_security.sql).
+CREATE OR REPLACE FUNCTION tally_month_closed_cost(p_close bigint) RETURNS numeric
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SELECT sum(l.cost_usd) FROM month_closes c JOIN month_close_lines l ON l.close_id = c.id AND l.month = c.month
+ WHERE c.id = p_close
+   AND (NOT (SELECT restricted FROM tally_caller_scope()) OR l.team = (SELECT team FROM tally_caller_scope()))
+$$;
+
 -- Grafana (dashboards/grafana/finance.json): every month with usage or a close, open or
 -- closed in each zone it was closed in, with the cost it froze; and the corrections the
 -- closed months need now (priced with the book in use), per line.
@@ -12,8 +21,7 @@ WITH m AS (
 )
 SELECT m.month, coalesce(c.tz, '') AS tz, CASE WHEN c.id IS NULL THEN 'open' ELSE 'closed' END AS state,
        c.closed_at, c.closed_by, c.forced, c.reason,
-       (SELECT sum(l.cost_usd) FROM month_close_lines l WHERE l.close_id = c.id AND l.month = c.month)
-           AS closed_cost_usd,
+       tally_month_closed_cost(c.id) AS closed_cost_usd,
        c.csv_sha256
   FROM m LEFT JOIN month_closes c ON c.month = m.month AND c.reopened_at IS NULL;
 

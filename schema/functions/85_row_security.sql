@@ -17,7 +17,9 @@
 -- would pass every row. A team login may read only the views granted below: the reporting
 -- schema's other views (ingest, quotas, alerts, unpriced combinations) are not for it.
 -- SECURITY DEFINER functions run as their owner, past the policies: those reading usage
--- filter by tally_caller_scope() (05_caller_scope.sql) themselves (tally_quota_usage_all, tally_prices_check);
+-- filter by tally_caller_scope() (05_caller_scope.sql) themselves (tally_quota_usage_all,
+-- tally_prices_check, the month close functions tally_month_lines, tally_month_frozen_lines
+-- and those over them, tally_month_closed_cost, and tally_reconciliation: nothing for a team);
 -- the rest read prices only (tally_rate_table, tally_model_names).
 
 -- tally_all and tally_team on one table: p_visible is the restrictive policy's condition.
@@ -162,3 +164,18 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Month close (66_months.sql, 82_months_reporting.sql) and the Azure bill (67_reconcile.sql):
+-- their views read as their caller, the team data through the SECURITY DEFINER functions
+-- above, which give a team login its team's lines (what its closes froze, what they need
+-- now) and no reconciliation. month_closes holds no team's amounts, but its stored bytes are
+-- the whole company's chargeback: no reader gets those columns.
+GRANT SELECT (id, month, tz, book_id, closed_at, closed_by, forced, reason, complete, csv_sha256,
+              json_sha256, reopened_at, reopened_by, reopen_reason)
+   ON month_closes TO tally_reader, tally_team_reader;
+GRANT SELECT ON azure_cost_periods TO tally_reader, tally_team_reader;
+ALTER VIEW reporting.months SET (security_invoker = true);
+ALTER VIEW reporting.month_corrections SET (security_invoker = true);
+ALTER VIEW reporting.reconciliation_daily SET (security_invoker = true);
+GRANT SELECT ON reporting.months, reporting.month_corrections, reporting.reconciliation_daily
+   TO tally_reader, tally_team_reader;

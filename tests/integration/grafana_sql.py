@@ -125,6 +125,9 @@ MACRO_RE = re.compile(r"\$([_a-zA-Z0-9]+)\(([^\)]*)\)")
 FAILS = 0
 
 
+EXPECT_EMPTY = set()  # (uid, title) of panels that must return no row (--empty)
+
+
 def ok(cond, msg, detail=""):
     global FAILS
     if cond:
@@ -611,7 +614,10 @@ def sql_checks(db, dashboards, ranges, filters):
             cols, rows = r
             ok(cols == cols_exp, f"{fname}: \"{title}\" returns columns {','.join(cols_exp)}",
                ",".join(cols))
-            if measure:
+            if (uid, title) in EXPECT_EMPTY:
+                ok(len(rows) == 0, f"{fname}: \"{title}\" returns no row for this login (--empty)",
+                   f"{len(rows)} row(s)")
+            elif measure:
                 vals = [v for v in measure_values(cols, rows, measure) if v]
                 ok(len(rows) > 0 and len(vals) > 0,
                    f"{fname}: \"{title}\" returns {len(rows)} row(s), {measure} non-zero")
@@ -706,6 +712,9 @@ def main():
     ap.add_argument("--src", required=True)
     ap.add_argument("--range", action="append", default=[],
                     help="UID=FROM,TO (ISO 8601, UTC) per dashboard")
+    ap.add_argument("--empty", action="append", default=[],
+                    help="UID/TITLE: a panel this login must get no row from (e.g. a team login's "
+                         "reconciliation, the bill being the whole company's)")
     ap.add_argument("--expect-total", action="append", default=[],
                     help="UID/TITLE=DECIMAL: the measure of a one-value panel over All")
     ap.add_argument("--json-only", action="store_true")
@@ -713,6 +722,7 @@ def main():
                     help="UID: run the SQL checks of these dashboards only (default: all)")
     a = ap.parse_args()
 
+    EXPECT_EMPTY.update(tuple(e.split("/", 1)) for e in a.empty)
     dashboards = load(a.dashboards)
     datasources = provisioned_datasources(os.path.join(a.dashboards, "provisioning"))
     self_test()

@@ -144,9 +144,12 @@ assert_eq "4" "$(sql "SELECT count(*) FROM tally_quota_usage_all('2026-11-20T00:
 book=$(sql "SELECT tally_book(NULL)")
 assert_eq "0 1" "$(as "$SEARCH" "SELECT count(*) FROM tally_prices_check($book)") $(sql "SELECT count(*) FROM tally_prices_check($book)")" \
     "the prices check (SECURITY DEFINER, every team's usage): nothing for a team"
+assert_eq ",platform,search search" "$(sql "SELECT string_agg(DISTINCT team, ',' ORDER BY team) FROM tally_month_lines($book, '2026-11', 'UTC')") \
+$(as "$SEARCH" "SELECT string_agg(DISTINCT team, ',' ORDER BY team) FROM tally_month_lines($book, '2026-11', 'UTC')")" \
+    "the month close lines (SECURITY DEFINER): the team's own lines only, on its days"
 assert_match "permission denied" "$(as "$SEARCH" "SELECT count(*) FROM tally_usage_priced($book, '2026-11-01', '2026-12-01', 'UTC', 'none')")" \
     "the cost engine (runs as its caller): refused, it reads price tables a team may not"
-assert_eq "tally_model_names tally_prices_check tally_quota_usage_all tally_rate_table" \
+assert_eq "tally_model_names tally_month_closed_cost tally_month_corrected tally_month_corrections tally_month_delta tally_month_frozen_lines tally_month_lines tally_prices_check tally_quota_usage_all tally_rate_table tally_reconciliation" \
     "$(sql "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE prosecdef")" \
     "the SECURITY DEFINER functions are exactly those reviewed (85_row_security.sql)"
 assert_eq "price_book_in_use price_books prices_in_use rate_table rates_in_use" \
