@@ -547,12 +547,12 @@ static bool http_authorize(http_req *req)
     case AUTH_UNKNOWN:
     case AUTH_REFUSED:
         /* unknown and revoked alike: which tokens once existed is nobody's business */
-        req->token_error = st == AUTH_REFUSED ? detail : "unknown or revoked token";
+        req->token_error = st == AUTH_REFUSED && detail ? detail : "unknown or revoked token";
         http_reply_problem(req, 401, NULL, "%s", req->token_error);
         return false;
     case AUTH_UNAVAILABLE:
         req->retry_after_s = AUTH_RETRY_S;
-        http_reply_problem(req, 503, NULL, "%s", detail);
+        http_reply_problem(req, 503, NULL, "%s", detail ? detail : "retry later");
         return false;
     case AUTH_DB_ERROR:
     case AUTH_NEEDS_DB:
