@@ -11,6 +11,8 @@
 
 #define AUTH_TOKEN_MAX 512
 
+_Static_assert(AUTH_RETRY_S == JWKS_RETRY_S, "Retry-After is when the key fetch is retried");
+
 static struct entra *auth_entra; /* set before the server starts, read-only after */
 
 void auth_use_entra(struct entra *v)
@@ -40,34 +42,57 @@ static bool auth_token_char(char c)
            strchr("-._~+/=", c) != NULL;
 }
 
+/* The bearer token of an Authorization header value: false when there is none. */
+static bool auth_bearer(const char *authorization, const char **token, size_t *n)
+{
+    const char *t;
+    size_t len;
+
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return false;
+    t = authorization + 7;
+    while (*t == ' ')
+        t++;
+    len = strlen(t);
+    while (len > 0 && t[len - 1] == ' ')
+        len--;
+    if (len == 0 || len > ENTRA_TOKEN_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!auth_token_char(t[i]))
+            return false;
+    *token = t;
+    *n = len;
+    return true;
+}
+
+auth_status auth_check_token(const char *authorization, auth_principal *p, const char **detail)
+{
+    const char *token;
+    size_t n;
+
+    memset(p, 0, sizeof(*p));
+    *detail = NULL;
+    if (!auth_bearer(authorization, &token, &n))
+        return AUTH_MISSING;
+    /* a tallyctl token (tt_ and hex) has no dots: the two kinds never meet */
+    if (auth_entra && entra_jwt_shaped(token, n))
+        return entra_verify(auth_entra, token, n, p, detail);
+    return n > AUTH_TOKEN_MAX ? AUTH_MISSING : AUTH_NEEDS_DB;
+}
+
 auth_status auth_check(PGconn *conn, const char *authorization, auth_principal *p)
 {
     char digest[HASH_HEX_LEN + 1];
-    const char *token, *params[1];
+    const char *token, *params[1], *detail, *role;
     size_t n;
     PGresult *res;
-    auth_status st = AUTH_UNKNOWN;
-    const char *role;
+    auth_status st = auth_check_token(authorization, p, &detail);
 
-    memset(p, 0, sizeof(*p));
-    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
-        return AUTH_MISSING;
-    token = authorization + 7;
-    while (*token == ' ')
-        token++;
-    n = strlen(token);
-    while (n > 0 && token[n - 1] == ' ')
-        n--;
-    if (n == 0 || n > ENTRA_TOKEN_MAX)
-        return AUTH_MISSING;
-    for (size_t i = 0; i < n; i++)
-        if (!auth_token_char(token[i]))
-            return AUTH_MISSING;
-    /* a tallyctl token (tt_ and hex) has no dots: the two kinds never meet */
-    if (auth_entra && entra_jwt_shaped(token, n))
-        return entra_verify(auth_entra, token, n, p);
-    if (n > AUTH_TOKEN_MAX)
-        return AUTH_MISSING;
+    if (st != AUTH_NEEDS_DB)
+        return st;
+    st = AUTH_UNKNOWN;
+    auth_bearer(authorization, &token, &n);
     hash_sha256_hex(token, n, digest);
     params[0] = digest;
     res = db_query(conn, "look up api token",

@@ -4,7 +4,8 @@
  * in constant time; revoked tokens are refused), and what each role may see.
  *
  * With Entra ID sign-in configured (auth_use_entra), a bearer token shaped like a JWT
- * is an Entra access token instead, verified by entra.h; static tokens keep working.
+ * is an Entra access token instead, verified by entra.h without a database (so a caller can
+ * check it before taking a pooled connection: auth_check_token); static tokens keep working.
  *
  * Roles: finance (all costs), lead (its team's rows only), developer (its own rows
  * only), platform (everything, admin endpoints). The scoping is applied in SQL: every
@@ -26,6 +27,7 @@ typedef enum {
     AUTH_PLATFORM = 1u << 3,
 } auth_role;
 
+#define AUTH_RETRY_S 10 /* AUTH_UNAVAILABLE: seconds until the signing keys are fetched again */
 #define AUTH_ANY_ROLE (AUTH_FINANCE | AUTH_LEAD | AUTH_DEVELOPER | AUTH_PLATFORM)
 #define AUTH_OPEN 0u /* a route with no role bits needs no token */
 
@@ -38,18 +40,30 @@ typedef struct auth_principal {
 
 typedef enum {
     AUTH_OK = 0,
-    AUTH_MISSING, /* no or malformed Authorization header: 401 */
-    AUTH_UNKNOWN, /* unknown or revoked token: 401 */
-    AUTH_DB_ERROR /* the lookup failed: 503 */
+    AUTH_MISSING,     /* no or malformed Authorization header: 401 */
+    AUTH_UNKNOWN,     /* unknown or revoked static token: 401 */
+    AUTH_REFUSED,     /* an Entra access token failed a check (the detail says which): 401 */
+    AUTH_UNAVAILABLE, /* an Entra access token could not be checked now (no signing keys): 503 */
+    AUTH_DB_ERROR,    /* the lookup failed: 503 */
+    AUTH_NEEDS_DB,    /* auth_check_token: a static token, for auth_check to look up */
 } auth_status;
 
 /* The role's name ("finance" …). */
 const char *auth_role_name(auth_role role);
 
 /*
- * Checks an Authorization header value (NULL when absent) and fills p on AUTH_OK.
- * conn is used for one indexed lookup of a static token; an Entra access token needs no
- * database (AUTH_UNKNOWN for any refusal, the reason logged).
+ * What can be checked of an Authorization header value (NULL when absent) without a
+ * database: AUTH_MISSING; for an Entra access token AUTH_OK (p filled), AUTH_REFUSED or
+ * AUTH_UNAVAILABLE with *detail the reason in general terms (static text, fit for the
+ * client; the precise one is logged); AUTH_NEEDS_DB for a static token. *detail is NULL
+ * but for AUTH_REFUSED and AUTH_UNAVAILABLE.
+ */
+auth_status auth_check_token(const char *authorization, auth_principal *p, const char **detail);
+
+/*
+ * Checks an Authorization header value (NULL when absent) and fills p on AUTH_OK: as
+ * auth_check_token, then one indexed lookup of a static token on conn (AUTH_OK,
+ * AUTH_UNKNOWN, AUTH_DB_ERROR). Never AUTH_NEEDS_DB.
  */
 auth_status auth_check(PGconn *conn, const char *authorization, auth_principal *p);
 

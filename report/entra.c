@@ -46,6 +46,21 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Sets why (for the log) and its public detail; returns false, for `return refuse(…)`. */
+static bool refuse(entra_refusal *why, const char *detail, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool refuse(entra_refusal *why, const char *detail, const char *fmt, ...)
+{
+    va_list ap;
+
+    why->detail = detail;
+    va_start(ap, fmt);
+    vsnprintf(why->why, sizeof(why->why), fmt, ap);
+    va_end(ap);
+    return false;
+}
+
 static bool unset(const char *s)
 {
     return !s || s[0] == '\0';
@@ -333,7 +348,7 @@ static auth_role mapped_role(const entra_rules *r, const json_t *roles)
 }
 
 /* A lead's team: from its groups, else from the team claim. NULL with why set. */
-static const char *lead_team(const entra_rules *r, const json_t *claims, char *why, size_t whylen)
+static const char *lead_team(const entra_rules *r, const json_t *claims, entra_refusal *why)
 {
     const json_t *groups = json_object_get(claims, "groups");
     const char *team = NULL;
@@ -344,7 +359,7 @@ static const char *lead_team(const entra_rules *r, const json_t *claims, char *w
             if (strcasecmp(g, r->teams[k].group) != 0)
                 continue;
             if (team && strcmp(team, r->teams[k].team) != 0) {
-                set_err(why, whylen, "the lead's groups map to more than one team");
+                refuse(why, ENTRA_NO_TEAM, "the lead's groups map to more than one team");
                 return NULL;
             }
             team = r->teams[k].team;
@@ -353,20 +368,20 @@ static const char *lead_team(const entra_rules *r, const json_t *claims, char *w
     if (!team && r->team_claim) {
         team = json_string_value(json_object_get(claims, r->team_claim));
         if (team && (team[0] == '\0' || strlen(team) > ENTRA_TEAM_MAX)) {
-            set_err(why, whylen, "the team claim is empty or too long");
+            refuse(why, ENTRA_NO_TEAM, "the team claim is empty or too long");
             return NULL;
         }
     }
     if (!team)
-        set_err(why, whylen, "%s",
-                json_object_get(json_object_get(claims, "_claim_names"), "groups")
-                    ? "no team for the lead: the token left its groups out (over 200 groups)"
-                    : "no team for the lead: no group maps to one and no team claim");
+        refuse(why, ENTRA_NO_TEAM, "%s",
+               json_object_get(json_object_get(claims, "_claim_names"), "groups")
+                   ? "no team for the lead: the token left its groups out (over 200 groups)"
+                   : "no team for the lead: no group maps to one and no team claim");
     return team;
 }
 
 bool entra_claims_check(const entra_rules *r, const json_t *claims, int64_t now, auth_principal *p,
-                        char *why, size_t whylen)
+                        entra_refusal *why)
 {
     const json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
     const char *iss = json_string_value(json_object_get(claims, "iss"));
@@ -376,40 +391,24 @@ bool entra_claims_check(const entra_rules *r, const json_t *claims, int64_t now,
     auth_role role;
 
     memset(p, 0, sizeof(*p));
-    if (!json_is_integer(exp) || (nbf && !json_is_integer(nbf))) {
-        set_err(why, whylen, "exp missing, or exp or nbf not an integer");
-        return false;
-    }
-    if (now - r->leeway_s >= json_integer_value(exp)) {
-        set_err(why, whylen, "the token has expired");
-        return false;
-    }
-    if (nbf && now + r->leeway_s < json_integer_value(nbf)) {
-        set_err(why, whylen, "the token is not valid yet (nbf)");
-        return false;
-    }
-    if (!iss || strcmp(iss, r->issuer) != 0) {
-        set_err(why, whylen, "wrong issuer (iss)");
-        return false;
-    }
-    if (!audience_ok(r, json_object_get(claims, "aud"))) {
-        set_err(why, whylen, "wrong audience (aud)");
-        return false;
-    }
-    if (!tid || strcasecmp(tid, r->tenant_id) != 0) {
-        set_err(why, whylen, "wrong tenant (tid)");
-        return false;
-    }
-    if (!oid || oid[0] == '\0' || strlen(oid) > ENTRA_OID_MAX) {
-        set_err(why, whylen, "no usable oid");
-        return false;
-    }
+    if (!json_is_integer(exp) || (nbf && !json_is_integer(nbf)))
+        return refuse(why, ENTRA_MALFORMED, "exp missing, or exp or nbf not an integer");
+    if (now - r->leeway_s >= json_integer_value(exp))
+        return refuse(why, ENTRA_EXPIRED, "the token has expired");
+    if (nbf && now + r->leeway_s < json_integer_value(nbf))
+        return refuse(why, ENTRA_NOT_YET, "the token is not valid yet (nbf)");
+    if (!iss || strcmp(iss, r->issuer) != 0)
+        return refuse(why, ENTRA_WRONG_ISSUER, "wrong issuer (iss)");
+    if (!audience_ok(r, json_object_get(claims, "aud")))
+        return refuse(why, ENTRA_WRONG_AUDIENCE, "wrong audience (aud)");
+    if (!tid || strcasecmp(tid, r->tenant_id) != 0)
+        return refuse(why, ENTRA_WRONG_TENANT, "wrong tenant (tid)");
+    if (!oid || oid[0] == '\0' || strlen(oid) > ENTRA_OID_MAX)
+        return refuse(why, ENTRA_NO_OID, "no usable oid");
     role = mapped_role(r, json_object_get(claims, "roles"));
-    if (role == 0) {
-        set_err(why, whylen, "no app role of the token maps to a tally role");
-        return false;
-    }
-    if (role == AUTH_LEAD && !(team = lead_team(r, claims, why, whylen)))
+    if (role == 0)
+        return refuse(why, ENTRA_NO_ROLE, "no app role of the token maps to a tally role");
+    if (role == AUTH_LEAD && !(team = lead_team(r, claims, why)))
         return false;
     p->role = role;
     snprintf(p->name, sizeof(p->name), "entra:%s", oid);
@@ -423,7 +422,7 @@ bool entra_claims_check(const entra_rules *r, const json_t *claims, int64_t now,
 /* ---- verification ---- */
 
 /* Reads the header and its kid; refuses any algorithm but RS256 before a key is used. */
-static bool header_kid(const char *token, char *kid, size_t kidlen, char *why, size_t whylen)
+static bool header_kid(const char *token, char *kid, size_t kidlen, entra_refusal *why)
 {
     unsigned char raw[ENTRA_HEADER_MAX];
     size_t rawlen;
@@ -432,21 +431,19 @@ static bool header_kid(const char *token, char *kid, size_t kidlen, char *why, s
     bool ok = false;
 
     if (!jwks_b64url_decode(token, strcspn(token, "."), raw, sizeof(raw), &rawlen) ||
-        !(h = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL))) {
-        set_err(why, whylen, "the header is not base64url JSON");
-        return false;
-    }
+        !(h = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL)))
+        return refuse(why, ENTRA_MALFORMED, "the header is not base64url JSON");
     alg = json_string_value(json_object_get(h, "alg"));
     k = json_string_value(json_object_get(h, "kid"));
     typ = json_string_value(json_object_get(h, "typ"));
     if (!alg || strcmp(alg, "RS256") != 0)
-        set_err(why, whylen, "the algorithm is not RS256");
+        refuse(why, ENTRA_BAD_ALG, "the algorithm is not RS256");
     else if (json_object_get(h, "crit"))
-        set_err(why, whylen, "the header has critical extensions");
+        refuse(why, ENTRA_MALFORMED, "the header has critical extensions");
     else if (json_object_get(h, "typ") && (!typ || strcasecmp(typ, "JWT") != 0))
-        set_err(why, whylen, "the header's typ is not JWT");
+        refuse(why, ENTRA_MALFORMED, "the header's typ is not JWT");
     else if (!k || k[0] == '\0' || strlen(k) >= kidlen)
-        set_err(why, whylen, "the header has no usable kid");
+        refuse(why, ENTRA_MALFORMED, "the header has no usable kid");
     else
         ok = snprintf(kid, kidlen, "%s", k) > 0;
     json_decref(h);
@@ -529,58 +526,64 @@ static void verified_put(entra *v, const char *digest, unsigned long generation,
     pthread_mutex_unlock(&v->lock);
 }
 
-auth_status entra_verify_at(entra *v, const char *token, size_t n, int64_t now, auth_principal *p)
+auth_status entra_verify_at(entra *v, const char *token, size_t n, int64_t now, auth_principal *p,
+                            const char **detail)
 {
-    char why[160] = "", kid[JWKS_KID_MAX + 1], *copy = NULL, *pem = NULL, *text = NULL;
+    char kid[JWKS_KID_MAX + 1], *copy = NULL, *pem = NULL, *text = NULL;
     char digest[HASH_HEX_LEN + 1];
+    entra_refusal why = {NULL, ""};
     size_t pem_len = 0;
     unsigned long generation = 0;
     jwt_t *jwt = NULL;
     json_t *claims = NULL;
-    auth_status st = AUTH_UNKNOWN;
+    auth_status st = AUTH_REFUSED;
 
     memset(p, 0, sizeof(*p));
+    *detail = NULL;
     if (n > ENTRA_TOKEN_MAX) {
-        snprintf(why, sizeof(why), "longer than %d bytes", ENTRA_TOKEN_MAX);
+        refuse(&why, ENTRA_MALFORMED, "longer than %d bytes", ENTRA_TOKEN_MAX);
         goto out;
     }
     hash_sha256_hex(token, n, digest);
     if (verified_get(v, digest, now, p))
         return AUTH_OK;
     if (!(copy = strndup(token, n))) {
-        snprintf(why, sizeof(why), "out of memory");
+        refuse(&why, ENTRA_NO_MEMORY, "out of memory");
+        st = AUTH_UNAVAILABLE;
         goto out;
     }
-    if (!header_kid(copy, kid, sizeof(kid), why, sizeof(why)))
+    if (!header_kid(copy, kid, sizeof(kid), &why))
         goto out;
     switch (jwks_cache_pem(v->keys, kid, &pem, &pem_len, &generation)) {
     case JWKS_FOUND:
         break;
     case JWKS_UNKNOWN_KID:
-        snprintf(why, sizeof(why), "no signing key has its kid");
+        refuse(&why, ENTRA_UNKNOWN_KEY, "no signing key has its kid");
         goto out;
-    case JWKS_UNAVAILABLE:
-        snprintf(why, sizeof(why), "the signing keys could not be fetched");
+    case JWKS_UNAVAILABLE: /* not the token's fault: nothing to check it with yet */
+        refuse(&why, ENTRA_NO_KEYS, "the signing keys could not be fetched");
+        st = AUTH_UNAVAILABLE;
         goto out;
     case JWKS_NO_MEMORY:
-        snprintf(why, sizeof(why), "out of memory");
+        refuse(&why, ENTRA_NO_MEMORY, "out of memory");
+        st = AUTH_UNAVAILABLE;
         goto out;
     }
     if (jwt_decode(&jwt, copy, (const unsigned char *)pem, (int)pem_len) != 0 || !jwt) {
-        snprintf(why, sizeof(why), "bad signature or malformed token");
+        refuse(&why, ENTRA_BAD_SIGNATURE, "bad signature or malformed token");
         goto out;
     }
     if (jwt_get_alg(jwt) != JWT_ALG_RS256) { /* the header was read as RS256 above */
-        snprintf(why, sizeof(why), "the algorithm is not RS256");
+        refuse(&why, ENTRA_BAD_ALG, "the algorithm is not RS256");
         goto out;
     }
     text = jwt_get_grants_json(jwt, NULL);
     claims = text ? json_loads(text, 0, NULL) : NULL;
     if (!json_is_object(claims)) {
-        snprintf(why, sizeof(why), "the claims are not a JSON object");
+        refuse(&why, ENTRA_MALFORMED, "the claims are not a JSON object");
         goto out;
     }
-    if (!entra_claims_check(&v->rules, claims, now, p, why, sizeof(why)))
+    if (!entra_claims_check(&v->rules, claims, now, p, &why))
         goto out;
     verified_put(v, digest, generation,
                  json_integer_value(json_object_get(claims, "exp")) + v->rules.leeway_s, p);
@@ -588,7 +591,8 @@ auth_status entra_verify_at(entra *v, const char *token, size_t n, int64_t now, 
 out:
     if (st != AUTH_OK) {
         memset(p, 0, sizeof(*p));
-        log_info("entra token refused: %s", why);
+        *detail = why.detail;
+        log_info("entra token %s: %s", st == AUTH_UNAVAILABLE ? "not checked" : "refused", why.why);
     }
     json_decref(claims);
     free(text);
@@ -598,9 +602,10 @@ out:
     return st;
 }
 
-auth_status entra_verify(entra *v, const char *token, size_t n, auth_principal *p)
+auth_status entra_verify(entra *v, const char *token, size_t n, auth_principal *p,
+                         const char **detail)
 {
-    return entra_verify_at(v, token, n, (int64_t)time(NULL), p);
+    return entra_verify_at(v, token, n, (int64_t)time(NULL), p, detail);
 }
 
 /* ---- configuration ---- */
@@ -643,6 +648,7 @@ int entra_from_cfg(const cfg *c, entra **out)
     kc.url = url;
     kc.ttl_s = (int)cfg_int(c, "entra_jwks_ttl_s");
     kc.refetch_s = (int)cfg_int(c, "entra_jwks_refetch_s");
+    kc.timeout_ms = (int)cfg_int(c, "entra_jwks_timeout_s") * 1000;
     *out = entra_new(&r, &kc);
     entra_rules_cleanup(&r);
     if (!*out) {

@@ -11,6 +11,10 @@
  * and anything but RS256 (none, HS256 keyed with the public key, …) is refused before
  * libjwt sees a key.
  *
+ * A refusal says which check failed twice: in general terms for the client (the ENTRA_*
+ * details below, the problem's detail and RFC 6750's error_description), more precisely for
+ * the log; neither quotes the token or a claim's value.
+ *
  * A token verified once is remembered by its SHA-256 (ENTRA_VERIFIED_SLOTS of them) until its
  * exp plus the leeway or until the key set changes: OpenSSL 3 takes over a millisecond to
  * read the PEM libjwt needs for each verification.
@@ -59,8 +63,33 @@
     {"entra_jwks_ttl_s", CFG_INT, "86400", 60, 604800, NULL, CFG_PUBLIC, \
      "fetch the signing keys again once they are this old, seconds"}, \
     {"entra_jwks_refetch_s", CFG_INT, "300", 1, 86400, NULL, CFG_PUBLIC, \
-     "a token with a kid the keys lack fetches them again at most once per this, seconds"}
+     "a token with a kid the keys lack fetches them again at most once per this, seconds"}, \
+    {"entra_jwks_timeout_s", CFG_INT, "5", 1, 60, NULL, CFG_PUBLIC, \
+     "a fetch of the signing keys gives up after this, seconds"}
 /* clang-format on */
+
+/* What a refused token's client is told (fixed text). */
+#define ENTRA_EXPIRED "token expired"
+#define ENTRA_NOT_YET "token not valid yet"
+#define ENTRA_WRONG_ISSUER "wrong issuer"
+#define ENTRA_WRONG_AUDIENCE "wrong audience"
+#define ENTRA_WRONG_TENANT "wrong tenant"
+#define ENTRA_NO_OID "no usable oid claim"
+#define ENTRA_NO_ROLE "no app role maps to a tally role"
+#define ENTRA_NO_TEAM "no team for the lead"
+#define ENTRA_BAD_ALG "algorithm not allowed"
+#define ENTRA_UNKNOWN_KEY "signing key not known"
+#define ENTRA_BAD_SIGNATURE "signature not valid"
+#define ENTRA_MALFORMED "malformed token"
+/* ... and when it could not be checked (AUTH_UNAVAILABLE) */
+#define ENTRA_NO_KEYS "the signing keys could not be fetched; retry later"
+#define ENTRA_NO_MEMORY "out of memory; retry later"
+
+/* Why a token was refused: detail for the client (an ENTRA_* text), why for the log. */
+typedef struct entra_refusal {
+    const char *detail;
+    char why[160];
+} entra_refusal;
 
 typedef struct entra_role_entry {
     char *app_role;
@@ -99,10 +128,10 @@ void entra_rules_cleanup(entra_rules *r);
 
 /*
  * Checks a verified token's claims against r at now (Unix seconds) and fills p. False
- * with the reason in why (fixed text: no claim value, which the caller may log).
+ * with the reason in why (no claim value: the caller may log why->why and show why->detail).
  */
 bool entra_claims_check(const entra_rules *r, const json_t *claims, int64_t now, auth_principal *p,
-                        char *why, size_t whylen);
+                        entra_refusal *why);
 
 /* Whether a bearer token has the shape of a JWS: three base64url parts, the last may be
  * empty (an unsigned token is refused as one, not looked up as a static token). */
@@ -122,15 +151,19 @@ entra *entra_new(entra_rules *r, const jwks_cache_config *keys);
 void entra_free(entra *v); /* NULL is a no-op */
 
 /*
- * Verifies token (n bytes, entra_jwt_shaped) and fills p: AUTH_OK, or AUTH_UNKNOWN (logged with
- * the reason, never the token) for anything refused, including keys that could not be had.
- * A token verified before is taken from a small cache (by its SHA-256) until its exp plus the
- * leeway, as long as the key set has not changed since.
+ * Verifies token (n bytes, entra_jwt_shaped) and fills p: AUTH_OK; AUTH_REFUSED when a check
+ * fails; AUTH_UNAVAILABLE when it cannot be checked now (no signing keys could be fetched
+ * yet, out of memory). Otherwise *detail is one of the ENTRA_* texts (static) and the
+ * reason is logged, never the token. A token verified before is taken from a small cache (by
+ * its SHA-256) until its exp plus the leeway, as long as the key set has not changed since:
+ * that path never waits for a fetch of the keys.
  */
-auth_status entra_verify(entra *v, const char *token, size_t n, auth_principal *p);
+auth_status entra_verify(entra *v, const char *token, size_t n, auth_principal *p,
+                         const char **detail);
 
 /* entra_verify at now (Unix seconds), for tests. */
-auth_status entra_verify_at(entra *v, const char *token, size_t n, int64_t now, auth_principal *p);
+auth_status entra_verify_at(entra *v, const char *token, size_t n, int64_t now, auth_principal *p,
+                            const char **detail);
 
 /* The verifier's key cache (for tests). */
 jwks_cache *entra_keys(entra *v);

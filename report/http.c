@@ -109,7 +109,9 @@ struct http_req {
     query q;
     auth_principal principal;
     bool authenticated;
-    int slot; /* pool slot held, -1 none */
+    const char *token_error; /* a refused token: RFC 6750 error_description (static text) */
+    int retry_after_s;       /* a 503 that can say when to retry: Retry-After, else 0 */
+    int slot;                /* pool slot held, -1 none */
     struct timespec t0;
     char extra_name[HTTP_EXTRA_HEADERS][64], extra_value[HTTP_EXTRA_HEADERS][512]; /* set_header */
     int nextra;
@@ -133,9 +135,23 @@ static void http_queue(http_req *req, int status, struct MHD_Response *resp, con
         MHD_add_response_header(resp, req->extra_name[i], req->extra_value[i]);
     if (atomic_load(&req->srv->stopping))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    if (status == 401)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                "Bearer realm=\"tokentally\"");
+    if (status == 401) {
+        char challenge[256];
+        /* RFC 6750 3: no error code when the request had no token */
+        if (req->token_error)
+            snprintf(challenge, sizeof(challenge),
+                     "Bearer realm=\"tokentally\", error=\"invalid_token\", "
+                     "error_description=\"%s\"",
+                     req->token_error);
+        else
+            snprintf(challenge, sizeof(challenge), "Bearer realm=\"tokentally\"");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+    }
+    if (status == 503 && req->retry_after_s > 0) {
+        char secs[16];
+        snprintf(secs, sizeof(secs), "%d", req->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     if (status == 405 && req->route) {
         char allow[64] = "";
         for (int i = 0; i < req->srv->cfg.nroutes; i++) {
@@ -499,29 +515,47 @@ static bool http_route_find(http_req *req)
     return false;
 }
 
-/* Authentication and authorisation; replies and returns false when refused. */
+/*
+ * Authentication and authorisation; replies and returns false when refused. An Entra
+ * access token is checked before the request takes a database connection: it needs none,
+ * and a slow fetch of the signing keys must not hold one.
+ */
 static bool http_authorize(http_req *req)
 {
+    const char *authorization = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), *detail;
     unsigned roles = req->route->roles;
+    auth_status st;
     PGconn *conn;
 
     if (roles == AUTH_OPEN || (roles == HTTP_PROBE && !req->srv->cfg.metrics_auth))
         return true;
     if (roles == HTTP_PROBE)
         roles = AUTH_ANY_ROLE;
-    conn = http_db(req);
-    if (!conn)
-        return false;
-    switch (auth_check(conn, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &req->principal)) {
+    st = auth_check_token(authorization, &req->principal, &detail);
+    if (st == AUTH_NEEDS_DB) {
+        conn = http_db(req);
+        if (!conn)
+            return false;
+        st = auth_check(conn, authorization, &req->principal);
+    }
+    switch (st) {
     case AUTH_OK:
         break;
     case AUTH_MISSING:
         http_reply_problem(req, 401, NULL, "a bearer token is required");
         return false;
     case AUTH_UNKNOWN:
-        http_reply_problem(req, 401, NULL, "unknown or revoked token");
+    case AUTH_REFUSED:
+        /* unknown and revoked alike: which tokens once existed is nobody's business */
+        req->token_error = st == AUTH_REFUSED && detail ? detail : "unknown or revoked token";
+        http_reply_problem(req, 401, NULL, "%s", req->token_error);
+        return false;
+    case AUTH_UNAVAILABLE:
+        req->retry_after_s = AUTH_RETRY_S;
+        http_reply_problem(req, 503, NULL, "%s", detail ? detail : "retry later");
         return false;
     case AUTH_DB_ERROR:
+    case AUTH_NEEDS_DB:
         http_reply_db_error(req, NULL, NULL);
         return false;
     }

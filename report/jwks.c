@@ -1,6 +1,7 @@
 #include "jwks.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,14 +234,15 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     return b->oom ? 0 : n;
 }
 
+/* ctx is the timeout in milliseconds (an int) */
 static bool curl_fetch(void *ctx, const char *url, membuf *body, char *err, size_t errlen)
 {
+    const int *timeout_ms = ctx;
     char curlerr[CURL_ERROR_SIZE] = "";
     CURL *curl = curl_easy_init();
     CURLcode rc;
     long status = 0;
 
-    (void)ctx;
     if (!curl) {
         snprintf(err, errlen, "could not initialise libcurl");
         return false;
@@ -249,8 +251,8 @@ static bool curl_fetch(void *ctx, const char *url, membuf *body, char *err, size
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "tally-report");
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)JWKS_TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)JWKS_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)*timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)*timeout_ms);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curlerr);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
@@ -283,35 +285,51 @@ static int64_t monotonic_s(void)
 /* ---- the cache ---- */
 
 struct jwks_cache {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* guards what follows up to the atomics */
+    pthread_cond_t fetch_done;
     char *url;
-    int ttl_s, refetch_s;
+    int ttl_s, refetch_s, timeout_ms;
     jwks_fetch_fn fetch;
     void *fetch_ctx;
     jwks_clock_fn clock;
     jwks_set set;
     bool fetched, attempted, kid_refetched;
+    bool in_flight;   /* a fetch runs, without the lock */
+    unsigned waiting; /* callers waiting for it */
     int64_t fetched_at, attempted_at, kid_refetched_at;
-    unsigned long fetches, generation;
+    atomic_ulong fetches, generation;
 };
 
 jwks_cache *jwks_cache_new(const jwks_cache_config *cfg)
 {
     jwks_cache *c = calloc(1, sizeof(*c));
+    pthread_condattr_t ca;
+    bool cond_ok = false;
 
     if (!c)
         return NULL;
     c->url = strdup(cfg->url);
-    if (!c->url || pthread_mutex_init(&c->lock, NULL) != 0) {
+    /* waits are bounded on the clock that never jumps */
+    if (pthread_condattr_init(&ca) == 0) {
+        cond_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                  pthread_cond_init(&c->fetch_done, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!c->url || !cond_ok || pthread_mutex_init(&c->lock, NULL) != 0) {
+        if (cond_ok)
+            pthread_cond_destroy(&c->fetch_done);
         free(c->url);
         free(c);
         return NULL;
     }
     c->ttl_s = cfg->ttl_s;
     c->refetch_s = cfg->refetch_s;
+    c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : JWKS_TIMEOUT_MS;
     c->fetch = cfg->fetch ? cfg->fetch : curl_fetch;
-    c->fetch_ctx = cfg->fetch_ctx;
+    c->fetch_ctx = cfg->fetch ? cfg->fetch_ctx : &c->timeout_ms;
     c->clock = cfg->clock ? cfg->clock : monotonic_s;
+    atomic_init(&c->fetches, 0);
+    atomic_init(&c->generation, 0);
     return c;
 }
 
@@ -320,35 +338,65 @@ void jwks_cache_free(jwks_cache *c)
     if (!c)
         return;
     jwks_set_cleanup(&c->set);
+    pthread_cond_destroy(&c->fetch_done);
     pthread_mutex_destroy(&c->lock);
     free(c->url);
     free(c);
 }
 
-/* Fetches the set; on success it replaces the keys, on failure the old ones stay. */
+/*
+ * Fetches the set, called with the lock held and in_flight set by the caller; the lock is
+ * let go for the fetch itself. On success the new keys replace the old, on failure the old
+ * ones stay. Wakes the callers waiting for it.
+ */
 static void refresh(jwks_cache *c, int64_t now)
 {
     membuf body = MEMBUF_INIT;
     jwks_set set;
     char err[256] = "";
+    bool ok;
 
     c->attempted = true;
     c->attempted_at = now;
-    c->fetches++;
-    if (!c->fetch(c->fetch_ctx, c->url, &body, err, sizeof(err)) ||
-        !jwks_parse(body.data ? body.data : "", body.len, &set, err, sizeof(err))) {
+    atomic_fetch_add(&c->fetches, 1);
+    pthread_mutex_unlock(&c->lock);
+    /* url and fetch never change: the fetch needs no lock, and nobody waits for it but
+       the callers that need what only it can bring */
+    ok = c->fetch(c->fetch_ctx, c->url, &body, err, sizeof(err)) &&
+         jwks_parse(body.data ? body.data : "", body.len, &set, err, sizeof(err));
+    membuf_free(&body);
+    pthread_mutex_lock(&c->lock);
+    c->in_flight = false;
+    pthread_cond_broadcast(&c->fetch_done);
+    if (!ok) {
         log_warn("could not fetch the signing keys from \"%s\": %s%s", c->url, err,
                  c->set.n > 0 ? " (keeping the keys fetched before)" : "");
-        membuf_free(&body);
         return;
     }
-    membuf_free(&body);
     jwks_set_cleanup(&c->set);
     c->set = set;
     c->fetched = true;
     c->fetched_at = now;
-    c->generation++;
+    atomic_fetch_add(&c->generation, 1);
     log_info("fetched %d signing key%s from \"%s\"", set.n, set.n == 1 ? "" : "s", c->url);
+}
+
+/* Waits, with the lock held, until the fetch in flight is done (at most its timeout + 1 s). */
+static void wait_for_fetch(jwks_cache *c)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += c->timeout_ms / 1000 + 1;
+    until.tv_nsec += (long)(c->timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    c->waiting++;
+    while (c->in_flight && pthread_cond_timedwait(&c->fetch_done, &c->lock, &until) == 0)
+        ;
+    c->waiting--;
 }
 
 jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *pem_len,
@@ -357,22 +405,28 @@ jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *p
     const jwks_key *key;
     jwks_status st;
     int64_t now;
-    bool fetched_now = false;
 
     *pem = NULL;
     pthread_mutex_lock(&c->lock);
     now = c->clock();
-    /* none yet or past its ttl: fetched, and while that fails once per JWKS_RETRY_S */
-    if ((!c->fetched || now - c->fetched_at >= c->ttl_s) &&
-        (!c->attempted || now - c->attempted_at >= JWKS_RETRY_S)) {
-        refresh(c, now);
-        fetched_now = true;
-    }
     key = jwks_set_find(&c->set, kid);
-    if (!key && c->set.n > 0 && !fetched_now &&
-        (!c->kid_refetched || now - c->kid_refetched_at >= c->refetch_s)) {
+    if (c->in_flight) {
+        /* someone else fetches: the keys held serve meanwhile */
+        if (!key) {
+            wait_for_fetch(c);
+            key = jwks_set_find(&c->set, kid);
+        }
+    } else if ((!c->fetched || now - c->fetched_at >= c->ttl_s) &&
+               (!c->attempted || now - c->attempted_at >= JWKS_RETRY_S)) {
+        /* none yet or past its ttl: fetched, and while that fails once per JWKS_RETRY_S */
+        c->in_flight = true;
+        refresh(c, now);
+        key = jwks_set_find(&c->set, kid);
+    } else if (!key && c->set.n > 0 &&
+               (!c->kid_refetched || now - c->kid_refetched_at >= c->refetch_s)) {
         c->kid_refetched = true;
         c->kid_refetched_at = now;
+        c->in_flight = true;
         refresh(c, now);
         key = jwks_set_find(&c->set, kid);
     }
@@ -382,7 +436,7 @@ jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *p
             memcpy(*pem, key->pem, key->pem_len + 1);
             *pem_len = key->pem_len;
             if (generation)
-                *generation = c->generation;
+                *generation = atomic_load(&c->generation);
         }
         st = *pem ? JWKS_FOUND : JWKS_NO_MEMORY;
     } else {
@@ -394,20 +448,20 @@ jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *p
 
 unsigned long jwks_cache_fetches(jwks_cache *c)
 {
-    unsigned long n;
-
-    pthread_mutex_lock(&c->lock);
-    n = c->fetches;
-    pthread_mutex_unlock(&c->lock);
-    return n;
+    return atomic_load(&c->fetches);
 }
 
 unsigned long jwks_cache_generation(jwks_cache *c)
 {
-    unsigned long g;
+    return atomic_load(&c->generation);
+}
+
+unsigned jwks_cache_waiting(jwks_cache *c)
+{
+    unsigned n;
 
     pthread_mutex_lock(&c->lock);
-    g = c->generation;
+    n = c->waiting;
     pthread_mutex_unlock(&c->lock);
-    return g;
+    return n;
 }

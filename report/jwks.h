@@ -10,8 +10,10 @@
  * the keys it had; with no keys at all it is retried at most every JWKS_RETRY_S.
  * docs/architecture.md, "Entra ID access tokens".
  *
- * jwks_parse and jwks_b64url_decode are pure. A jwks_cache is thread-safe: one lock
- * guards the set, and is held during a fetch (a request that needs a key waits for it).
+ * jwks_parse and jwks_b64url_decode are pure. A jwks_cache is thread-safe: one lock guards
+ * the set but is never held during a fetch. One fetch runs at a time, by the caller that
+ * started it; meanwhile the others use the keys already held, and only a caller whose kid
+ * they lack (or that finds no keys at all) waits for that fetch, at most its timeout + 1 s.
  */
 #ifndef TALLY_JWKS_H
 #define TALLY_JWKS_H
@@ -27,7 +29,7 @@
 #define JWKS_BODY_MAX (1024 * 1024)
 #define JWKS_RSA_MIN_BITS 2048
 #define JWKS_RETRY_S 10
-#define JWKS_TIMEOUT_MS 5000
+#define JWKS_TIMEOUT_MS 5000 /* a fetch's default timeout */
 
 typedef struct jwks_key {
     char kid[JWKS_KID_MAX + 1];
@@ -72,6 +74,7 @@ typedef struct jwks_cache_config {
     jwks_fetch_fn fetch; /* NULL: libcurl (curl_global_init done by the caller) */
     void *fetch_ctx;
     jwks_clock_fn clock; /* NULL: CLOCK_MONOTONIC */
+    int timeout_ms;      /* a fetch's timeout (libcurl); 0: JWKS_TIMEOUT_MS */
 } jwks_cache_config;
 
 typedef struct jwks_cache jwks_cache;
@@ -79,7 +82,7 @@ typedef struct jwks_cache jwks_cache;
 typedef enum {
     JWKS_FOUND = 0,
     JWKS_UNKNOWN_KID, /* the set (fetched again if allowed) does not hold it */
-    JWKS_UNAVAILABLE, /* no key set could be fetched yet */
+    JWKS_UNAVAILABLE, /* no key set could be fetched yet (retried after JWKS_RETRY_S) */
     JWKS_NO_MEMORY,
 } jwks_status;
 
@@ -97,10 +100,14 @@ jwks_status jwks_cache_pem(jwks_cache *c, const char *kid, char **pem, size_t *p
                            unsigned long *generation);
 
 /* The number of the current key set: it changes with every set fetched, so what was
- * verified with an older set (a key since removed) can be told apart. */
+ * verified with an older set (a key since removed) can be told apart. Read without a lock:
+ * never waits for a fetch. */
 unsigned long jwks_cache_generation(jwks_cache *c);
 
 /* How many fetches were attempted (for tests and logs). */
 unsigned long jwks_cache_fetches(jwks_cache *c);
+
+/* How many callers wait for the fetch in flight (for tests). */
+unsigned jwks_cache_waiting(jwks_cache *c);
 
 #endif

@@ -47,6 +47,7 @@ signin_status signin_create(PGconn *conn, const char *token, int ttl_s, char id[
     case AUTH_OK:
         break;
     case AUTH_DB_ERROR:
+    case AUTH_UNAVAILABLE:
         return SIGNIN_ERROR;
     default:
         return SIGNIN_REFUSED;

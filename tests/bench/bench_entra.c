@@ -44,10 +44,11 @@ static void *worker(void *arg)
 {
     run *r = arg;
     auth_principal p;
+    const char *detail;
 
     for (int i = 0; i < r->count; i++) {
         const char *t = tokens[r->same ? r->first : r->first + i];
-        r->ok += entra_verify(v, t, strlen(t), &p) == AUTH_OK;
+        r->ok += entra_verify(v, t, strlen(t), &p, &detail) == AUTH_OK;
     }
     return NULL;
 }
@@ -81,9 +82,11 @@ int main(void)
     char *priv = test_pem(k, true), claims[512], err[256];
     membuf b = MEMBUF_INIT;
     test_keyserver ks = {0};
-    jwks_cache_config kc = {"https://keys.test/keys", 3600, 300, test_fetch, &ks, test_clock};
-    entra_rules_text t = {.tenant_id = TENANT, .audience = "api://tokentally",
-                          .role_map = ENTRA_ROLE_MAP_DEFAULT, .leeway_s = 60};
+    jwks_cache_config kc = {"https://keys.test/keys", 3600, 300, test_fetch, &ks, test_clock, 0};
+    entra_rules_text t = {.tenant_id = TENANT,
+                          .audience = "api://tokentally",
+                          .role_map = ENTRA_ROLE_MAP_DEFAULT,
+                          .leeway_s = 60};
     entra_rules r;
     long long now = (long long)time(NULL);
     double miss1, hit1, miss2, hit2;

@@ -14,9 +14,11 @@
           claims  merged over a valid developer token's; "now+N" / "now-N" are times
           drop    claims to leave out
           tamper  true: the payload is changed after signing
-    entra_keys.py serve --keys FILE --port-file F --log L
+    entra_keys.py serve --keys FILE --port-file F --log L [--hang-file H]
         Serves FILE (re-read per request) at GET /keys on 127.0.0.1; one line per request
-        in L; the free port in F once listening.
+        in L; the free port in F once listening. While H exists a request is accepted and
+        not answered (an IdP that hangs): "open" is appended to H.state on arrival, then
+        "answered" once H is gone and the reply is sent ("gone" if the client left).
 """
 import argparse
 import base64
@@ -113,6 +115,11 @@ def make(args):
 def serve(args):
     lock = threading.Lock()
 
+    def state(word):
+        with lock:
+            with open(args.hang_file + ".state", "a") as f:
+                f.write(word + "\n")
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             with lock:
@@ -121,13 +128,26 @@ def serve(args):
             if self.path != "/keys":
                 self.send_error(404)
                 return
+            hang = args.hang_file and os.path.exists(args.hang_file)
+            if hang:
+                state("open")
+                while os.path.exists(args.hang_file):
+                    time.sleep(0.05)
             with open(args.keys, "rb") as f:
                 data = f.read()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                self.wfile.flush()
+            except OSError:
+                if hang:
+                    state("gone")
+                raise
+            if hang:
+                state("answered")
 
         def log_message(self, *a):
             pass
@@ -152,6 +172,7 @@ def main():
     s.add_argument("--keys", required=True)
     s.add_argument("--port-file", required=True)
     s.add_argument("--log", required=True)
+    s.add_argument("--hang-file")
     args = p.parse_args()
     make(args) if args.cmd == "make" else serve(args)
 

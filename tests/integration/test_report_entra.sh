@@ -2,11 +2,15 @@
 # tally-report with Entra ID sign-in against a local key set server (entra_keys.py, keys
 # this test makes): a valid access token gets 200 with its role's scope (a developer sees
 # its own rows, a lead its team's by group or by claim, finance everything), and every
-# forged or unfit token gets 401 with the exact problem+json: expired, not yet valid,
-# wrong audience, issuer or tenant, no app role, alg none, HS256 keyed with the public
-# key, a changed payload, a key the set does not hold. A kid the cache lacks fetches the
-# set again (the rotation: then 200), at most once per entra_jwks_refetch_s, however many
-# made-up kids follow. Static tallyctl tokens keep working; no token reaches the log; bad
+# forged or unfit token gets 401 with the exact problem+json naming the failed check (and
+# RFC 6750's error="invalid_token", error_description): expired, not yet valid, wrong
+# audience, issuer or tenant, no app role, alg none, HS256 keyed with the public key, a
+# changed payload, a key the set does not hold. A kid the cache lacks fetches the set again
+# (the rotation: then 200), at most once per entra_jwks_refetch_s, however many made-up kids
+# follow. While a fetch of the keys hangs (the server accepts and never answers), static
+# tokens, tokens verified before and tokens of a kid the keys hold are answered, with one
+# pool connection: the waiting request holds none. No keys to be had at all: 503 with
+# Retry-After. Static tallyctl tokens keep working; no token reaches the log; bad
 # configuration exits 2 naming the key.
 source "$(dirname "$0")/../lib.sh"
 need_env
@@ -49,7 +53,7 @@ JSON
 tok() { cat "$K/$1.jwt"; }
 cp "$K/jwks-a.json" "$TMP/jwks.json"
 "$PY" "$SRC/tests/integration/entra_keys.py" serve --keys "$TMP/jwks.json" --port-file "$TMP/jwks.port" \
-    --log "$TMP/jwks.log" &
+    --log "$TMP/jwks.log" --hang-file "$TMP/hang" &
 TEST_PIDS+=($!)
 wait_for 10 test -s "$TMP/jwks.port" || { echo "FAIL - key set server did not start"; exit 1; }
 JWKS=http://127.0.0.1:$(cat "$TMP/jwks.port")/keys
@@ -72,6 +76,8 @@ cfgerr 'tally-report: invalid value for "entra_group_team_map": "red" is not NAM
     --entra-tenant-id "$TENANT" --entra-audience "$AUD" --entra-group-team-map "red"
 cfgerr 'tally-report: invalid value for "entra_leeway_s" (from flag): "600" is not an integer in 0..300' \
     --entra-leeway-s 600
+cfgerr 'tally-report: invalid value for "entra_jwks_timeout_s" (from flag): "0" is not an integer in 1..60' \
+    --entra-jwks-timeout-s 0
 
 report_start --entra-tenant-id "$TENANT" --entra-audience "$AUD" --entra-jwks-url "$JWKS" \
     --entra-group-team-map "$GRED=red, $GBLUE=blue" --entra-team-claim tally_team
@@ -108,30 +114,36 @@ assert_eq 200 "$STATUS" "platform: admin routes"
 assert_eq "200 ['oid-alice'] 0.157646" "$(monthly "$(tok in-leeway)")" "exp and nbf 10 s off: inside the 60 s leeway"
 assert_eq 1 "$(fetches)" "one fetch of the key set for all of them"
 
-PROBLEM='{"type":"about:blank","title":"Unauthorized","status":401,"detail":"unknown or revoked token"}'
-refused() { # refused NAME WHY: 401 with the problem body, the reason logged once
+header() { sed -n "s/^$1: //Ip" "$TMP/h" | tr -d '\r'; } # header NAME: its value(s) in $TMP/h
+problem() { printf '{"type":"about:blank","title":"%s","status":%s,"detail":"%s"}' "$2" "$1" "$3"; }
+PROBLEM=$(problem 401 Unauthorized "unknown or revoked token")
+challenge() { printf 'Bearer realm="tokentally", error="invalid_token", error_description="%s"' "$1"; }
+refused() { # refused NAME DETAIL WHY: 401 naming the check in general terms, the reason logged once
     local before
-    before=$(grep -c "entra token refused: $2" "$REPORT_LOG")
+    before=$(grep -c "entra token refused: $3" "$REPORT_LOG")
     GET /v1/costs "$(tok "$1")" >/dev/null
-    assert_eq "401 $PROBLEM" "$STATUS $(cat "$TMP/body")" "$1: 401 problem+json"
-    assert_match 'WWW-Authenticate: Bearer realm="tokentally"' "$(cat "$TMP/h")" "$1: WWW-Authenticate"
-    assert_match 'Content-Type: application/problem\+json' "$(cat "$TMP/h")" "$1: Content-Type"
-    assert_eq $((before + 1)) "$(grep -c "entra token refused: $2" "$REPORT_LOG")" "$1: logged as \"$2\""
+    assert_eq "401 $(problem 401 Unauthorized "$2")" "$STATUS $(cat "$TMP/body")" "$1: 401 problem+json \"$2\""
+    assert_eq "$(challenge "$2")" "$(header WWW-Authenticate)" "$1: WWW-Authenticate invalid_token"
+    assert_eq "application/problem+json" "$(header Content-Type)" "$1: Content-Type"
+    assert_eq $((before + 1)) "$(grep -c "entra token refused: $3" "$REPORT_LOG")" "$1: logged as \"$3\""
 }
-refused expired "the token has expired"
-refused not-yet "the token is not valid yet (nbf)"
-refused no-exp "exp missing, or exp or nbf not an integer"
-refused wrong-aud "wrong audience (aud)"
-refused wrong-iss "wrong issuer (iss)"
-refused wrong-tid "wrong tenant (tid)"
-refused norole "no app role of the token maps to a tally role"
-refused lead-two "the lead's groups map to more than one team"
-refused lead-none "no team for the lead: no group maps to one and no team claim"
-refused alg-none "the algorithm is not RS256"
-refused hs256-pub "the algorithm is not RS256"
-refused tampered "bad signature or malformed token"
-refused forged "bad signature or malformed token"
+refused expired "token expired" "the token has expired"
+refused not-yet "token not valid yet" "the token is not valid yet (nbf)"
+refused no-exp "malformed token" "exp missing, or exp or nbf not an integer"
+refused wrong-aud "wrong audience" "wrong audience (aud)"
+refused wrong-iss "wrong issuer" "wrong issuer (iss)"
+refused wrong-tid "wrong tenant" "wrong tenant (tid)"
+refused norole "no app role maps to a tally role" "no app role of the token maps to a tally role"
+refused lead-two "no team for the lead" "the lead's groups map to more than one team"
+refused lead-none "no team for the lead" "no team for the lead: no group maps to one and no team claim"
+refused alg-none "algorithm not allowed" "the algorithm is not RS256"
+refused hs256-pub "algorithm not allowed" "the algorithm is not RS256"
+refused tampered "signature not valid" "bad signature or malformed token"
+refused forged "signature not valid" "bad signature or malformed token"
 assert_eq 1 "$(fetches)" "refusals with a known kid fetch nothing"
+GET /v1/costs >/dev/null
+assert_eq "401 $(problem 401 Unauthorized "a bearer token is required")" "$STATUS $(cat "$TMP/body")" "no token: 401"
+assert_eq 'Bearer realm="tokentally"' "$(header WWW-Authenticate)" "no token: a challenge without an error code (RFC 6750 3.1)"
 
 # rotation: the provider publishes key b; its first token finds the cache without it
 cp "$K/jwks-ab.json" "$TMP/jwks.new" && mv "$TMP/jwks.new" "$TMP/jwks.json"
@@ -142,7 +154,7 @@ GET /v1/costs "$(tok rotated)" >/dev/null
 assert_eq 200 "$STATUS" "rotated key: cached"
 for i in 1 2 3 1 2 3; do
     GET /v1/costs "$(tok made-up-$i)" >/dev/null
-    assert_eq "401 $PROBLEM" "$STATUS $(cat "$TMP/body")" "made-up kid $i: 401"
+    assert_eq "401 $(problem 401 Unauthorized "signing key not known")" "$STATUS $(cat "$TMP/body")" "made-up kid $i: 401"
 done
 assert_eq 2 "$(fetches)" "six made-up kids within entra_jwks_refetch_s fetch nothing more"
 assert_eq 6 "$(grep -c 'entra token refused: no signing key has its kid' "$REPORT_LOG")" "made-up kids: logged"
@@ -152,9 +164,63 @@ GET /v1/costs "$FIN" >/dev/null
 assert_eq 200 "$STATUS" "static finance token still works"
 GET /v1/costs "tt_$(printf '%064d' 0)" >/dev/null
 assert_eq "401 $PROBLEM" "$STATUS $(cat "$TMP/body")" "unknown static token: 401"
+assert_eq "$(challenge "unknown or revoked token")" "$(header WWW-Authenticate)" "unknown static token: invalid_token"
 GET /v1/costs "abc.def.ghi" >/dev/null
-assert_eq 401 "$STATUS" "a JWT-shaped string that is not JSON: 401"
+assert_eq "401 $(problem 401 Unauthorized "malformed token")" "$STATUS $(cat "$TMP/body")" "a JWT-shaped string that is not JSON: 401"
 assert_eq 1 "$(grep -c 'entra token refused: the header is not base64url JSON' "$REPORT_LOG")" "not JSON: logged"
+
+# The key server hangs (accepts, never answers) on the fetch a rotation starts. With one pool
+# connection and a fetch timeout far beyond what the checks take, the requests below must be
+# answered while that fetch is still outstanding: the waiting request holds no connection and
+# no lock the others need.
+stop_report() { kill "$REPORT_PID" && wait "$REPORT_PID" 2>/dev/null; }
+stop_report
+cp "$K/jwks-a.json" "$TMP/jwks.new" && mv "$TMP/jwks.new" "$TMP/jwks.json"
+report_start --entra-tenant-id "$TENANT" --entra-audience "$AUD" --entra-jwks-url "$JWKS" \
+    --entra-group-team-map "$GRED=red, $GBLUE=blue" --db-pool-size 1 --entra-jwks-timeout-s 60
+GET /v1/costs "$(tok dev)" >/dev/null
+assert_eq 200 "$STATUS" "one pool connection: an Entra token, the keys fetched"
+touch "$TMP/hang"
+curl -s -o "$TMP/bg.body" -w '%{http_code}' -H "Authorization: Bearer $(tok rotated)" \
+    "$URL/v1/reports/monthly?month=2026-03" >"$TMP/bg.status" &
+BG=$!
+TEST_PIDS+=("$BG")
+wait_for 60 test -s "$TMP/hang.state"
+assert_eq open "$(cat "$TMP/hang.state" 2>/dev/null)" "the rotated kid's fetch is open at the key server"
+GET /v1/costs "$FIN" >/dev/null
+assert_eq 200 "$STATUS" "while the fetch hangs: a static token (the one pool connection is free)"
+GET "/v1/reports/monthly?month=2026-03" "$(tok dev)" >/dev/null
+assert_eq "200 ['oid-alice']" "$STATUS $(rows)" "while the fetch hangs: a token verified before"
+GET "/v1/reports/monthly?month=2026-03" "$(tok lead-red)" >/dev/null
+assert_eq "200 ['oid-alice', 'oid-bob']" "$STATUS $(rows)" "while the fetch hangs: a new token of a kid the keys hold"
+assert_eq open "$(cat "$TMP/hang.state")" "all three answered while the fetch was still open and unanswered"
+assert_eq 0 "$(kill -0 "$BG" 2>/dev/null; echo $?)" "the rotated token's request still waits for its fetch"
+cp "$K/jwks-ab.json" "$TMP/jwks.new" && mv "$TMP/jwks.new" "$TMP/jwks.json"
+rm "$TMP/hang"
+wait "$BG"
+cp "$TMP/bg.body" "$TMP/body"
+assert_eq "200 ['oid-carol']" "$(cat "$TMP/bg.status") $(rows)" "the fetch answered: the rotated token's request gets its rows"
+assert_eq "open answered" "$(tr '\n' ' ' <"$TMP/hang.state" | sed 's/ $//')" "the key server answered the one hung fetch"
+
+# No keys to be had (the key set URL answers 404, nothing cached): 503 with Retry-After, not a
+# 401 that would tell a valid token's holder it is bad; static tokens are unaffected.
+stop_report
+report_start --entra-tenant-id "$TENANT" --entra-audience "$AUD" \
+    --entra-jwks-url "http://127.0.0.1:$(cat "$TMP/jwks.port")/gone"
+UNAVAILABLE=$(problem 503 "Service Unavailable" "the signing keys could not be fetched; retry later")
+for i in 1 2; do
+    GET /v1/costs "$(tok dev)" >/dev/null
+    assert_eq "503 $UNAVAILABLE" "$STATUS $(cat "$TMP/body")" "no keys ($i): 503 problem+json"
+    assert_eq "10|application/problem+json|" "$(header Retry-After)|$(header Content-Type)|$(header WWW-Authenticate)" \
+        "no keys ($i): Retry-After 10, no challenge"
+done
+assert_match 'could not fetch the signing keys from \\"http://127\.0\.0\.1:[0-9]+/gone\\": HTTP status 404' \
+    "$(cat "$REPORT_LOG")" "no keys: the failed fetch is logged"
+GET /v1/costs "$FIN" >/dev/null
+assert_eq 200 "$STATUS" "no keys: static tokens still work"
+GET /v1/costs "$(tok alg-none)" >/dev/null
+assert_eq "401 $(problem 401 Unauthorized "algorithm not allowed")" "$STATUS $(cat "$TMP/body")" \
+    "no keys: a token refused before a key is needed is still a 401"
 
 # no crash, nothing secret in the log
 assert_eq 0 "$(kill -0 "$REPORT_PID" 2>/dev/null; echo $?)" "tally-report still runs"

@@ -136,7 +136,7 @@ static json_t *claims(const char *overrides)
     return c;
 }
 
-/* The principal the claims give at now ("role team oid name"), or "refused: WHY". */
+/* The principal the claims give at now ("role team oid name"), or "refused: WHY [DETAIL]". */
 static const char *check_at(const char *overrides, int64_t now)
 {
     static char out[1024];
@@ -144,15 +144,16 @@ static const char *check_at(const char *overrides, int64_t now)
     entra_rules_text t = TEXT;
     auth_principal p;
     json_t *c = claims(overrides);
-    char err[256], why[256] = "";
+    char err[256];
+    entra_refusal why = {NULL, ""};
 
     t.team_claim = "tally_team";
     assert_true(entra_rules_init(&r, &t, err, sizeof(err)));
-    if (entra_claims_check(&r, c, now, &p, why, sizeof(why)))
+    if (entra_claims_check(&r, c, now, &p, &why))
         snprintf(out, sizeof(out), "%s [%s] [%s] %s", auth_role_name(p.role), p.scope_team,
                  p.scope_oid, p.name);
     else
-        snprintf(out, sizeof(out), "refused: %s", why);
+        snprintf(out, sizeof(out), "refused: %s [%s]", why.why, why.detail);
     entra_rules_cleanup(&r);
     json_decref(c);
     return out;
@@ -173,44 +174,49 @@ static void test_claims_time(void **state)
     snprintf(exp, sizeof(exp), "{\"exp\": %lld}", (long long)(NOW - 59));
     assert_string_equal(check(exp), "developer [] [oid-alice] entra:oid-alice");
     snprintf(exp, sizeof(exp), "{\"exp\": %lld}", (long long)(NOW - 60));
-    assert_string_equal(check(exp), "refused: the token has expired");
+    assert_string_equal(check(exp), "refused: the token has expired [token expired]");
     /* nbf: valid from nbf - leeway */
     snprintf(exp, sizeof(exp), "{\"nbf\": %lld}", (long long)(NOW + 60));
     assert_string_equal(check(exp), "developer [] [oid-alice] entra:oid-alice");
     snprintf(exp, sizeof(exp), "{\"nbf\": %lld}", (long long)(NOW + 61));
-    assert_string_equal(check(exp), "refused: the token is not valid yet (nbf)");
-    assert_string_equal(check_at("{}", NOW + 3600 + 60), "refused: the token has expired");
+    assert_string_equal(check(exp),
+                        "refused: the token is not valid yet (nbf) [token not valid yet]");
+    assert_string_equal(check_at("{}", NOW + 3600 + 60),
+                        "refused: the token has expired [token expired]");
     assert_string_equal(check("{\"exp\": \"1790003600\"}"),
-                        "refused: exp missing, or exp or nbf not an integer");
+                        "refused: exp missing, or exp or nbf not an integer [malformed token]");
     assert_string_equal(check("{\"exp\": 1790003600.5}"),
-                        "refused: exp missing, or exp or nbf not an integer");
+                        "refused: exp missing, or exp or nbf not an integer [malformed token]");
     assert_string_equal(check("{\"nbf\": null}"),
-                        "refused: exp missing, or exp or nbf not an integer");
+                        "refused: exp missing, or exp or nbf not an integer [malformed token]");
     assert_string_equal(check("{\"exp\": null}"),
-                        "refused: exp missing, or exp or nbf not an integer");
+                        "refused: exp missing, or exp or nbf not an integer [malformed token]");
 }
 
 static void test_claims_identity(void **state)
 {
     (void)state;
     assert_string_equal(check("{\"iss\": \"https://sts.windows.net/" TENANT "/\"}"),
-                        "refused: wrong issuer (iss)");
-    assert_string_equal(check("{\"iss\": 1}"), "refused: wrong issuer (iss)");
-    assert_string_equal(check("{\"aud\": \"api://other\"}"), "refused: wrong audience (aud)");
-    assert_string_equal(check("{\"aud\": [\"api://other\", 7]}"), "refused: wrong audience (aud)");
-    assert_string_equal(check("{\"aud\": []}"), "refused: wrong audience (aud)");
+                        "refused: wrong issuer (iss) [wrong issuer]");
+    assert_string_equal(check("{\"iss\": 1}"), "refused: wrong issuer (iss) [wrong issuer]");
+    assert_string_equal(check("{\"aud\": \"api://other\"}"),
+                        "refused: wrong audience (aud) [wrong audience]");
+    assert_string_equal(check("{\"aud\": [\"api://other\", 7]}"),
+                        "refused: wrong audience (aud) [wrong audience]");
+    assert_string_equal(check("{\"aud\": []}"), "refused: wrong audience (aud) [wrong audience]");
     assert_string_equal(check("{\"aud\": [[\"api://tokentally\"]]}"),
-                        "refused: wrong audience (aud)");
+                        "refused: wrong audience (aud) [wrong audience]");
     assert_string_equal(check("{\"aud\": [\"x\", \"0b1c2d3e-0000-4000-8000-000000000001\"]}"),
                         "developer [] [oid-alice] entra:oid-alice");
-    assert_string_equal(check("{\"aud\": \"API://TOKENTALLY\"}"), "refused: wrong audience (aud)");
+    assert_string_equal(check("{\"aud\": \"API://TOKENTALLY\"}"),
+                        "refused: wrong audience (aud) [wrong audience]");
     assert_string_equal(check("{\"tid\": \"00000000-0000-0000-0000-000000000000\"}"),
-                        "refused: wrong tenant (tid)");
+                        "refused: wrong tenant (tid) [wrong tenant]");
     assert_string_equal(check("{\"tid\": \"4F0A9D2E-6C1B-4E8A-9B7D-3A2C1E0F5D6B\"}"),
                         "developer [] [oid-alice] entra:oid-alice");
-    assert_string_equal(check("{\"tid\": null}"), "refused: wrong tenant (tid)");
-    assert_string_equal(check("{\"oid\": \"\"}"), "refused: no usable oid");
-    assert_string_equal(check("{\"oid\": 12}"), "refused: no usable oid");
+    assert_string_equal(check("{\"tid\": null}"), "refused: wrong tenant (tid) [wrong tenant]");
+    assert_string_equal(check("{\"oid\": \"\"}"), "refused: no usable oid [no usable oid claim]");
+    assert_string_equal(check("{\"oid\": 12}"), "refused: no usable oid [no usable oid claim]");
 }
 
 static void test_claims_roles(void **state)
@@ -221,11 +227,13 @@ static void test_claims_roles(void **state)
     assert_string_equal(check("{\"roles\": [\"Tally.Platform\", \"Tally.Lead\", \"x\"]}"),
                         "platform [] [] entra:oid-alice");
     assert_string_equal(check("{\"roles\": [\"tally.finance\"]}"),
-                        "refused: no app role of the token maps to a tally role");
+                        "refused: no app role of the token maps to a tally role [no app role maps "
+                        "to a tally role]");
     assert_string_equal(check("{\"roles\": \"Tally.Finance\"}"),
-                        "refused: no app role of the token maps to a tally role");
-    assert_string_equal(check("{\"roles\": []}"),
-                        "refused: no app role of the token maps to a tally role");
+                        "refused: no app role of the token maps to a tally role [no app role maps "
+                        "to a tally role]");
+    assert_string_equal(check("{\"roles\": []}"), "refused: no app role of the token maps to a "
+                                                  "tally role [no app role maps to a tally role]");
     /* a lead's team: by group (GUIDs in any case), by claim, never two */
     assert_string_equal(check("{\"roles\": [\"Tally.Lead\"], \"groups\": [\"x\", \"" GRED "\"]}"),
                         "lead [red] [] entra:oid-alice");
@@ -235,16 +243,18 @@ static void test_claims_roles(void **state)
         "lead [blue] [] entra:oid-alice");
     assert_string_equal(
         check("{\"roles\": [\"Tally.Lead\"], \"groups\": [\"" GRED "\", \"" GBLUE "\"]}"),
-        "refused: the lead's groups map to more than one team");
+        "refused: the lead's groups map to more than one team [no team for the lead]");
     assert_string_equal(check("{\"roles\": [\"Tally.Lead\"], \"tally_team\": \"search\"}"),
                         "lead [search] [] entra:oid-alice");
     assert_string_equal(check("{\"roles\": [\"Tally.Lead\"], \"tally_team\": \"\"}"),
-                        "refused: the team claim is empty or too long");
+                        "refused: the team claim is empty or too long [no team for the lead]");
     assert_string_equal(check("{\"roles\": [\"Tally.Lead\"], \"groups\": [\"x\"]}"),
-                        "refused: no team for the lead: no group maps to one and no team claim");
+                        "refused: no team for the lead: no group maps to one and no team claim [no "
+                        "team for the lead]");
     assert_string_equal(
         check("{\"roles\": [\"Tally.Lead\"], \"_claim_names\": {\"groups\": \"src1\"}}"),
-        "refused: no team for the lead: the token left its groups out (over 200 groups)");
+        "refused: no team for the lead: the token left its groups out (over 200 groups) [no team "
+        "for the lead]");
     /* groups do not matter to the other roles */
     assert_string_equal(
         check("{\"roles\": [\"Tally.Developer\"], \"groups\": [\"" GRED "\", \"" GBLUE "\"]}"),
@@ -283,9 +293,26 @@ static char *sign(const signer *s, jwt_alg_t alg, const char *kid, const char *p
     return out;
 }
 
-static auth_status verify(signer *s, const char *token, auth_principal *p)
+/* "ok", "refused: DETAIL" or "unavailable: DETAIL": what entra_verify_at answers */
+static const char *verify_at(signer *s, const char *token, int64_t now, auth_principal *p)
 {
-    return entra_verify(s->v, token, strlen(token), p);
+    static char out[256];
+    const char *detail = "unset";
+    auth_status st = entra_verify_at(s->v, token, strlen(token), now, p, &detail);
+
+    if (st == AUTH_OK) {
+        assert_null(detail);
+        return "ok";
+    }
+    assert_int_equal(p->role, 0);
+    assert_true(st == AUTH_REFUSED || st == AUTH_UNAVAILABLE);
+    snprintf(out, sizeof(out), "%s: %s", st == AUTH_REFUSED ? "refused" : "unavailable", detail);
+    return out;
+}
+
+static const char *verify(signer *s, const char *token, auth_principal *p)
+{
+    return verify_at(s, token, (int64_t)time(NULL), p);
 }
 
 static void test_verify(void **state)
@@ -294,7 +321,7 @@ static void test_verify(void **state)
     membuf b = MEMBUF_INIT;
     entra_rules r;
     char err[256], valid[512], *tok;
-    jwks_cache_config kc = {"https://keys.test/keys", 3600, 300, test_fetch, &s.ks, test_clock};
+    jwks_cache_config kc = {"https://keys.test/keys", 3600, 300, test_fetch, &s.ks, test_clock, 0};
     auth_principal p;
     long long now = (long long)time(NULL);
 
@@ -318,45 +345,50 @@ static void test_verify(void **state)
              "\"roles\":[\"Tally.Lead\"],\"groups\":[\"%s\"],\"nbf\":%lld,\"exp\":%lld}",
              ISS, TENANT, GRED, now - 60, now + 3600);
 
+    /* no key set to be had: not the token's fault (503), and nothing is remembered */
+    s.ks.doc = NULL;
     tok = sign(&s, JWT_ALG_RS256, "kid-a", s.priv, valid);
-    assert_int_equal(verify(&s, tok, &p), AUTH_OK);
+    assert_string_equal(verify(&s, tok, &p),
+                        "unavailable: the signing keys could not be fetched; retry later");
+    assert_int_equal(s.ks.calls, 1);
+    s.ks.doc = s.jwks;
+    test_now += JWKS_RETRY_S;
+    assert_string_equal(verify(&s, tok, &p), "ok");
     assert_int_equal(p.role, AUTH_LEAD);
     assert_string_equal(p.scope_team, "red");
     assert_string_equal(p.name, "entra:oid-bob");
-    assert_int_equal(s.ks.calls, 1);
+    assert_int_equal(s.ks.calls, 2);
     /* a changed payload, re-encoded the way libjwt does */
     {
         char *dot = strchr(tok, '.'), *tampered = strdup(tok);
         tampered[dot - tok + 5] = tampered[dot - tok + 5] == 'A' ? 'B' : 'A';
-        assert_int_equal(verify(&s, tampered, &p), AUTH_UNKNOWN);
-        assert_int_equal(p.role, 0);
+        assert_string_equal(verify(&s, tampered, &p), "refused: signature not valid");
         free(tampered);
     }
     free(tok);
 
     tok = sign(&s, JWT_ALG_NONE, "kid-a", NULL, valid);
-    assert_int_equal(verify(&s, tok, &p), AUTH_UNKNOWN);
+    assert_string_equal(verify(&s, tok, &p), "refused: algorithm not allowed");
     free(tok);
     tok = sign(&s, JWT_ALG_HS256, "kid-a", NULL, valid);
-    assert_int_equal(verify(&s, tok, &p), AUTH_UNKNOWN);
-    assert_int_equal(p.role, 0);
+    assert_string_equal(verify(&s, tok, &p), "refused: algorithm not allowed");
     free(tok);
     tok = sign(&s, JWT_ALG_RS384, "kid-a", s.priv, valid);
-    assert_int_equal(verify(&s, tok, &p), AUTH_UNKNOWN);
+    assert_string_equal(verify(&s, tok, &p), "refused: algorithm not allowed");
     free(tok);
     tok = sign(&s, JWT_ALG_RS256, "kid-a", s.other_priv, valid); /* not the published key */
-    assert_int_equal(verify(&s, tok, &p), AUTH_UNKNOWN);
+    assert_string_equal(verify(&s, tok, &p), "refused: signature not valid");
     free(tok);
     tok = sign(&s, JWT_ALG_RS256, NULL, s.priv, valid);
-    assert_int_equal(verify(&s, tok, &p), AUTH_UNKNOWN);
+    assert_string_equal(verify(&s, tok, &p), "refused: malformed token");
     free(tok);
-    assert_int_equal(s.ks.calls, 1);
+    assert_int_equal(s.ks.calls, 2);
     tok = sign(&s, JWT_ALG_RS256, "kid-b", s.other_priv, valid);
-    assert_int_equal(verify(&s, tok, &p), AUTH_UNKNOWN);
-    assert_int_equal(s.ks.calls, 2); /* an unknown kid fetched the set again */
+    assert_string_equal(verify(&s, tok, &p), "refused: signing key not known");
+    assert_int_equal(s.ks.calls, 3); /* an unknown kid fetched the set again */
     free(tok);
-    assert_int_equal(verify(&s, "eyJhbGciOiJSUzI1NiJ9.e30.", &p), AUTH_UNKNOWN);
-    assert_int_equal(verify(&s, "bm90IGpzb24.e30.c2ln", &p), AUTH_UNKNOWN);
+    assert_string_equal(verify(&s, "eyJhbGciOiJSUzI1NiJ9.e30.", &p), "refused: malformed token");
+    assert_string_equal(verify(&s, "bm90IGpzb24.e30.c2ln", &p), "refused: malformed token");
 
     /* verified tokens are remembered until exp + leeway, and while the key set stays */
     snprintf(valid, sizeof(valid),
@@ -364,16 +396,15 @@ static void test_verify(void **state)
              "\"roles\":[\"Tally.Developer\"],\"exp\":%lld}",
              ISS, TENANT, now + 100);
     tok = sign(&s, JWT_ALG_RS256, "kid-a", s.priv, valid);
-    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now, &p), AUTH_OK);
+    assert_string_equal(verify_at(&s, tok, now, &p), "ok");
     assert_string_equal(p.scope_oid, "oid-dave");
     memset(&p, 0, sizeof(p));
-    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now + 159, &p), AUTH_OK);
+    assert_string_equal(verify_at(&s, tok, now + 159, &p), "ok");
     assert_string_equal(p.scope_oid, "oid-dave");
     assert_int_equal(p.role, AUTH_DEVELOPER);
-    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now + 160, &p), AUTH_UNKNOWN);
-    assert_int_equal(p.role, 0);
-    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now, &p), AUTH_OK);
-    assert_int_equal(s.ks.calls, 2);
+    assert_string_equal(verify_at(&s, tok, now + 160, &p), "refused: token expired");
+    assert_string_equal(verify_at(&s, tok, now, &p), "ok");
+    assert_int_equal(s.ks.calls, 3);
     /* the provider drops key a: once the set is fetched again, its tokens are refused */
     membuf_puts(&b, "{\"keys\":[");
     test_jwk(&b, s.other, "kid-b", "");
@@ -382,12 +413,12 @@ static void test_verify(void **state)
     test_now += 300;
     free(tok);
     tok = sign(&s, JWT_ALG_RS256, "kid-b", s.other_priv, valid);
-    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now, &p), AUTH_OK); /* refetched */
-    assert_int_equal(s.ks.calls, 3);
+    assert_string_equal(verify_at(&s, tok, now, &p), "ok"); /* refetched */
+    assert_int_equal(s.ks.calls, 4);
     free(tok);
     tok = sign(&s, JWT_ALG_RS256, "kid-a", s.priv, valid);
-    assert_int_equal(entra_verify_at(s.v, tok, strlen(tok), now, &p), AUTH_UNKNOWN);
-    assert_int_equal(s.ks.calls, 3);
+    assert_string_equal(verify_at(&s, tok, now, &p), "refused: signing key not known");
+    assert_int_equal(s.ks.calls, 4);
     free(tok);
     membuf_free(&b);
 

@@ -3,12 +3,18 @@
  * built from n and e equal OpenSSL's own PEM of the key; every key RS256 cannot use is
  * skipped), and the cache's fetch rules on a fake clock: lazy first fetch, one refetch
  * per refetch_s for unknown kids, the ttl, failed fetches keeping the old keys, retries of
- * an empty cache once per JWKS_RETRY_S. Fetching over HTTP: tests/integration/test_report_entra.sh.
+ * an empty cache once per JWKS_RETRY_S; a fetch in flight holding no lock: while it hangs the
+ * keys held serve other callers and the generation is read, a caller whose kid they lack waits
+ * for that fetch instead of starting another. Fetching over HTTP:
+ * tests/integration/test_report_entra.sh.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -133,7 +139,7 @@ static void test_cache_fetch_rules(void **state)
     EVP_PKEY *k = test_rsa(2048);
     char *one = keyset(k, "k1", NULL), *rotated = keyset(k, "k1", "k3");
     test_keyserver ks = {one, 0};
-    jwks_cache_config cfg = {"https://keys.test/keys", 3600, 300, test_fetch, &ks, test_clock};
+    jwks_cache_config cfg = {"https://keys.test/keys", 3600, 300, test_fetch, &ks, test_clock, 0};
     jwks_cache *c = jwks_cache_new(&cfg);
 
     (void)state;
@@ -197,7 +203,7 @@ static void test_cache_unavailable(void **state)
     EVP_PKEY *k = test_rsa(2048);
     char *one = keyset(k, "k1", NULL);
     test_keyserver ks = {NULL, 0};
-    jwks_cache_config cfg = {"https://keys.test/keys", 3600, 300, test_fetch, &ks, test_clock};
+    jwks_cache_config cfg = {"https://keys.test/keys", 3600, 300, test_fetch, &ks, test_clock, 0};
     jwks_cache *c = jwks_cache_new(&cfg);
 
     (void)state;
@@ -222,6 +228,143 @@ static void test_cache_unavailable(void **state)
     EVP_PKEY_free(k);
 }
 
+/* A key server whose second and later fetches hang until the test opens the gate. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const char *doc;
+    int calls;
+    bool hanging, open;
+} gate;
+
+static bool gated_fetch(void *ctx, const char *url, membuf *body, char *err, size_t errlen)
+{
+    gate *g = ctx;
+
+    (void)url;
+    (void)err;
+    (void)errlen;
+    pthread_mutex_lock(&g->mu);
+    if (++g->calls > 1) {
+        g->hanging = true;
+        pthread_cond_broadcast(&g->cv);
+        while (!g->open)
+            pthread_cond_wait(&g->cv, &g->mu);
+        g->hanging = false;
+    }
+    membuf_puts(body, g->doc);
+    pthread_mutex_unlock(&g->mu);
+    return true;
+}
+
+/* One lookup on a thread of its own; done is set under the gate's lock when it returns. */
+typedef struct lookup_job {
+    jwks_cache *c;
+    gate *g;
+    const char *kid;
+    jwks_status st;
+    unsigned long generation;
+    bool done;
+} lookup_job;
+
+static void *lookup_thread(void *arg)
+{
+    lookup_job *j = arg;
+    char *pem = NULL;
+    size_t len = 0;
+    jwks_status st = jwks_cache_pem(j->c, j->kid, &pem, &len, NULL);
+    unsigned long generation = jwks_cache_generation(j->c);
+
+    free(pem);
+    pthread_mutex_lock(&j->g->mu);
+    j->st = st;
+    j->generation = generation;
+    j->done = true;
+    pthread_cond_broadcast(&j->g->cv);
+    pthread_mutex_unlock(&j->g->mu);
+    return NULL;
+}
+
+/* Waits (a minute at most) until *flag is set; under g->mu. */
+static bool gate_wait(gate *g, const bool *flag)
+{
+    struct timespec until;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    while (!*flag && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&g->cv, &g->mu, &until);
+    return *flag;
+}
+
+static void test_cache_fetch_outside_lock(void **state)
+{
+    EVP_PKEY *k = test_rsa(2048);
+    char *one = keyset(k, "k1", NULL), *rotated = keyset(k, "k1", "k3");
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, one, 0, false, false};
+    jwks_cache_config cfg = {
+        "https://keys.test/keys", 3600, 300, gated_fetch, &g, test_clock, 60000};
+    jwks_cache *c = jwks_cache_new(&cfg);
+    lookup_job rotating = {c, &g, "k3", 0, 0, false}, known = {c, &g, "k1", 0, 0, false};
+    lookup_job waiter = {c, &g, "k3", 0, 0, false};
+    pthread_t t_rotating, t_known, t_waiter;
+    bool known_done, hanging, waited = false;
+
+    (void)state;
+    assert_non_null(c);
+    test_now = 20000;
+    assert_int_equal(lookup(c, "k1"), JWKS_FOUND);
+    assert_int_equal(jwks_cache_generation(c), 1);
+    /* the provider rotates; the first token with the new kid fetches, and that fetch hangs */
+    pthread_mutex_lock(&g.mu);
+    g.doc = rotated;
+    pthread_mutex_unlock(&g.mu);
+    assert_int_equal(pthread_create(&t_rotating, NULL, lookup_thread, &rotating), 0);
+    pthread_mutex_lock(&g.mu);
+    hanging = gate_wait(&g, &g.hanging);
+    pthread_mutex_unlock(&g.mu);
+    assert_true(hanging);
+    /* meanwhile a known kid is served from the keys held, and the generation is read */
+    assert_int_equal(pthread_create(&t_known, NULL, lookup_thread, &known), 0);
+    pthread_mutex_lock(&g.mu);
+    known_done = gate_wait(&g, &known.done);
+    hanging = g.hanging;
+    pthread_mutex_unlock(&g.mu);
+    assert_true(known_done);
+    assert_true(hanging); /* answered while the fetch was still outstanding */
+    assert_int_equal(known.st, JWKS_FOUND);
+    assert_int_equal(known.generation, 1);
+    assert_int_equal(jwks_cache_waiting(c), 0);
+    /* a second token with the new kid waits for that fetch rather than starting one */
+    assert_int_equal(pthread_create(&t_waiter, NULL, lookup_thread, &waiter), 0);
+    for (int i = 0; i < 60000 && !waited; i++) {
+        struct timespec ms = {0, 1000000L};
+        waited = jwks_cache_waiting(c) == 1;
+        if (!waited)
+            nanosleep(&ms, NULL);
+    }
+    assert_true(waited);
+    pthread_mutex_lock(&g.mu);
+    assert_false(waiter.done);
+    g.open = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    pthread_join(t_rotating, NULL);
+    pthread_join(t_known, NULL);
+    pthread_join(t_waiter, NULL);
+    assert_int_equal(rotating.st, JWKS_FOUND);
+    assert_int_equal(waiter.st, JWKS_FOUND);
+    assert_int_equal(waiter.generation, 2);
+    assert_int_equal(g.calls, 2);
+    assert_int_equal(jwks_cache_fetches(c), 2);
+    assert_int_equal(jwks_cache_waiting(c), 0);
+    jwks_cache_free(c);
+    free(one);
+    free(rotated);
+    EVP_PKEY_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_cache_fetch_rules),
         cmocka_unit_test(test_cache_unavailable),
+        cmocka_unit_test(test_cache_fetch_outside_lock),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
