@@ -20,8 +20,14 @@ static void buf_text(membuf *b, const char *s, bool null_if_empty)
         return;
     }
     membuf_reserve(b, 2 * strlen(s));
-    for (; *s; s++) {
-        switch (*s) {
+    while (*s) {
+        size_t plain = strcspn(s, "\\\n\r\t"); /* copied in one piece */
+
+        membuf_put(b, s, plain);
+        s += plain;
+        if (!*s)
+            break;
+        switch (*s++) {
         case '\\':
             membuf_put(b, "\\\\", 2);
             break;
@@ -34,8 +40,6 @@ static void buf_text(membuf *b, const char *s, bool null_if_empty)
         case '\t':
             membuf_put(b, "\\t", 2);
             break;
-        default:
-            membuf_put(b, s, 1);
         }
     }
 }

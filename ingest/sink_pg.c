@@ -11,9 +11,12 @@
 #include "sink_pg.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -32,6 +35,14 @@ struct sink_pg {
     char *sql_reattribute;   /* SQL_REATTRIBUTE joined */
     char sqlstate[6];        /* of the last failed insert_events, "" if none */
     char refusal[160];       /* "database refused: <sqlstate> <message>" */
+    /* the commit started by sink_pg_commit_start */
+    pthread_t worker;
+    bool started;        /* worker is to be joined */
+    atomic_bool running; /* worker has not finished yet */
+    batch *async_batch;
+    sink_status async_status;
+    sink_result async_result;
+    double async_seconds;
 };
 
 /* ---- the database ---- */
@@ -113,8 +124,8 @@ static const char *const SQL_STAGE[] = {
 static const char *const SQL_INSERT_EVENTS[] = {
     "WITH ins AS ("
     " INSERT INTO usage_events (" BATCH_EVENT_COLUMNS ")"
-    " SELECT DISTINCT ON (request_id, event_time) " BATCH_EVENT_COLUMNS
-    " FROM tally_stage ORDER BY request_id, event_time"
+    " SELECT DISTINCT ON (request_id COLLATE \"C\", event_time) " BATCH_EVENT_COLUMNS
+    " FROM tally_stage ORDER BY request_id COLLATE \"C\", event_time"
     " ON CONFLICT DO NOTHING"
     " RETURNING event_time, developer_oid, developer_upn, model, deployment, speed, "
     "inference_geo, iterations" TALLY_TOKEN_CLASSES(
@@ -124,8 +135,9 @@ static const char *const SQL_INSERT_EVENTS[] = {
     SQL_ROLLUP_DAY,
     ", lab AS ("
     " INSERT INTO developer_labels AS l (oid, upn, last_seen)"
-    " SELECT DISTINCT ON (developer_oid) developer_oid, developer_upn, event_time FROM ins"
-    " WHERE developer_upn IS NOT NULL ORDER BY developer_oid, event_time DESC"
+    " SELECT DISTINCT ON (developer_oid COLLATE \"C\") developer_oid, developer_upn, event_time"
+    " FROM ins WHERE developer_upn IS NOT NULL ORDER BY developer_oid COLLATE \"C\", event_time "
+    "DESC"
     " ON CONFLICT (oid) DO UPDATE SET upn = EXCLUDED.upn, last_seen = EXCLUDED.last_seen"
     " WHERE l.last_seen <= EXCLUDED.last_seen)"
     " SELECT count(*) FROM ins",
@@ -332,6 +344,11 @@ static bool prepare_session(sink_pg *s, bool *no_schema)
     if (s->cfg.group &&
         !db_exec(s->conn, "set synchronous_commit", "SET synchronous_commit = off", 0, NULL))
         return false;
+    /* A batch's rollup keys are aggregated and its rows sorted in memory: at the default
+     * 4MB the planner sorts a few thousand rollup keys (text comparisons) where a hash
+     * does the job. Bounded by the batch size, whatever the table sizes. */
+    if (!db_exec(s->conn, "set work_mem", "SET work_mem = '64MB'", 0, NULL))
+        return false;
     for (int i = 0; SQL_STAGE[i]; i++) {
         PGresult *res = PQexec(s->conn, SQL_STAGE[i]);
         const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -378,6 +395,8 @@ void sink_pg_free(sink_pg *s)
 {
     if (!s)
         return;
+    if (s->started)
+        pthread_join(s->worker, NULL);
     if (s->conn)
         PQfinish(s->conn);
     free(s->sql_insert_events);
@@ -856,6 +875,54 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool spl
 sink_status sink_pg_commit(sink_pg *s, batch *b, sink_result *out)
 {
     return commit_batch(s, b, out, false);
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* the commit of sink_pg_commit_start, timed where it runs */
+static void *commit_worker(void *arg)
+{
+    sink_pg *s = arg;
+    double t0 = mono_seconds();
+
+    memset(&s->async_result, 0, sizeof(s->async_result));
+    s->async_status = commit_batch(s, s->async_batch, &s->async_result, false);
+    s->async_seconds = mono_seconds() - t0;
+    atomic_store(&s->running, false);
+    return NULL;
+}
+
+void sink_pg_commit_start(sink_pg *s, batch *b)
+{
+    s->async_batch = b;
+    atomic_store(&s->running, true);
+    s->started = pthread_create(&s->worker, NULL, commit_worker, s) == 0;
+    if (!s->started)
+        commit_worker(s); /* no thread to be had: the commit is over when this returns */
+}
+
+bool sink_pg_commit_running(const sink_pg *s)
+{
+    return atomic_load(&s->running);
+}
+
+sink_status sink_pg_commit_wait(sink_pg *s, sink_result *r, double *seconds)
+{
+    if (s->started)
+        pthread_join(s->worker, NULL);
+    s->started = false;
+    s->async_batch = NULL;
+    if (r)
+        *r = s->async_result;
+    if (seconds)
+        *seconds = s->async_seconds;
+    return s->async_status;
 }
 
 /* The tick's transaction; isolate: after Postgres refused its events together. */

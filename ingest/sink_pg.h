@@ -6,7 +6,10 @@
  * compare-and-set on the stored value.
  *
  * A batch is built by a source (batch.h: batch_message, then parse_message with
- * batch_emit). A sink owns one connection; it is not thread-safe.
+ * batch_emit). A sink owns one connection; it is not thread-safe. A commit may run on a
+ * thread of its own (sink_pg_commit_start) while the caller builds the next batch: until
+ * sink_pg_commit_wait returns, that thread owns the sink and the batch, and the caller
+ * must call no other function of the sink.
  */
 #ifndef TALLY_SINK_PG_H
 #define TALLY_SINK_PG_H
@@ -74,6 +77,17 @@ bool sink_pg_reconnect(sink_pg *s, int attempts, volatile sig_atomic_t *stop);
  * not be batch_oom.
  */
 sink_status sink_pg_commit(sink_pg *s, batch *b, sink_result *r);
+
+/* Starts sink_pg_commit(s, b, ...) on a thread of its own (or runs it here if no thread
+ * can be started). The sink and b belong to that commit until sink_pg_commit_wait. */
+void sink_pg_commit_start(sink_pg *s, batch *b);
+
+/* True while a commit started is running (sink_pg_commit_wait would block). */
+bool sink_pg_commit_running(const sink_pg *s);
+
+/* Waits for the commit started and returns what sink_pg_commit returned, with its
+ * result in *r and the time it took in *seconds (either may be NULL). */
+sink_status sink_pg_commit_wait(sink_pg *s, sink_result *r, double *seconds);
 
 /* Runs the Azure Monitor join and the expiry of pending halves in a transaction of
  * their own (for idle periods). */

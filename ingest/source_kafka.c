@@ -6,6 +6,10 @@
  * remembers the next_offset this consumer last read from or wrote to the database
  * ("stored"); a batch continues from it, and the sink's compare-and-set on it is what
  * keeps a consumer that lost a partition from writing.
+ *
+ * Two batches: while the sink writes one on its own thread ("in flight"), the next is
+ * read and encoded; it continues from the offsets of the one in flight ("pending"), so
+ * it is written only after that one committed, and dropped with it when it did not.
  */
 #include "source_kafka.h"
 
@@ -24,11 +28,14 @@
 #define KAFKA_POLL_MS 100
 #define KAFKA_TICK_MS 1000
 #define KAFKA_STOP_RETRY_MS 30000
+/* poll timeout while a batch is being written, so that its end is noticed soon */
+#define KAFKA_WRITING_POLL_MS 5
 
 typedef struct kafka_part {
     bool assigned;
-    bool ready;     /* stored is known (read from the database) */
-    int64_t stored; /* next_offset in ingest_offsets; -1 = no row */
+    bool ready;      /* stored is known (read from the database) */
+    int64_t stored;  /* next_offset in ingest_offsets; -1 = no row */
+    int64_t pending; /* next_offset the batch in flight writes; -1 = not in it */
     /* Where a partition without a row starts: a concrete offset, never "end", so that a
      * dropped batch is read again from where it began (-1 = not known yet). */
     int64_t start;
@@ -39,7 +46,9 @@ struct source_kafka {
     rd_kafka_t *rk;
     sink_pg *sink;
     ingest_metrics *m;
-    batch batch;
+    batch batch;    /* being read */
+    batch inflight; /* being written (sink_pg_commit_running), or its retry */
+    bool writing;   /* inflight was handed to the sink: wait for it before any other call */
     int64_t batch_started_ms;
     kafka_part *parts;
     int32_t nparts;
@@ -70,6 +79,8 @@ static bool parts_grow(source_kafka *sk, int32_t n)
     if (!p)
         return false;
     memset(p + sk->nparts, 0, sizeof(*p) * (size_t)(n - sk->nparts));
+    for (int32_t i = sk->nparts; i < n; i++)
+        p[i].pending = -1;
     sk->parts = p;
     sk->nparts = n;
     return true;
@@ -267,11 +278,53 @@ static void rewind_assigned(source_kafka *sk)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static void drop_batch(source_kafka *sk, const char *why)
+static void committed(source_kafka *sk, batch *b, const sink_result *r, double seconds);
+
+static void clear_pending(source_kafka *sk)
 {
-    if (!batch_empty(&sk->batch))
-        log_info("dropping the batch in flight (%zu messages): %s", sk->batch.nmessages, why);
-    batch_reset(&sk->batch);
+    for (int32_t p = 0; p < sk->nparts; p++)
+        sk->parts[p].pending = -1;
+}
+
+static bool reset_batch(batch *b, const char *why)
+{
+    if (batch_empty(b))
+        return false;
+    log_info("dropping the batch in flight (%zu messages): %s", b->nmessages, why);
+    batch_reset(b);
+    return true;
+}
+
+/*
+ * Waits for the batch being written. Committed, it is taken as such; not (or not
+ * written yet, its retry interrupted), it is dropped, and with it the batch being read,
+ * which continues from it. True when messages were dropped: the caller reads them again
+ * (rewind_assigned) or gives their partitions up. Leaves the sink free for other calls.
+ */
+static bool settle_inflight(source_kafka *sk, const char *why)
+{
+    if (sk->writing) {
+        sink_result r;
+        double seconds;
+        sink_status st = sink_pg_commit_wait(sk->sink, &r, &seconds);
+
+        sk->writing = false;
+        if (st == SINK_OK)
+            committed(sk, &sk->inflight, &r, seconds);
+    }
+    if (!reset_batch(&sk->inflight, why))
+        return false;
+    reset_batch(&sk->batch, why);
+    clear_pending(sk);
+    return true;
+}
+
+/* Drops the batch being read, after settle_inflight; true when messages were dropped. */
+static bool drop_batch(source_kafka *sk, const char *why)
+{
+    bool dropped = settle_inflight(sk, why);
+
+    return reset_batch(&sk->batch, why) || dropped;
 }
 
 static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, bool cooperative)
@@ -280,6 +333,10 @@ static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, 
     rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
     int32_t max = 0;
 
+    /* the sink is needed for the offsets: the batch being written comes first, and the
+     * partitions already held are read again if it did not commit */
+    if (settle_inflight(sk, "a rebalance came while it was not written"))
+        rewind_assigned(sk);
     for (int i = 0; i < parts->cnt; i++)
         max = parts->elems[i].partition + 1 > max ? parts->elems[i].partition + 1 : max;
     if (!parts_grow(sk, max)) {
@@ -290,6 +347,7 @@ static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, 
     for (int i = 0; i < parts->cnt; i++) {
         sk->parts[parts->elems[i].partition].assigned = true;
         sk->parts[parts->elems[i].partition].start = -1;
+        sk->parts[parts->elems[i].partition].pending = -1;
     }
     if (!load_offsets(sk, parts)) {
         /* stopping before the database came back: take nothing from these */
@@ -322,10 +380,9 @@ static void on_assign(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, 
 
 static void on_revoke(source_kafka *sk, rd_kafka_topic_partition_list_t *parts, bool cooperative)
 {
-    bool had_batch = !batch_empty(&sk->batch);
     rd_kafka_error_t *err = NULL;
+    bool had_batch = drop_batch(sk, "partitions revoked");
 
-    drop_batch(sk, "partitions revoked");
     for (int i = 0; i < parts->cnt; i++) {
         if (parts->elems[i].partition < sk->nparts)
             sk->parts[parts->elems[i].partition].assigned = false;
@@ -482,6 +539,7 @@ source_kafka *source_kafka_new(const source_kafka_config *conf_in, sink_pg *sink
     sk->m = m;
     sk->monitor_ready = conf_in->format == PARSE_AUTO || conf_in->format == PARSE_MONITOR;
     batch_init(&sk->batch);
+    batch_init(&sk->inflight);
     conf = build_conf(sk);
     if (!conf)
         goto fail;
@@ -513,13 +571,22 @@ fail:
     return NULL;
 }
 
+/* Where partition p's messages in the batch being read continue from: the end of the
+ * batch being written, else the stored offset (-1 = no row). */
+static int64_t continues_from(const source_kafka *sk, int32_t p)
+{
+    return sk->parts[p].pending >= 0 ? sk->parts[p].pending : sk->parts[p].stored;
+}
+
 /* The offset partition p's next message must have: after its last one in the batch,
- * else the stored offset, else where it started; -1 when not known yet. */
+ * else continues_from, else where it started; -1 when not known yet. */
 static int64_t expected_offset(const source_kafka *sk, int32_t p)
 {
     int64_t next = batch_next_offset(&sk->batch, p);
 
-    return next >= 0 ? next : sk->parts[p].stored >= 0 ? sk->parts[p].stored : sk->parts[p].start;
+    return next >= 0                    ? next
+           : continues_from(sk, p) >= 0 ? continues_from(sk, p)
+                                        : sk->parts[p].start;
 }
 
 /*
@@ -595,7 +662,7 @@ static void take_message(source_kafka *sk, rd_kafka_message_t *msg)
     parse_message(msg->payload ? msg->payload : "", msg->len, sk->cfg.format, batch_emit,
                   &sk->batch);
     if ((lost_last >= 0 && !batch_gap_add(&sk->batch, p, expect, lost_last)) ||
-        !batch_offset(&sk->batch, p, sk->parts[p].stored, msg->offset) || batch_oom(&sk->batch)) {
+        !batch_offset(&sk->batch, p, continues_from(sk, p), msg->offset) || batch_oom(&sk->batch)) {
         log_error("out of memory");
         sk->fatal = true;
     }
@@ -639,61 +706,74 @@ static void update_lag(source_kafka *sk)
     }
 }
 
-static void committed(source_kafka *sk, const sink_result *r, double seconds)
+static void committed(source_kafka *sk, batch *b, const sink_result *r, double seconds)
 {
-    for (int i = 0; i < sk->batch.noffsets; i++) {
-        int32_t p = sk->batch.offsets[i].partition;
-        if (p < sk->nparts)
-            sk->parts[p].stored = sk->batch.offsets[i].next;
+    for (int i = 0; i < b->noffsets; i++) {
+        int32_t p = b->offsets[i].partition;
+        if (p < sk->nparts) {
+            sk->parts[p].stored = b->offsets[i].next;
+            sk->parts[p].pending = -1;
+        }
     }
-    for (int i = 0; i < sk->batch.ngaps; i++) {
-        const batch_gap *g = &sk->batch.gaps[i];
+    for (int i = 0; i < b->ngaps; i++) {
+        const batch_gap *g = &b->gaps[i];
         log_error("lost %" PRId64 " messages of partition %" PRId32 " of \"%s\": offsets %" PRId64
                   " to %" PRId64 " were deleted by the broker before they were ingested"
                   " (recorded in ingest_gaps)",
                   g->last - g->first + 1, g->partition, sk->cfg.topic, g->first, g->last);
     }
-    metrics_batch(sk->m, &sk->batch, r, seconds);
+    metrics_batch(sk->m, b, r, seconds);
     metrics_db_up(sk->m, true);
     log_debug("committed %zu messages: %" PRIu64 " inserted, %" PRIu64 " duplicates, %zu rejected",
-              sk->batch.nmessages, r->inserted, r->duplicates, sk->batch.nrejects);
-    if (sk->batch.nllm || sk->batch.ngateway)
+              b->nmessages, r->inserted, r->duplicates, b->nrejects);
+    if (b->nllm || b->ngateway)
         sk->monitor_ready = true;
-    batch_reset(&sk->batch);
+    batch_reset(b);
     update_lag(sk);
 }
 
+/* Another consumer moved an offset: both batches are dropped (the one being read
+ * continues from the other), the stored offsets read again and every partition sought
+ * back to them. */
+static void conflict(source_kafka *sk)
+{
+    batch_reset(&sk->inflight);
+    batch_reset(&sk->batch);
+    clear_pending(sk);
+    load_offsets(sk, NULL);
+    rewind_assigned(sk);
+}
+
 /*
- * Commits the batch, retrying with backoff while Postgres is away: the partitions are
- * paused meanwhile (the batch is kept; whatever still arrives joins it), and polling
- * goes on so that a rebalance can still take the partitions, which drops the batch.
- * When stopping, gives up after KAFKA_STOP_RETRY_MS; after a fatal error at once.
- * Returns false if the batch was not written.
+ * Commits b (the batch being written, after its first attempt failed, or the batch being
+ * read with none being written), retrying with backoff while Postgres is away: the
+ * partitions are paused meanwhile (the batch is kept; whatever still arrives joins the
+ * batch being read), and polling goes on so that a rebalance can still take the
+ * partitions, which drops the batch. When stopping, gives up after KAFKA_STOP_RETRY_MS;
+ * after a fatal error at once. Returns false if the batch was not written.
  */
-static bool flush(source_kafka *sk)
+static bool flush(source_kafka *sk, batch *b)
 {
     backoff delay = BACKOFF_INIT(BACKOFF_PG_FIRST_MS, BACKOFF_PG_MAX_MS);
     int64_t started = now_ms();
 
-    while (!batch_empty(&sk->batch)) {
+    while (!batch_empty(b)) {
         sink_result r;
         int64_t t0 = now_ms();
-        sink_status st = sink_pg_commit(sk->sink, &sk->batch, &r);
+        sink_status st = sink_pg_commit(sk->sink, b, &r);
 
         if (st == SINK_OK) {
-            committed(sk, &r, (double)(now_ms() - t0) / 1000.0);
+            committed(sk, b, &r, (double)(now_ms() - t0) / 1000.0);
             break;
         }
         if (st == SINK_CONFLICT) {
-            batch_reset(&sk->batch);
-            load_offsets(sk, NULL);
-            rewind_assigned(sk);
+            conflict(sk);
             break;
         }
         metrics_db_up(sk->m, false);
         if (!sk->paused) {
             log_warn("postgres unavailable: pausing consumption, batch of %zu messages kept",
-                     sk->batch.nmessages);
+                     b->nmessages);
             pause_all(sk, true);
         }
         if (sk->fatal)
@@ -716,6 +796,44 @@ static bool flush(source_kafka *sk)
     return true;
 }
 
+/* Hands the batch read so far to the sink's thread; the next one is read meanwhile. */
+static void start_inflight(source_kafka *sk)
+{
+    batch empty = sk->inflight; /* reset after its commit: its buffers are reused */
+
+    sk->inflight = sk->batch;
+    sk->batch = empty;
+    for (int i = 0; i < sk->inflight.noffsets; i++) {
+        int32_t p = sk->inflight.offsets[i].partition;
+        if (p < sk->nparts)
+            sk->parts[p].pending = sk->inflight.offsets[i].next;
+    }
+    sink_pg_commit_start(sk->sink, &sk->inflight);
+    sk->writing = true;
+}
+
+/* Waits for the batch being written and takes what it did: committed; a conflict (see
+ * conflict); or a database error, after which it is retried here until written (flush).
+ * Returns false as flush does. */
+static bool finish_inflight(source_kafka *sk)
+{
+    sink_result r;
+    double seconds;
+    sink_status st;
+
+    if (!sk->writing)
+        return true;
+    st = sink_pg_commit_wait(sk->sink, &r, &seconds);
+    sk->writing = false;
+    if (st == SINK_OK)
+        committed(sk, &sk->inflight, &r, seconds);
+    else if (st == SINK_CONFLICT)
+        conflict(sk);
+    else
+        return flush(sk, &sk->inflight);
+    return true;
+}
+
 static void tick(source_kafka *sk)
 {
     sink_result r;
@@ -727,6 +845,11 @@ static void tick(source_kafka *sk)
         metrics_tick(sk->m, &r);
 }
 
+/*
+ * Reads into one batch while the sink writes the one before (docs/architecture.md,
+ * "Exactly once"): a batch is due at batch_size messages or after batch_linger_ms; while
+ * the one before is still being written, a due batch goes on filling up to batch_size.
+ */
 int source_kafka_run(source_kafka *sk)
 {
     int64_t last_tick = now_ms();
@@ -734,21 +857,37 @@ int source_kafka_run(source_kafka *sk)
 
     while (!sig_stop && !sk->fatal) {
         int timeout = KAFKA_POLL_MS;
-        bool full;
+        bool full, due;
 
         if (!batch_empty(&sk->batch)) {
             int64_t left = sk->batch_started_ms + sk->cfg.batch_linger_ms - now_ms();
             timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
         }
+        if (sk->writing && timeout > KAFKA_WRITING_POLL_MS)
+            timeout = KAFKA_WRITING_POLL_MS;
         poll_once(sk, timeout);
-        full = sk->batch.nmessages >= (size_t)sk->cfg.batch_size ||
-               sk->batch.nrecords >= (size_t)sk->cfg.batch_size;
-        if (!batch_empty(&sk->batch) &&
-            (full || now_ms() - sk->batch_started_ms >= sk->cfg.batch_linger_ms) && !flush(sk)) {
-            rc = 1; /* stopped while retrying: that was the last attempt */
+        /* rc 1: stopped while retrying, that was the last attempt */
+        if (sk->writing && !sink_pg_commit_running(sk->sink) && !finish_inflight(sk)) {
+            rc = 1;
             break;
         }
+        full = sk->batch.nmessages >= (size_t)sk->cfg.batch_size ||
+               sk->batch.nrecords >= (size_t)sk->cfg.batch_size;
+        due = !batch_empty(&sk->batch) &&
+              (full || now_ms() - sk->batch_started_ms >= sk->cfg.batch_linger_ms);
+        if (due && (full || !sk->writing)) {
+            if (!finish_inflight(sk)) {
+                rc = 1;
+                break;
+            }
+            if (!batch_empty(&sk->batch)) /* a conflict drops it */
+                start_inflight(sk);
+        }
         if (now_ms() - last_tick >= KAFKA_TICK_MS) {
+            if (sk->monitor_ready && !finish_inflight(sk)) { /* the tick needs the sink */
+                rc = 1;
+                break;
+            }
             tick(sk);
             last_tick = now_ms();
         }
@@ -760,7 +899,7 @@ int source_kafka_run(source_kafka *sk)
     }
     if (rc == 0) {
         log_info("stopping: committing the batch in flight");
-        if (!flush(sk))
+        if (!finish_inflight(sk) || !flush(sk, &sk->batch))
             rc = 1;
     }
     return rc;
@@ -782,7 +921,10 @@ void source_kafka_free(source_kafka *sk)
             log_info("left consumer group \"%s\"", sk->cfg.group);
         rd_kafka_destroy(sk->rk);
     }
+    if (sk->writing)
+        sink_pg_commit_wait(sk->sink, NULL, NULL);
     batch_cleanup(&sk->batch);
+    batch_cleanup(&sk->inflight);
     free(sk->parts);
     free(sk);
 }

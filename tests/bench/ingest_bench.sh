@@ -24,6 +24,9 @@
 #         same cluster; and the ratio of the two
 #       - the daemon's peak RSS (VmHWM) and the time it spent inside batch transactions
 #         (tally_ingest_commit_seconds)
+#       - CPU time per event of the daemon and of its PostgreSQL backend, and per row of
+#         the COPY's backend (/proc/PID/stat): on a machine shared with other jobs the
+#         rates above follow the load, these much less
 #  2. latency: produces other simulated requests (another seed) at a steady RATE messages/s
 #     for DURATION seconds, same flow control, and prints p50/p99/max from each message's
 #     produce call to the poll of ingest_offsets that first saw it stored (the daemon
@@ -92,6 +95,12 @@ if [[ " $CONFIGS " == *" durable "* ]] && [ -z "${DURABLE_PG:-}" ]; then
 fi
 
 declare -A R # results: R[config.key]
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_ticks PID…: user + system CPU time of the processes (all their threads), in ticks
+cpu_ticks() {
+    local p
+    for p in "$@"; do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null; done | awk '{ t += $12 + $13 } END { print t + 0 }'
+}
 
 # bench_config NAME CONNINFO: both phases against one cluster, results into R[NAME.*]
 bench_config() {
@@ -122,6 +131,13 @@ bench_config() {
     IPID=$!
     wait_for 60 grep -q 'assigned partition' "$log" ||
         die "the daemon was not assigned its partitions: $(tail -5 "$log")"
+    # the daemon's own connection: the only other one before the producer starts
+    local backend cpu0_ingest cpu0_backend
+    backend=$(psql "$db" -qAtXc "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid()
+        AND backend_type = 'client backend'")
+    cpu0_ingest=$(cpu_ticks "$IPID")
+    cpu0_backend=$(cpu_ticks $backend)
 
     echo "== producing $EVENTS simulated events ($FORMAT) to $PARTITIONS partitions while tally-ingest consumes"
     out=$("$WORK/bench_produce" --brokers "$MB_BOOTSTRAP" --topic bench --db "$db" --group bench \
@@ -132,6 +148,8 @@ bench_config() {
     val() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" <<<"$2"; }
     local hwm_kb metrics
     hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$IPID/status")
+    local cpu_ingest=$(($(cpu_ticks "$IPID") - cpu0_ingest))
+    local cpu_backend=$(($(cpu_ticks $backend) - cpu0_backend))
     metrics=$(curl -sf "http://127.0.0.1:$mport/metrics")
     metric() { awk -v m="$1" '$1 == m {printf "%.0f", $2 * ('"${3:-1}"')}' <<<"$2"; }
 
@@ -166,10 +184,20 @@ bench_config() {
     psql "$db" -qAtXc "CREATE TABLE bench_copy (LIKE usage_events INCLUDING DEFAULTS
         INCLUDING CONSTRAINTS INCLUDING INDEXES)" || die "create bench_copy"
     psql "$db" -qAtXc "CHECKPOINT" >/dev/null
+    local copy_out cpu_copy
     t0=$(date +%s%N)
-    psql "$db" -qAtXc "\\copy bench_copy FROM '$WORK/rows.copy'" || die "copy in"
+    # the backend's CPU ticks before and after, read by psql itself between the commands
+    copy_out=$(psql "$db" -qAtX -v ON_ERROR_STOP=1 <<SQL
+SELECT pg_backend_pid() AS pid \\gset
+\\setenv BACKEND :pid
+\\! awk '{print \$14 + \$15}' /proc/\$BACKEND/stat
+\\copy bench_copy FROM '$WORK/rows.copy'
+\\! awk '{print \$14 + \$15}' /proc/\$BACKEND/stat
+SQL
+    ) || die "copy in"
     t1=$(date +%s%N)
     copy_ms=$(((t1 - t0) / 1000000))
+    cpu_copy=$(($(sed -n 2p <<<"$copy_out") - $(sed -n 1p <<<"$copy_out")))
     psql "$db" -qAtXc "DROP TABLE bench_copy" || die "drop bench_copy"
     rm -f "$WORK/rows.copy"
 
@@ -191,6 +219,12 @@ bench_config() {
     R[$name.txn_ms]=$txn_ms
     R[$name.txn_pct]=$(awk -v a="$txn_ms" -v b="$elapsed" 'BEGIN { printf "%.0f", 100 * a / b }')
     R[$name.throttled_ms]=$(val throttled_ms "$out")
+    us_per() { awk -v t="$1" -v n="$stored" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }'; }
+    R[$name.cpu_ingest]=$(us_per "$cpu_ingest")
+    R[$name.cpu_backend]=$(us_per "$cpu_backend")
+    R[$name.cpu_copy]=$(us_per "$cpu_copy")
+    R[$name.cpu_ratio]=$(awk -v a="$cpu_copy" -v b="$cpu_backend" \
+        'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')
     echo "   tally-ingest: ${R[$name.rate]} events/s; plain COPY: $stored rows in $copy_ms ms =" \
         "${R[$name.copy_rate]} rows/s; ratio ${R[$name.ratio]} %; peak RSS ${R[$name.rss_mib]} MiB;" \
         "$batches batches, $txn_ms of $elapsed ms in batch transactions"
@@ -252,6 +286,8 @@ row "tally-ingest (first msg->last offset)" '${R[$c.rate]} events/s'
 row "plain COPY, same rows and indexes" '${R[$c.copy_rate]} rows/s'
 row "ratio (goal >= 50 %)" '${R[$c.ratio]} %'
 row "peak RSS, VmHWM (goal <= 64 MB)" '${R[$c.rss_mib]} MiB'
+row "CPU per event: tally-ingest, backend" '${R[$c.cpu_ingest]} + ${R[$c.cpu_backend]} us'
+row "CPU per row: plain COPY's backend" '${R[$c.cpu_copy]} us = ${R[$c.cpu_ratio]} % of ours'
 row "inside batch transactions" '${R[$c.txn_ms]} of ${R[$c.elapsed_ms]} ms = ${R[$c.txn_pct]} %'
 row "batches, messages per batch" '${R[$c.batches]}, $((R[$c.messages] / (R[$c.batches] > 0 ? R[$c.batches] : 1)))'
 row "producer waited on the daemon" '${R[$c.throttled_ms]} ms'
