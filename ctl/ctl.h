@@ -42,7 +42,8 @@ void ctl_print_tsv(const PGresult *res);
 int ctl_print_query(const cfg *c, const char *what, const char *sql);
 
 /* The commands, one file per family: migrate.c, prices.c, dimensions.c, tokens.c, quotas.c
- * (quotas and alerts), months.c, grafana.c (per-team Grafana logins), simulate.c, reconcile.c (the Azure bill). */
+ * (quotas and alerts), months.c, grafana.c (per-team Grafana logins), simulate.c, reconcile.c (the
+ * Azure bill). */
 int ctl_migrate(const cfg *c);
 int ctl_prices_load(const cfg *c);
 int ctl_prices_list(const cfg *c);

@@ -63,6 +63,8 @@ Q='{"name": "team-red", "scope": "team", "subject": "red", "metric": "cost_usd",
 # the probes and metrics
 req 200 GET /healthz
 head_as_get /healthz
+head_as_get /login
+head_as_get /
 req 200 GET /readyz
 req 200 GET /metrics
 # costs, each role, each format, and refusals
@@ -111,6 +113,13 @@ req 409 POST /v1/quotas "$PLAT" "${J[@]}" --data-binary "$Q"
 req 403 POST /v1/quotas "$FIN" "${J[@]}" --data-binary "$Q"
 req 404 GET /v1/quotas/999999 "$PLAT"
 req 200 DELETE "/v1/quotas/$QID" "$PLAT"
+# reconciliation with the Azure bill (no bill imported: metered cost only)
+req 200 GET "/v1/reconciliation?month=2026-03" "$FIN"
+head_as_get "/v1/reconciliation?month=2026-03" "$FIN"
+req 200 GET "/v1/reconciliation?month=2026-03&format=csv" "$PLAT"
+refused 400 GET "/v1/reconciliation" "$FIN"
+req 403 GET "/v1/reconciliation?month=2026-03" "$DEV"
+
 # month close: close, list, show, the snapshot served, reopen, and the refusals
 CL='{"tz": "UTC"}'
 req 201 POST /v1/months/2026-03/close "$FIN" "${J[@]}" --data-binary "$CL"
