@@ -240,6 +240,16 @@ void route_logout(http_req *req)
     login_redirect(req, "/login", cookie);
 }
 
+/* The database of a sign-in with Microsoft; NULL after replying (404 page when not configured). */
+static PGconn *login_entra_db(http_req *req)
+{
+    if (!login_authcode) {
+        login_form(req, 404, "Sign-in with Microsoft is not configured on this server.");
+        return NULL;
+    }
+    return http_db(req);
+}
+
 /*
  * GET /login/entra: a new sign-in (state, nonce, PKCE verifier kept in web_signins) named by a
  * pre-session cookie, and a 303 to the authorize endpoint. The cookie is SameSite=Lax, not
@@ -254,11 +264,7 @@ void route_login_entra(http_req *req)
     signin_pending s;
     PGconn *conn;
 
-    if (!login_authcode) {
-        login_form(req, 404, "Sign-in with Microsoft is not configured on this server.");
-        return;
-    }
-    if (!(conn = http_db(req)))
+    if (!(conn = login_entra_db(req)))
         return;
     if (signin_pending_start(conn, id, &s) != SIGNIN_OK) {
         http_reply_db_error(req, NULL, NULL);
@@ -302,11 +308,7 @@ void route_login_entra_callback(http_req *req)
     int64_t exp = 0;
     PGconn *conn;
 
-    if (!login_authcode) {
-        login_form(req, 404, "Sign-in with Microsoft is not configured on this server.");
-        return;
-    }
-    if (!(conn = http_db(req)))
+    if (!(conn = login_entra_db(req)))
         return;
     switch (signin_pending_take(conn, http_header(req, "Cookie"), &s)) {
     case SIGNIN_OK:
