@@ -384,6 +384,12 @@ const char *http_header(const http_req *req, const char *name)
     return MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, name);
 }
 
+const char *http_raw_query(const http_req *req, size_t *len)
+{
+    *len = req->raw_query_len;
+    return req->raw_query;
+}
+
 prom_registry *http_registry(const http_req *req)
 {
     return req->srv->reg;

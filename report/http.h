@@ -100,6 +100,8 @@ http_method http_req_method(const http_req *req);
 const char *http_path_arg(const http_req *req);          /* the "{id}" segment, raw; NULL if none */
 const char *http_body(const http_req *req, size_t *len); /* POST/PUT body (≤ 64 KiB) */
 const char *http_header(const http_req *req, const char *name);
+/* The raw query string (after '?', not decoded; "" when none), for QP_OWN routes. */
+const char *http_raw_query(const http_req *req, size_t *len);
 prom_registry *http_registry(const http_req *req);
 
 /* True when the response should be CSV: format=csv, or no format and Accept: text/csv. */

@@ -6,6 +6,7 @@
 
 #include "alert.h"
 #include "auth.h"
+#include "authcode.h"
 #include "cfg.h"
 #include "entra.h"
 #include "evaluator.h"
@@ -49,6 +50,7 @@ static const cfg_spec REPORT_SPEC[] = {
      "before it is flagged, 0..100 (unset: 1)"},
     EVALUATOR_CFG_SPEC,
     ENTRA_CFG_SPEC,
+    AUTHCODE_CFG_SPEC,
     ALERT_CFG_SPEC,
     MONTHS_CFG_SPEC,
 };
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
     evaluator_metrics em;
     alert_opts ao;
     entra *signin = NULL;
+    authcode *web_signin = NULL;
     int rc = cfg_load(&c, "tally-report", REPORT_SPEC, N(REPORT_SPEC), argc, argv);
 
     if (rc != CFG_EXIT_OK)
@@ -96,6 +99,9 @@ int main(int argc, char **argv)
     if (rc != CFG_EXIT_OK)
         goto out;
     auth_use_entra(signin);
+    rc = authcode_from_cfg(&c, signin, &web_signin);
+    if (rc != CFG_EXIT_OK)
+        goto out;
     if (cfg_str(&c, "reconcile_tolerance_pct") &&
         !session_percent_ok(cfg_str(&c, "reconcile_tolerance_pct"))) {
         fprintf(stderr, "tally-report: invalid value for \"reconcile_tolerance_pct\": a percent "
@@ -125,6 +131,7 @@ int main(int argc, char **argv)
         goto out;
     }
     route_web_configure(cfg_bool(&c, "cookie_secure"), (int)cfg_int(&c, "session_ttl_s"));
+    route_web_use_entra(web_signin);
     hc.listen = cfg_str(&c, "listen");
     hc.routes = ROUTES;
     hc.nroutes = ROUTES_COUNT;
@@ -157,6 +164,7 @@ int main(int argc, char **argv)
     log_info("stopped");
     rc = CFG_EXIT_OK;
 out:
+    authcode_free(web_signin);
     entra_free(signin);
     pool_free(db);
     tz_cache_free(tz);

@@ -357,6 +357,8 @@ bool query_parse(const char *raw, size_t len, unsigned allowed, query *q, query_
     q->layout = 3;
     if (len > QUERY_MAX_LEN)
         return query_fail(err, 414, "", "the query string is longer than 8192 bytes");
+    if (allowed & QP_OWN)
+        return true;
     for (size_t i = 0; i <= len; i++) {
         if (i < len && raw[i] != '&')
             continue;

@@ -29,6 +29,10 @@ enum {
     QP_MONTH = 1u << 10,
     QP_LAYOUT = 1u << 11,
     QP_GUARD = 1u << 12,
+    /* the handler reads the query itself (http_raw_query): only its length is checked here
+       (the OAuth callback, whose code is longer than QUERY_VALUE_MAX and whose IdP adds
+       parameters of its own) */
+    QP_OWN = 1u << 13,
 };
 
 typedef enum {

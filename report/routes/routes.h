@@ -51,6 +51,14 @@ extern const int ROUTE_USAGE_NSUMS;
 void route_overview(http_req *req);
 void route_login(http_req *req);
 void route_logout(http_req *req);
+void route_login_entra(http_req *req);
+void route_login_entra_callback(http_req *req);
+
+struct authcode;
+
+/* Sign-in with Microsoft on /login (login.c; authcode.h); NULL: off. Set before the server
+ * starts; a is borrowed. */
+void route_web_use_entra(const struct authcode *a);
 
 /* The session cookie's Secure attribute and lifetime (login.c); set before the server starts. */
 void route_web_configure(bool cookie_secure, int session_ttl_s);
