@@ -315,12 +315,12 @@ months_snapshot *months_snapshot_open(PGconn *conn, const char *close_id, months
         return NULL;
     }
     s->conn = conn;
-    if (!PQsendQueryParams(conn, sql, 1, NULL, params, NULL, NULL, 1) ||
-        !PQsetSingleRowMode(conn)) {
+    /* binary: the stored bytes as they are */
+    s->ended = !PQsendQueryParams(conn, sql, 1, NULL, params, NULL, NULL, 1);
+    if (s->ended || !PQsetSingleRowMode(conn)) {
         log_error("could not read the snapshot of close %s: %s", close_id, db_error(conn));
         months_fail(r, MONTHS_DB_ERROR, NULL, "could not read the snapshot");
-        s->ended = true; /* nothing to drain */
-        months_snapshot_free(s);
+        months_snapshot_free(s); /* drains a statement sent */
         return NULL;
     }
     if (!months_snapshot_next(s, &failed)) {
