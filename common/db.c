@@ -127,6 +127,24 @@ void db_rollback(PGconn *conn)
         PQclear(PQexec(conn, "ROLLBACK"));
 }
 
+void db_drain(PGconn *conn)
+{
+    for (PGresult *r; (r = PQgetResult(conn)) != NULL;)
+        PQclear(r);
+}
+
+void db_abandon(PGconn *conn)
+{
+    PGcancel *c = PQgetCancel(conn);
+    char err[256];
+
+    if (c) {
+        PQcancel(c, err, sizeof(err));
+        PQfreeCancel(c);
+    }
+    db_drain(conn);
+}
+
 bool db_copy_in(PGconn *conn, const char *what, const char *copy_sql, const char *data, size_t len)
 {
     PGresult *res = PQexec(conn, copy_sql);

@@ -38,6 +38,11 @@ bool db_begin(PGconn *conn);
 bool db_commit(PGconn *conn);
 void db_rollback(PGconn *conn); /* best effort: the connection may be gone */
 
+/* After PQsendQuery…: reads and clears the results still to come (db_drain), after
+   cancelling the statement (db_abandon: a stream not read to its end). */
+void db_drain(PGconn *conn);
+void db_abandon(PGconn *conn);
+
 /* Runs a COPY … FROM STDIN statement and sends len bytes of data. */
 bool db_copy_in(PGconn *conn, const char *what, const char *copy_sql, const char *data, size_t len);
 

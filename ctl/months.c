@@ -66,9 +66,10 @@ int ctl_months_close(const cfg *c)
     months_close(conn, &req, &ci, &r);
     rc = ctl_months_exit(&r, "close", month);
     if (rc == CFG_EXIT_OK)
-        printf("closed %s in %s with price book %s by %s at %s\ncsv sha256 %s\njson sha256 %s\n",
+        printf("closed %s in %s with price book %s by %s at %s\ncsv sha256 %s\njson sha256 %s\n"
+               "focus sha256 %s\n",
                ci.month, ci.tz, ci.book_name, ci.closed_by, ci.closed_at, ci.csv_sha256,
-               ci.json_sha256);
+               ci.json_sha256, ci.focus_sha256);
     PQfinish(conn);
     return rc;
 }

@@ -339,6 +339,65 @@ void http_reply_rows(http_req *req, const http_rows *rows)
                rows->csv ? "text/csv; charset=utf-8; header=present" : "application/json");
 }
 
+/* A 200 response of known size whose body a route's reader produces (http_reply_reader). */
+typedef struct http_feed {
+    http_server *srv;
+    int slot; /* the pool connection the reader uses, returned when the response is freed */
+    http_read_fn read;
+    void (*free_cls)(void *);
+    void *cls;
+} http_feed;
+
+static void http_feed_free(void *p)
+{
+    http_feed *f = p;
+
+    f->free_cls(f->cls);
+    pool_release(f->srv->cfg.pool, f->slot);
+    free(f);
+}
+
+static ssize_t http_feed_read(void *p, uint64_t pos, char *out, size_t max)
+{
+    http_feed *f = p;
+    long n = f->read(f->cls, out, max);
+
+    (void)pos;
+    if (n > 0)
+        return (ssize_t)n;
+    if (n < 0)
+        prom_counter_add(f->srv->m_aborts, NULL, 1);
+    /* before size bytes: libmicrohttpd closes the connection, the client sees a cut */
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+void http_reply_reader(http_req *req, const char *content_type, size_t size, http_read_fn read,
+                       void (*free_cls)(void *), void *cls)
+{
+    http_feed *f = calloc(1, sizeof(*f));
+    struct MHD_Response *resp;
+
+    if (!f) {
+        free_cls(cls);
+        http_reply_problem(req, 500, NULL, "out of memory");
+        return;
+    }
+    f->srv = req->srv;
+    f->read = read;
+    f->free_cls = free_cls;
+    f->cls = cls;
+    f->slot = req->slot;
+    req->slot = -1; /* the response returns the connection when it is freed */
+    resp = MHD_create_response_from_callback(size, HTTP_STREAM_BLOCK, http_feed_read, f,
+                                             http_feed_free);
+    if (!resp) {
+        http_feed_free(f);
+        req->replied = true;
+        return;
+    }
+    http_queue(req, 200, resp, content_type);
+}
+
 void http_set_header(http_req *req, const char *name, const char *value)
 {
     if (req->nextra == HTTP_EXTRA_HEADERS) {

@@ -163,6 +163,18 @@ typedef struct http_rows {
 
 void http_reply_rows(http_req *req, const http_rows *rows);
 
+/*
+ * A 200 response of size bytes (Content-Length: HEAD gets the headers of the GET) that
+ * read produces as libmicrohttpd sends them, so that no copy of the whole body is held:
+ * read(cls, out, max) copies the next bytes (at most max) to out and returns their number,
+ * -1 on failure (the client sees a cut connection, never a short body that looks whole).
+ * The request's pool connection, which read may use, stays with the response until
+ * free_cls(cls) (also called when the response could not be made: cls is taken always).
+ */
+typedef long (*http_read_fn)(void *cls, char *out, size_t max);
+void http_reply_reader(http_req *req, const char *content_type, size_t size, http_read_fn read,
+                       void (*free_cls)(void *), void *cls);
+
 /* Adds a header to the request's successful (2xx) reply; up to HTTP_EXTRA_HEADERS, copied. */
 #define HTTP_EXTRA_HEADERS 4
 void http_set_header(http_req *req, const char *name, const char *value);

@@ -59,12 +59,6 @@ static bool rowstream_columns(rowstream *rs, const PGresult *res, const rowstrea
     return rs->out != NULL;
 }
 
-static void rowstream_drain(PGconn *conn)
-{
-    for (PGresult *r; (r = PQgetResult(conn)) != NULL;)
-        PQclear(r);
-}
-
 rowstream *rowstream_open(PGconn *conn, const rowstream_query *q, json_t *header,
                           rowstream_error *err)
 {
@@ -91,7 +85,7 @@ rowstream *rowstream_open(PGconn *conn, const rowstream_query *q, json_t *header
         snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state ? state : "");
         snprintf(err->message, sizeof(err->message), "%s", msg ? msg : "");
         PQclear(first);
-        rowstream_drain(conn);
+        db_drain(conn);
         json_decref(header);
         return NULL;
     }
@@ -101,7 +95,7 @@ rowstream *rowstream_open(PGconn *conn, const rowstream_query *q, json_t *header
             json_decref(header);
         err->kind = ROWSTREAM_NO_MEMORY;
         PQclear(first);
-        rowstream_drain(conn);
+        db_drain(conn);
         rowstream_free(rs);
         return NULL;
     }
@@ -180,13 +174,7 @@ void rowstream_free(rowstream *rs)
     PQclear(rs->pending);
     if (!rs->query_done && rs->conn) {
         /* the client went away or the stream failed: stop the query, drain it */
-        PGcancel *c = PQgetCancel(rs->conn);
-        char err[256];
-        if (c) {
-            PQcancel(c, err, sizeof(err));
-            PQfreeCancel(c);
-        }
-        rowstream_drain(rs->conn);
+        db_abandon(rs->conn);
     }
     render_free(rs->out);
     free(rs->values);

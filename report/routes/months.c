@@ -136,6 +136,8 @@ static void months_reply_close(http_req *req, int status, const months_close_inf
     json_object_set_new(o, "price_book", json_string(ci->book_name));
     json_object_set_new(o, "csv_sha256", json_string(ci->csv_sha256));
     json_object_set_new(o, "json_sha256", json_string(ci->json_sha256));
+    json_object_set_new(o, "focus_sha256",
+                        ci->focus_sha256[0] ? json_string(ci->focus_sha256) : json_null());
     json_object_set_new(o, "complete", json_string(ci->complete));
     http_reply_json(req, status, o);
 }

@@ -6,7 +6,8 @@
  * that a CSV made then can be made again byte for byte; layout=2 appends the prompt tier, fast
  * mode and residency columns (and splits FOCUS rows by them); layout=3, the default, adds the
  * corrections of closed months (report/months.h). A month closed in the request's zone is
- * answered from its snapshot, byte for byte; otherwise recomputed, marked as not the closed
+ * answered from its snapshot (the chargeback's CSV or JSON, the FOCUS export), byte for byte,
+ * read from the database as it is sent; otherwise recomputed, marked as not the closed
  * figures when the month is closed (docs/architecture.md, "Month close").
  */
 #include <stdio.h>
@@ -18,34 +19,6 @@
 #include "months.h"
 #include "routes.h"
 
-/* The chargeback's columns before issue 10, in their order: a prefix of tally_report_monthly's. */
-#define MONTHLY_LAYOUT1_COLUMNS                                                                    \
-    "month, tz, developer_oid, developer_upn, team, cost_center, model, requests, input_tokens, "  \
-    "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_usd, "   \
-    "priced, price_book, price_book_sha256, unit_price_input, unit_price_output, "                 \
-    "unit_price_cache_write_5m, unit_price_cache_write_1h, unit_price_cache_read, "                \
-    "long_context_requests, cache_write_unsplit_tokens, display_name"
-
-#define MONTHLY_FROM                                                                               \
-    " FROM tally_report_monthly($1::int, $2::text, $3::text, $4::text) r "                         \
-    "WHERE ($4::text IS NULL OR r.team = $4::text) "                                               \
-    "AND ($5::text IS NULL OR r.developer_oid = $5::text)"
-
-/* The FOCUS columns before issue 10: all but SkuMeter, SkuPriceDetails, x_PromptTier, x_Speed
- * and x_Residency. */
-#define FOCUS_LAYOUT1_COLUMNS                                                                      \
-    "\"BilledCost\", \"BillingAccountId\", \"BillingAccountName\", \"BillingCurrency\", "          \
-    "\"BillingPeriodEnd\", \"BillingPeriodStart\", \"ChargeCategory\", \"ChargeClass\", "          \
-    "\"ChargeDescription\", \"ChargeFrequency\", \"ChargePeriodEnd\", \"ChargePeriodStart\", "     \
-    "\"ConsumedQuantity\", \"ConsumedUnit\", \"ContractedCost\", \"ContractedUnitPrice\", "        \
-    "\"EffectiveCost\", \"InvoiceIssuerName\", \"ListCost\", \"ListUnitPrice\", "                  \
-    "\"PricingCategory\", \"PricingCurrency\", \"PricingQuantity\", \"PricingUnit\", "             \
-    "\"ProviderName\", \"PublisherName\", \"RegionId\", \"RegionName\", \"ResourceId\", "          \
-    "\"ResourceName\", \"ResourceType\", \"ServiceCategory\", \"ServiceName\", "                   \
-    "\"ServiceSubcategory\", \"SkuId\", \"SkuPriceId\", \"SubAccountId\", \"SubAccountName\", "    \
-    "\"Tags\", \"x_DeveloperOid\", \"x_DeveloperUpn\", \"x_Team\", \"x_CostCenter\", "             \
-    "\"x_TokenClass\", \"x_LongContext\", \"x_PriceBook\", \"x_PriceBookSha256\""
-
 /* A token name as a header value: printable ASCII, no ';' (it separates the fields). */
 static void reports_header_safe(char *s)
 {
@@ -55,10 +28,12 @@ static void reports_header_safe(char *s)
 }
 
 /*
- * Why a request for a month closed in its zone is not answered from the snapshot (NULL: it
- * is): the snapshot is the unscoped chargeback of the default layout with the closed book.
+ * Why a request for a month closed in its zone is not answered from the snapshot of kind
+ * (NULL: it is): a snapshot is the unscoped report of the default layout with the closed
+ * book; a close made before 0016 kept no FOCUS export.
  */
-static const char *reports_not_snapshot(http_req *req, const months_close_info *ci)
+static const char *reports_not_snapshot(http_req *req, const months_close_info *ci,
+                                        months_kind kind)
 {
     const query *q = http_query(req);
     const auth_principal *who = http_principal(req);
@@ -69,36 +44,93 @@ static const char *reports_not_snapshot(http_req *req, const months_close_info *
         return "another price book";
     if (q->layout != MONTHS_LAYOUT)
         return "another layout";
+    if (kind == MONTHS_FOCUS && !ci->focus_sha256[0])
+        return "closed before FOCUS exports were kept with a close";
     return NULL;
 }
 
-/* Serves a closed month's stored bytes, as they were closed. */
-static void reports_snapshot(http_req *req, PGconn *conn, const months_close_info *ci)
+static long reports_snapshot_read(void *s, char *out, size_t max)
 {
-    bool csv = http_wants_csv(req);
-    months_result r;
-    char mark[512], by[sizeof(ci->closed_by)], sha[HASH_HEX_LEN + 1], disp[96];
-    size_t len = 0;
-    char *data = months_snapshot(conn, ci->id, csv, &len, &r);
+    return months_snapshot_read(s, out, max);
+}
 
-    if (!data) {
+static void reports_snapshot_free(void *s)
+{
+    months_snapshot_free(s);
+}
+
+/*
+ * Serves a closed month's stored bytes of kind, as they were closed, read as they are sent
+ * (months_snapshot_open: the close still in force and its bytes in one statement). False,
+ * nothing replied, when the close is gone (reopened since ci was read).
+ */
+static bool reports_snapshot(http_req *req, PGconn *conn, const months_close_info *ci,
+                             months_kind kind)
+{
+    months_result r;
+    char mark[512], by[sizeof(ci->closed_by)], disp[96];
+    size_t len = 0;
+    months_snapshot *snap = months_snapshot_open(conn, ci->id, kind, &len, &r);
+
+    if (!snap && r.status == MONTHS_NOT_FOUND)
+        return false;
+    if (!snap) {
         route_months_reply_error(req, &r);
-        return;
+        return true;
     }
     snprintf(by, sizeof(by), "%s", ci->closed_by);
     reports_header_safe(by);
-    snprintf(sha, sizeof(sha), "%s", csv ? ci->csv_sha256 : ci->json_sha256);
     snprintf(mark, sizeof(mark), "snapshot; closed-at=%s; closed-by=%s; sha256=%s", ci->closed_at,
-             by, sha);
+             by,
+             kind == MONTHS_CSV    ? ci->csv_sha256
+             : kind == MONTHS_JSON ? ci->json_sha256
+                                   : ci->focus_sha256);
     http_set_header(req, "Tally-Closed", mark);
-    http_set_header(req, "Tally-Complete", ci->complete);
-    if (csv) {
-        snprintf(disp, sizeof(disp), "attachment; filename=\"tally-monthly-%s.csv\"", ci->month);
+    if (kind != MONTHS_FOCUS)
+        http_set_header(req, "Tally-Complete", ci->complete);
+    if (kind != MONTHS_JSON) {
+        snprintf(disp, sizeof(disp), "attachment; filename=\"tally-%s-%s.csv\"",
+                 kind == MONTHS_CSV ? "monthly" : "focus", ci->month);
         http_set_header(req, "Content-Disposition", disp);
     }
-    http_reply_text(req, 200, csv ? "text/csv; charset=utf-8; header=present" : "application/json",
-                    data, len);
-    free(data);
+    http_reply_reader(
+        req, kind == MONTHS_JSON ? "application/json" : "text/csv; charset=utf-8; header=present",
+        len, reports_snapshot_read, reports_snapshot_free, snap);
+    return true;
+}
+
+/*
+ * Looks up the close of the request's month: true when the request is answered (from the
+ * snapshot of kind, or an error); false when it is to be recomputed, with *why set (and
+ * *ci) when the month is closed in its zone or another, NULL when it is not closed.
+ */
+static bool reports_closed(http_req *req, PGconn *conn, months_kind kind, months_close_info *ci,
+                           const char **why)
+{
+    const query *q = http_query(req);
+    months_result r;
+
+    /* a reopen committed between the lookup and the read: look again (a close and a reopen
+       are serialised, so twice more is plenty) */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        bool here = months_find(conn, q->month, q->tz, ci, &r);
+        bool any = here || (r.status == MONTHS_OK && months_find(conn, q->month, NULL, ci, &r));
+
+        *why = NULL;
+        if (r.status != MONTHS_OK) {
+            route_months_reply_error(req, &r);
+            return true;
+        }
+        if (!any)
+            return false;
+        *why = here ? reports_not_snapshot(req, ci, kind) : "closed in another zone";
+        if (*why)
+            return false;
+        if (reports_snapshot(req, conn, ci, kind))
+            return true;
+    }
+    http_reply_problem(req, 503, NULL, "the month's close changed while it was read; retry");
+    return true;
 }
 
 /* Marks recomputed figures of a month closed (in this zone or another): the Tally-Closed
@@ -136,8 +168,7 @@ void route_reports_monthly(http_req *req)
     char filename[64], complete[128];
     months_close_info ci;
     months_result r;
-    const char *why = NULL;
-    bool closed_here, closed;
+    const char *why;
     route_book book;
     PGconn *conn;
     json_t *header;
@@ -148,19 +179,8 @@ void route_reports_monthly(http_req *req)
     }
     if (!route_book_resolve(req, &book) || !(conn = http_db(req)))
         return;
-    closed_here = months_find(conn, q->month, q->tz, &ci, &r);
-    closed = closed_here || (r.status == MONTHS_OK && months_find(conn, q->month, NULL, &ci, &r));
-    if (r.status != MONTHS_OK) {
-        route_months_reply_error(req, &r);
+    if (reports_closed(req, conn, http_wants_csv(req) ? MONTHS_CSV : MONTHS_JSON, &ci, &why))
         return;
-    }
-    if (closed) {
-        why = closed_here ? reports_not_snapshot(req, &ci) : "closed in another zone";
-        if (!why) {
-            reports_snapshot(req, conn, &ci);
-            return;
-        }
-    }
     header = months_header(conn, q->month, q->tz, book.loaded ? book.name : NULL, book.sha256,
                            complete, &r);
     if (!header) {
@@ -168,7 +188,7 @@ void route_reports_monthly(http_req *req)
         return;
     }
     http_set_header(req, "Tally-Complete", complete);
-    if (closed)
+    if (why)
         reports_mark_recomputed(req, header, &ci, why);
     params[0] = route_book_param(&book);
     params[1] = q->month;
@@ -187,7 +207,7 @@ void route_exports_focus(http_req *req)
     route_book book;
     http_rows rows = {0};
     months_close_info ci;
-    months_result r;
+    const char *why;
     PGconn *conn;
 
     if (!(q->given & QP_MONTH)) {
@@ -206,27 +226,16 @@ void route_exports_focus(http_req *req)
     }
     if (!(conn = http_db(req)))
         return;
-    /* FOCUS is not kept with a close: a closed month's export is recomputed, and says so */
-    if (months_find(conn, q->month, q->tz, &ci, &r) ||
-        (r.status == MONTHS_OK && months_find(conn, q->month, NULL, &ci, &r)))
-        reports_mark_recomputed(req, NULL, &ci, "the FOCUS export of a closed month is recomputed");
-    else if (r.status != MONTHS_OK) {
-        route_months_reply_error(req, &r);
+    if (reports_closed(req, conn, MONTHS_FOCUS, &ci, &why))
         return;
-    }
+    if (why)
+        reports_mark_recomputed(req, NULL, &ci, why);
     params[0] = route_book_param(&book);
     params[1] = q->month;
     params[2] = q->tz;
-    params[3] = q->layout == 1 ? "1" : "2";
+    params[3] = months_focus_layout_param(q->layout);
     snprintf(filename, sizeof(filename), "tally-focus-%s.csv", q->month);
-    rows.sql = q->layout == 1 ? "SELECT " FOCUS_LAYOUT1_COLUMNS
-                                " FROM tally_report_focus($1::int, $2::text, $3::text, $4::int)"
-               : q->layout == 2
-                   ? "SELECT * FROM tally_report_focus($1::int, $2::text, $3::text, $4::int)"
-                   /* the corrections the month carries follow its own rows */
-                   : "SELECT * FROM tally_report_focus($1::int, $2::text, $3::text, $4::int) "
-                     "UNION ALL SELECT * FROM tally_report_focus_corrections($1::int, $2::text, "
-                     "$3::text)";
+    rows.sql = months_focus_sql(q->layout);
     rows.nparams = 4;
     rows.params = params;
     rows.csv = true;

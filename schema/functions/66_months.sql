@@ -238,12 +238,24 @@ SELECT format('events may still arrive until %s (%s h after the month''s end in 
  WHERE now() < r.m_end + make_interval(hours => p_lateness_h)
 $$;
 
+-- A zone as closes store it: the name pg_timezone_names gives p_tz, matched
+-- case-insensitively as Postgres matches zone names ('europe/paris' is Europe/Paris); NULL
+-- for anything else Postgres would accept as a zone (a POSIX spec such as 'UTC+5', which
+-- means UTC-5; an abbreviation such as 'PST'). Aliases keep their own names (Etc/UTC, UTC):
+-- a close is refused when another close in force covers the same hours (report/months.c).
+CREATE OR REPLACE FUNCTION tally_tz_canonical(p_tz text) RETURNS text
+LANGUAGE sql STABLE AS $$
+SELECT z.name FROM pg_timezone_names z WHERE lower(z.name) = lower(p_tz)
+ ORDER BY z.name = p_tz DESC, z.name COLLATE "C" LIMIT 1
+$$;
+
 -- Every close, newest first, with the cost it froze for its own month (GET /v1/months,
--- tallyctl months list).
-CREATE OR REPLACE FUNCTION tally_month_closes()
+-- tallyctl months list). focus_sha256 is NULL for closes made before FOCUS was kept (0016).
+DROP FUNCTION IF EXISTS tally_month_closes();
+CREATE FUNCTION tally_month_closes()
 RETURNS TABLE (month text, tz text, state text, closed_at text, closed_by text, forced boolean,
                reason text, price_book text, cost_usd text, csv_sha256 text, json_sha256 text,
-               reopened_at text, reopened_by text, reopen_reason text)
+               reopened_at text, reopened_by text, reopen_reason text, focus_sha256 text)
 LANGUAGE sql STABLE AS $$
 SELECT c.month, c.tz, CASE WHEN c.reopened_at IS NULL THEN 'closed' ELSE 'reopened' END,
        to_char(c.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), c.closed_by, c.forced,
@@ -252,7 +264,7 @@ SELECT c.month, c.tz, CASE WHEN c.reopened_at IS NULL THEN 'closed' ELSE 'reopen
          WHERE l.close_id = c.id AND l.month = c.month),
        c.csv_sha256, c.json_sha256,
        to_char(c.reopened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), c.reopened_by,
-       c.reopen_reason
+       c.reopen_reason, c.focus_sha256
   FROM month_closes c JOIN price_books b ON b.id = c.book_id
  ORDER BY c.month DESC, c.tz COLLATE "C", c.id DESC
 $$;
