@@ -95,7 +95,7 @@ signin_status signin_lookup(PGconn *conn, const char *cookie, auth_principal *p)
     res = db_query(
         conn, "look up a session",
         /* an API token's session reads its principal from the token (revoking it
-           ends the session), an Entra session holds its own (migration 0018) */
+           ends the session), an Entra session holds its own (migration 0017) */
         "SELECT coalesce(t.role, s.role), coalesce(t.team, s.team, ''), "
         "coalesce(t.developer_oid, s.developer_oid, ''), coalesce(t.name, s.name) "
         "FROM web_sessions s LEFT JOIN api_tokens t ON t.token_sha256 = s.token_sha256 "

@@ -8,7 +8,7 @@
  * from api_tokens on every request, as a bearer token's is.
  *
  * With Entra ID sign-in (report/authcode.h) a session holds the Entra principal itself
- * (migration 0018): its role, team or oid and name, valid until the access token's exp at the
+ * (migration 0017): its role, team or oid and name, valid until the access token's exp at the
  * latest; and a sign-in under way is a row of web_signins named by a short-lived pre-session
  * cookie (SIGNIN_PENDING_COOKIE), holding the state, nonce and PKCE code verifier its callback
  * needs.

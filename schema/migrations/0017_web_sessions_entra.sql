@@ -1,4 +1,4 @@
--- 0018_web_sessions_entra: the overview page's sign-in with Entra ID (authorization code +
+-- 0017_web_sessions_entra: the overview page's sign-in with Entra ID (authorization code +
 -- PKCE, report/authcode.h; README "Entra ID sign-in"). A session stands either for an API
 -- token (as in 0015: token_sha256, the principal read from api_tokens) or for the Entra
 -- principal its access token was verified as (role, team, developer oid, name; the access
