@@ -7,8 +7,9 @@
  * rollup deltas (15 minutes, day and, where the schema lets this session, month) of
  * exactly those rows, so the rollups can never disagree with the raw rows. A batch that
  * fails that way is done again the row-by-row way: staged whole, moved with INSERT ...
- * ON CONFLICT DO NOTHING whose RETURNING feeds the aggregation, refusals isolated. Rollup upserts are ordered by their key: two daemons
- * touching the same buckets lock them in the same order instead of deadlocking.
+ * ON CONFLICT DO NOTHING whose RETURNING feeds the aggregation, refusals isolated. Rollup upserts
+ * are ordered by their key: two daemons touching the same buckets lock them in the same order
+ * instead of deadlocking.
  */
 #include "sink_pg.h"
 
