@@ -2,14 +2,11 @@
  * sink_pg.c - one PostgreSQL transaction per batch (docs/architecture.md, "Exactly once"
  * and "Storage").
  *
- * The batch arrives as COPY text (batch.c). Its events' keys are staged and looked up
- * first; the new rows are COPYed straight into usage_events, and one statement adds the
- * rollup deltas (15 minutes, day and, where the schema lets this session, month) of
- * exactly those rows, so the rollups can never disagree with the raw rows. A batch that
- * fails that way is done again the row-by-row way: staged whole, moved with INSERT ...
- * ON CONFLICT DO NOTHING whose RETURNING feeds the aggregation, refusals isolated. Rollup upserts
- * are ordered by their key: two daemons touching the same buckets lock them in the same order
- * instead of deadlocking.
+ * The batch arrives as COPY text (batch.c) for session-local staging tables; one
+ * statement then moves the events into usage_events and adds the rollup deltas of
+ * exactly the rows it inserted (RETURNING feeds the aggregation), so the rollups can
+ * never disagree with the raw rows. Rollup upserts are ordered by their key: two daemons
+ * touching the same buckets lock them in the same order instead of deadlocking.
  */
 #include "sink_pg.h"
 
@@ -34,13 +31,10 @@ struct sink_pg {
     int32_t ensured[SINK_ENSURED_MAX]; /* months whose partition is known to exist */
     int nensured;
     char wait_s[24];
-    /* SQL_INSERT_EVENTS and SQL_REATTRIBUTE joined, [1] with the month rollup's upsert */
-    char *sql_insert_events[2];
-    char *sql_reattribute[2];
-    char *sql_add_rollups[2];
-    bool month_by_writer; /* this session upserts usage_rollup_month itself: [1] */
-    char sqlstate[6];     /* of the last failed insert_events, "" if none */
-    char refusal[160];    /* "database refused: <sqlstate> <message>" */
+    char *sql_insert_events; /* SQL_INSERT_EVENTS joined */
+    char *sql_reattribute;   /* SQL_REATTRIBUTE joined */
+    char sqlstate[6];        /* of the last failed insert_events, "" if none */
+    char refusal[160];       /* "database refused: <sqlstate> <message>" */
     /* the commit started by sink_pg_commit_start */
     pthread_t worker;
     bool started;        /* worker is to be joined */
@@ -64,8 +58,6 @@ static const char *const SQL_STAGE[] = {
     "CREATE TEMP TABLE IF NOT EXISTS tally_stage_gateway (correlation_id text NOT NULL,"
     " event_time timestamptz NOT NULL, user_oid text, user_upn text, subscription text,"
     " status_code integer, region text) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS tally_stage_keys (n integer NOT NULL,"
-    " request_id text NOT NULL, event_time timestamptz NOT NULL) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS tally_stage_rejects (source_key text NOT NULL,"
     " source text NOT NULL, reason text NOT NULL, raw bytea NOT NULL) ON COMMIT DELETE ROWS",
     NULL,
@@ -127,29 +119,6 @@ static const char *const SQL_STAGE[] = {
     TALLY_REQUEST_COUNTS(ROLLUP_COUNT_SUM) " FROM agg GROUP BY " ROLLUP_ORDINALS                   \
                                            " ORDER BY " ROLLUP_ORDINALS                            \
                                            " ON CONFLICT (day" ROLLUP_KEY ")" ROLLUP_UPDATE ")"
-/* The month rollup from the same deltas, for a session where tally_rollup_month_by_writer()
- * told the triggers of usage_rollup_day to leave it to the writer (see prepare_session). */
-#define SQL_ROLLUP_MONTH                                                                           \
-    ", rmonth AS ("                                                                                \
-    " INSERT INTO usage_rollup_month AS r (month" ROLLUP_COLUMNS ")"                               \
-    " SELECT date_trunc('month', bucket AT TIME ZONE 'UTC')::date" ROLLUP_KEY                      \
-    ", tally_prompt_band_long(prompt_band), sum(requests)::bigint" ROLLUP_SUMS                     \
-    TALLY_REQUEST_COUNTS(ROLLUP_COUNT_SUM) " FROM agg GROUP BY " ROLLUP_ORDINALS                   \
-                                           " ORDER BY " ROLLUP_ORDINALS                            \
-                                           " ON CONFLICT (month" ROLLUP_KEY ")" ROLLUP_UPDATE ")"
-
-static const char SQL_ROLLUP_MONTH_PART[] = SQL_ROLLUP_MONTH; /* left out by join_sql(, false) */
-/* the labels of the events of CTE ins, and the statement's one row: how many they are */
-#define SQL_LABELS                                                                                 \
-    ", lab AS ("                                                                                   \
-    " INSERT INTO developer_labels AS l (oid, upn, last_seen)"                                     \
-    " SELECT DISTINCT ON (developer_oid COLLATE \"C\") developer_oid, developer_upn, event_time"   \
-    " FROM ins WHERE developer_upn IS NOT NULL ORDER BY developer_oid COLLATE \"C\", event_time "  \
-    "DESC"                                                                                         \
-    " ON CONFLICT (oid) DO UPDATE SET upn = EXCLUDED.upn, last_seen = EXCLUDED.last_seen"          \
-    " WHERE l.last_seen <= EXCLUDED.last_seen)"                                                    \
-    " SELECT count(*) FROM ins"
-#define PART_COLUMN_E(name) ", e." #name
 
 /* in pieces: ISO C caps a string literal at 4095 bytes */
 static const char *const SQL_INSERT_EVENTS[] = {
@@ -164,44 +133,14 @@ static const char *const SQL_INSERT_EVENTS[] = {
     SQL_ROLLUP_PARTS("ins", PART_COLUMN) SQL_ROLLUP_AGG,
     SQL_ROLLUP_15M,
     SQL_ROLLUP_DAY,
-    SQL_ROLLUP_MONTH_PART,
-    SQL_LABELS,
-    NULL,
-};
-
-/*
- * The direct path of a batch's own events (copy_events): their keys are staged, the keys
- * stored already or repeated in the batch are dropped (their line numbers returned, for
- * those lines to be left out of the COPY), the rest COPYed straight into usage_events,
- * and SQL_ADD_ROLLUPS adds the rollups and labels of the rows those keys now find.
- */
-/* The stored row of the key of tally_stage_keys k, as a lateral subquery: a lookup in
- * the primary key for each staged key, whatever the planner thinks of the staged rows. */
-#define STORED_EVENT(cols)                                                                         \
-    " CROSS JOIN LATERAL (SELECT " cols " FROM usage_events e"                                     \
-    " WHERE e.request_id = k.request_id AND e.event_time = k.event_time LIMIT 1) e"
-/* the columns SQL_ROLLUP_PARTS and SQL_LABELS read, of a stored row e */
-#define STORED_ROLLUP_COLUMNS                                                                      \
-    "e.event_time, e.developer_oid, e.developer_upn, e.model, e.deployment, e.speed,"              \
-    " e.inference_geo, e.iterations" TALLY_TOKEN_CLASSES(                                          \
-        PART_COLUMN_E) ", e.cache_write_unknown, e.web_search_requests, e.web_fetch_requests"
-#define STORED_KEYS " SELECT k.n FROM tally_stage_keys k" STORED_EVENT("1")
-#define STORED_ROWS " SELECT e.* FROM tally_stage_keys k" STORED_EVENT(STORED_ROLLUP_COLUMNS)
-/* keys met before in the batch */
-#define REPEATED_KEYS                                                                              \
-    " SELECT n FROM (SELECT n, row_number() OVER (PARTITION BY request_id, event_time ORDER BY"    \
-    " n) AS r FROM tally_stage_keys) w WHERE r > 1"
-static const char SQL_DROP_DUPLICATE_KEYS[] =
-    "DELETE FROM tally_stage_keys s USING (" STORED_KEYS " UNION" REPEATED_KEYS ") d"
-    " WHERE s.n = d.n RETURNING s.n";
-
-static const char *const SQL_ADD_ROLLUPS[] = {
-    "WITH ins AS (" STORED_ROWS "),",
-    SQL_ROLLUP_PARTS("ins", PART_COLUMN) SQL_ROLLUP_AGG,
-    SQL_ROLLUP_15M,
-    SQL_ROLLUP_DAY,
-    SQL_ROLLUP_MONTH_PART,
-    SQL_LABELS,
+    ", lab AS ("
+    " INSERT INTO developer_labels AS l (oid, upn, last_seen)"
+    " SELECT DISTINCT ON (developer_oid COLLATE \"C\") developer_oid, developer_upn, event_time"
+    " FROM ins WHERE developer_upn IS NOT NULL ORDER BY developer_oid COLLATE \"C\", event_time "
+    "DESC"
+    " ON CONFLICT (oid) DO UPDATE SET upn = EXCLUDED.upn, last_seen = EXCLUDED.last_seen"
+    " WHERE l.last_seen <= EXCLUDED.last_seen)"
+    " SELECT count(*) FROM ins",
     NULL,
 };
 
@@ -273,7 +212,6 @@ static const char *const SQL_REATTRIBUTE[] = {
     SQL_ROLLUP_PARTS("moved", PART_NEGATED) SQL_ROLLUP_AGG,
     SQL_ROLLUP_15M,
     SQL_ROLLUP_DAY,
-    SQL_ROLLUP_MONTH_PART,
     " INSERT INTO tally_stage (" BATCH_EVENT_COLUMNS ")"
     " SELECT request_id, event_time, source_format, caller, caller_upn, tenant_id, app_id,"
     " session_id, message_id, deployment, model, gateway, caller_region, caller_subscription,"
@@ -382,8 +320,7 @@ static bool exec_count(sink_pg *s, const char *what, const char *sql, int nparam
     return true;
 }
 
-/* The statement of parts; with_month: with the month rollup's upsert. */
-static char *join_sql(const char *const *parts, bool with_month)
+static char *join_sql(const char *const *parts)
 {
     size_t len = 1;
     char *sql;
@@ -394,33 +331,9 @@ static char *join_sql(const char *const *parts, bool with_month)
     if (!sql)
         return NULL;
     sql[0] = '\0';
-    for (int i = 0; parts[i]; i++) {
-        if (with_month || parts[i] != SQL_ROLLUP_MONTH_PART)
-            strcat(sql, parts[i]);
-    }
+    for (int i = 0; parts[i]; i++)
+        strcat(sql, parts[i]);
     return sql;
-}
-
-/*
- * The monthly rollup follows the daily one by statement triggers, which cost a batch two
- * dynamic upserts over the transition tables of its days. A schema that knows
- * tally_rollup_month_by_writer() lets this session upsert the month from its own deltas
- * instead (SQL_ROLLUP_MONTH); an older one keeps the triggers, never both.
- */
-static bool month_by_writer(sink_pg *s)
-{
-    PGresult *res = PQexec(s->conn, "SELECT tally_rollup_month_by_writer()");
-    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-
-    s->month_by_writer = ok;
-    if (!ok && st && (strcmp(st, "42883") == 0 || strcmp(st, "42P01") == 0))
-        ok = true; /* undefined function (or no schema yet: the staging tables say so) */
-    else if (!ok)
-        log_error("could not set the month rollup's writer: %s",
-                  PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res) : db_error(s->conn));
-    PQclear(res);
-    return ok;
 }
 
 static bool prepare_session(sink_pg *s, bool *no_schema)
@@ -435,12 +348,6 @@ static bool prepare_session(sink_pg *s, bool *no_schema)
      * 4MB the planner sorts a few thousand rollup keys (text comparisons) where a hash
      * does the job. Bounded by the batch size, whatever the table sizes. */
     if (!db_exec(s->conn, "set work_mem", "SET work_mem = '64MB'", 0, NULL))
-        return false;
-    /* The staging tables have no statistics: a batch's statements can look costly enough
-     * to be compiled, which takes longer than running them. */
-    if (!db_exec(s->conn, "set jit", "SET jit = off", 0, NULL))
-        return false;
-    if (!month_by_writer(s))
         return false;
     for (int i = 0; SQL_STAGE[i]; i++) {
         PGresult *res = PQexec(s->conn, SQL_STAGE[i]);
@@ -468,14 +375,13 @@ sink_pg *sink_pg_new(const sink_pg_config *cfg, volatile sig_atomic_t *stop, boo
         return NULL;
     s->cfg = *cfg;
     snprintf(s->wait_s, sizeof(s->wait_s), "%d", cfg->monitor_join_wait_s);
-    for (int m = 0; m < 2; m++) {
-        s->sql_insert_events[m] = join_sql(SQL_INSERT_EVENTS, m);
-        s->sql_reattribute[m] = join_sql(SQL_REATTRIBUTE, m);
-        s->sql_add_rollups[m] = join_sql(SQL_ADD_ROLLUPS, m);
-        if (!s->sql_insert_events[m] || !s->sql_reattribute[m] || !s->sql_add_rollups[m]) {
-            sink_pg_free(s);
-            return NULL;
-        }
+    s->sql_insert_events = join_sql(SQL_INSERT_EVENTS);
+    s->sql_reattribute = join_sql(SQL_REATTRIBUTE);
+    if (!s->sql_insert_events || !s->sql_reattribute) {
+        free(s->sql_insert_events);
+        free(s->sql_reattribute);
+        free(s);
+        return NULL;
     }
     s->conn = db_connect(cfg->conninfo, 0, stop);
     if (!s->conn || !prepare_session(s, no_schema)) {
@@ -493,11 +399,8 @@ void sink_pg_free(sink_pg *s)
         pthread_join(s->worker, NULL);
     if (s->conn)
         PQfinish(s->conn);
-    for (int m = 0; m < 2; m++) {
-        free(s->sql_insert_events[m]);
-        free(s->sql_reattribute[m]);
-        free(s->sql_add_rollups[m]);
-    }
+    free(s->sql_insert_events);
+    free(s->sql_reattribute);
     free(s);
 }
 
@@ -705,8 +608,8 @@ static bool monitor_stage(sink_pg *s, const char *id, sink_result *r)
 {
     const char *params[2] = {id, s->wait_s};
 
-    if (!monitor_exec(s, "re-attribute monitor events", s->sql_reattribute[s->month_by_writer], 1,
-                      params, &r->reattributed) ||
+    if (!monitor_exec(s, "re-attribute monitor events", s->sql_reattribute, 1, params,
+                      &r->reattributed) ||
         (r->reattributed &&
          (!monitor_exec(s, "prune emptied rollups", SQL_PRUNE_DAYS, 0, NULL, NULL) ||
           !monitor_exec(s, "prune emptied rollups", SQL_PRUNE_MONTHS, 0, NULL, NULL))))
@@ -803,8 +706,7 @@ static bool monitor_step(sink_pg *s, const batch *b, sink_result *r, bool isolat
  * SQLSTATE and a one-line refusal: a data error is the events' fault, not the server's. */
 static bool insert_events(sink_pg *s, sink_result *r)
 {
-    PGresult *res = PQexecParams(s->conn, s->sql_insert_events[s->month_by_writer], 0, NULL, NULL,
-                                 NULL, NULL, 0);
+    PGresult *res = PQexecParams(s->conn, s->sql_insert_events, 0, NULL, NULL, NULL, NULL, 0);
     const char *msg;
 
     s->sqlstate[0] = '\0';
@@ -889,85 +791,6 @@ static bool insert_split(sink_pg *s, const batch *b, sink_result *r)
     return ok;
 }
 
-/* The COPY text of tally_stage_keys for the batch's event lines: line number, request id
- * and event time, the first two columns of each line as batch.c wrote them. */
-static void stage_keys_text(const batch *b, membuf *out)
-{
-    const char *p = b->events.data, *end = p + b->events.len;
-
-    for (size_t n = 0; p < end; n++) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *tab = memchr(p, '\t', (size_t)(eol - p));
-
-        tab = memchr(tab + 1, '\t', (size_t)(eol - tab - 1));
-        membuf_printf(out, "%zu\t", n);
-        membuf_put(out, p, (size_t)(tab - p));
-        membuf_putc(out, '\n');
-        p = eol + 1;
-    }
-}
-
-/* The batch's event lines without those numbered in drop (ascending). */
-static void lines_without(const batch *b, PGresult *drop, membuf *out)
-{
-    const char *p = b->events.data, *end = p + b->events.len;
-    int next = 0, ndrop = PQntuples(drop);
-    long want = ndrop ? strtol(PQgetvalue(drop, 0, 0), NULL, 10) : -1;
-
-    for (long n = 0; p < end; n++) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-
-        if (n == want)
-            want = ++next < ndrop ? strtol(PQgetvalue(drop, next, 0), NULL, 10) : -1;
-        else
-            membuf_put(out, p, (size_t)(eol + 1 - p));
-        p = eol + 1;
-    }
-}
-
-/*
- * The batch's own events the direct way (SQL_DROP_DUPLICATE_KEYS): one indexed lookup of
- * their keys, the new rows COPYed into usage_events with the multi-insert path instead of
- * INSERT ... ON CONFLICT row by row, the rollups from those rows. false on any error: the
- * caller rolls back and does the batch the way that isolates refusals (a key another
- * transaction stored meanwhile fails the COPY with a unique violation and lands there too).
- */
-static bool copy_events(sink_pg *s, const batch *b, sink_result *r)
-{
-    membuf text = MEMBUF_INIT;
-    PGresult *drop = NULL, *res = NULL;
-    bool ok = false;
-
-    stage_keys_text(b, &text);
-    if (text.oom || !db_copy_in(s->conn, "stage event keys",
-                                "COPY tally_stage_keys (n, request_id, event_time) FROM STDIN",
-                                text.data, text.len))
-        goto out;
-    drop = db_query(s->conn, "look up stored events", SQL_DROP_DUPLICATE_KEYS, 0, NULL);
-    if (!drop)
-        goto out;
-    membuf_reset(&text);
-    if (PQntuples(drop))
-        lines_without(b, drop, &text);
-    if (text.oom || (PQntuples(drop) < (int)b->nevents &&
-                     !db_copy_in(s->conn, "copy events",
-                                 "COPY usage_events (" BATCH_EVENT_COLUMNS ") FROM STDIN",
-                                 PQntuples(drop) ? text.data : b->events.data,
-                                 PQntuples(drop) ? text.len : b->events.len)))
-        goto out;
-    res = db_query(s->conn, "add the events to the rollups", s->sql_add_rollups[s->month_by_writer],
-                   0, NULL);
-    if (!res)
-        goto out;
-    r->inserted += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-    ok = true;
-out:
-    PQclear(res);
-    PQclear(drop);
-    membuf_free(&text);
-    return ok;
-}
-
 /* What a batch's (or tick's) transaction staged and did not insert is a duplicate;
  * a re-attributed event is stored again, not new. Called once the inserts are done. */
 static void count_duplicates(sink_result *r, uint64_t staged)
@@ -977,27 +800,19 @@ static void count_duplicates(sink_result *r, uint64_t staged)
     r->inserted -= r->reattributed;
 }
 
-/* How commit_batch stores the batch's own events. */
-typedef enum {
-    EVENTS_COPY,   /* copy_events */
-    EVENTS_INSERT, /* staged, then SQL_INSERT_EVENTS */
-    EVENTS_SPLIT,  /* by halves, after Postgres refused them as a whole (insert_split) */
-} events_path;
-
-/* The batch's transaction, its events stored the way path says. */
-static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, events_path path);
+/* The batch's transaction; split: after Postgres refused its events as a whole. */
+static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool split);
 
 /* Postgres refused the batch's data: its transaction is rolled back and the batch done
  * again with every refusal isolated. */
 static sink_status split_batch(sink_pg *s, batch *b, sink_result *out)
 {
     db_rollback(s->conn);
-    return commit_batch(s, b, out, EVENTS_SPLIT);
+    return commit_batch(s, b, out, true);
 }
 
-static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, events_path path)
+static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool split)
 {
-    bool split = path == EVENTS_SPLIT;
     sink_result r;
     uint64_t staged, new_rejects = 0;
 
@@ -1012,17 +827,6 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, events_p
     if (split) {
         if (!insert_split(s, b, &r))
             return failed(s);
-    } else if (path == EVENTS_COPY && b->nevents) {
-        /* the monitor events staged by monitor_step first, then the batch's own */
-        if (staged > b->nevents && !insert_events(s, &r))
-            return refused(s) ? split_batch(s, b, out) : failed(s);
-        if (!copy_events(s, b, &r)) {
-            if (!db_ok(s->conn))
-                return failed(s);
-            log_info("batch of %zu events: stored the row-by-row way instead", b->nevents);
-            db_rollback(s->conn);
-            return commit_batch(s, b, out, EVENTS_INSERT);
-        }
     } else {
         if (b->nevents && !db_copy_in(s->conn, "stage events",
                                       "COPY tally_stage (" BATCH_EVENT_COLUMNS ") FROM STDIN",
@@ -1070,7 +874,7 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, events_p
 
 sink_status sink_pg_commit(sink_pg *s, batch *b, sink_result *out)
 {
-    return commit_batch(s, b, out, EVENTS_COPY);
+    return commit_batch(s, b, out, false);
 }
 
 static double mono_seconds(void)
@@ -1088,7 +892,7 @@ static void *commit_worker(void *arg)
     double t0 = mono_seconds();
 
     memset(&s->async_result, 0, sizeof(s->async_result));
-    s->async_status = commit_batch(s, s->async_batch, &s->async_result, EVENTS_COPY);
+    s->async_status = commit_batch(s, s->async_batch, &s->async_result, false);
     s->async_seconds = mono_seconds() - t0;
     atomic_store(&s->running, false);
     return NULL;

@@ -9,19 +9,14 @@
 CREATE OR REPLACE FUNCTION tally_rollup_month_apply() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    src text;
-    cols text[];
-BEGIN
-    IF current_setting('tally.rollup_month_by_writer', true) = 'on' THEN
-        RETURN NULL; -- tally_rollup_month_by_writer() below
-    END IF;
-    src := CASE TG_OP
+    src text := CASE TG_OP
         WHEN 'INSERT' THEN 'SELECT *, 1 AS s FROM new_rows'
         WHEN 'UPDATE' THEN 'SELECT *, 1 AS s FROM new_rows UNION ALL SELECT *, -1 FROM old_rows'
         ELSE 'SELECT *, -1 AS s FROM old_rows' END;
-    cols := ARRAY['requests']
+    cols text[] := ARRAY['requests']
         || ARRAY(SELECT class || '_tokens' FROM tally_token_classes() ORDER BY ord)
         || ARRAY['cache_unknown_requests', 'web_search_requests', 'web_fetch_requests'];
+BEGIN
     EXECUTE 'INSERT INTO usage_rollup_month AS m (month, developer_oid, model, deployment,'
          || ' prompt_band, speed, residency, long_context, '
          || (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) c)
@@ -34,12 +29,4 @@ BEGIN
          || (SELECT string_agg(format('%1$I = m.%1$I + excluded.%1$I', c), ', ') FROM unnest(cols) c);
     RETURN NULL;
 END
-$$;
-
--- A writer that adds to usage_rollup_month itself, in the statement that adds the same
--- deltas to usage_rollup_day (tally-ingest's sink, ingest/sink_pg.c), calls this once per
--- session: the triggers above then leave the month to it. Everyone else keeps the triggers.
-CREATE OR REPLACE FUNCTION tally_rollup_month_by_writer() RETURNS void
-LANGUAGE sql AS $$
-    SELECT set_config('tally.rollup_month_by_writer', 'on', false)
 $$;
