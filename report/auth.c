@@ -81,10 +81,27 @@ auth_status auth_check_token(const char *authorization, auth_principal *p, const
     return n > AUTH_TOKEN_MAX ? AUTH_MISSING : AUTH_NEEDS_DB;
 }
 
+bool auth_principal_set(auth_principal *p, const char *role, const char *name, const char *team,
+                        const char *oid)
+{
+    p->role = 0;
+    for (auth_role r = AUTH_FINANCE; r <= AUTH_PLATFORM; r <<= 1)
+        if (strcmp(role, auth_role_name(r)) == 0)
+            p->role = r;
+    if (!p->role)
+        return false;
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    if (p->role == AUTH_LEAD)
+        snprintf(p->scope_team, sizeof(p->scope_team), "%s", team);
+    if (p->role == AUTH_DEVELOPER)
+        snprintf(p->scope_oid, sizeof(p->scope_oid), "%s", oid);
+    return true;
+}
+
 auth_status auth_check(PGconn *conn, const char *authorization, auth_principal *p)
 {
     char digest[HASH_HEX_LEN + 1];
-    const char *token, *params[1], *detail, *role;
+    const char *token, *params[1], *detail;
     size_t n;
     PGresult *res;
     auth_status st = auth_check_token(authorization, p, &detail);
@@ -104,23 +121,9 @@ auth_status auth_check(PGconn *conn, const char *authorization, auth_principal *
     if (PQntuples(res) != 1 || strlen(PQgetvalue(res, 0, 0)) != HASH_HEX_LEN ||
         !hash_equal(PQgetvalue(res, 0, 0), digest, HASH_HEX_LEN))
         goto out;
-    role = PQgetvalue(res, 0, 1);
-    if (strcmp(role, "finance") == 0)
-        p->role = AUTH_FINANCE;
-    else if (strcmp(role, "lead") == 0)
-        p->role = AUTH_LEAD;
-    else if (strcmp(role, "developer") == 0)
-        p->role = AUTH_DEVELOPER;
-    else if (strcmp(role, "platform") == 0)
-        p->role = AUTH_PLATFORM;
-    else
-        goto out;
-    snprintf(p->name, sizeof(p->name), "%s", PQgetvalue(res, 0, 4));
-    if (p->role == AUTH_LEAD)
-        snprintf(p->scope_team, sizeof(p->scope_team), "%s", PQgetvalue(res, 0, 2));
-    if (p->role == AUTH_DEVELOPER)
-        snprintf(p->scope_oid, sizeof(p->scope_oid), "%s", PQgetvalue(res, 0, 3));
-    st = AUTH_OK;
+    if (auth_principal_set(p, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 2),
+                           PQgetvalue(res, 0, 3)))
+        st = AUTH_OK;
 out:
     PQclear(res);
     return st;

@@ -52,6 +52,14 @@ typedef enum {
 const char *auth_role_name(auth_role role);
 
 /*
+ * Fills p from a stored principal (an API token's row, or an Entra session's): the role by
+ * its name, the name, the team for a lead and the oid for a developer. False for a role
+ * name that is none of the four (p's role left 0).
+ */
+bool auth_principal_set(auth_principal *p, const char *role, const char *name, const char *team,
+                        const char *oid);
+
+/*
  * What can be checked of an Authorization header value (NULL when absent) without a
  * database: AUTH_MISSING; for an Entra access token AUTH_OK (p filled), AUTH_REFUSED or
  * AUTH_UNAVAILABLE with *detail the reason in general terms (static text, fit for the

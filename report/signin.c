@@ -86,7 +86,6 @@ signin_status signin_lookup(PGconn *conn, const char *cookie, auth_principal *p)
     const char *params[1] = {digest};
     signin_status st = SIGNIN_NONE;
     PGresult *res;
-    const char *role;
 
     memset(p, 0, sizeof(*p));
     if (!signin_cookie_id(cookie, id))
@@ -106,18 +105,9 @@ signin_status signin_lookup(PGconn *conn, const char *cookie, auth_principal *p)
         return SIGNIN_ERROR;
     if (PQntuples(res) != 1)
         goto out;
-    role = PQgetvalue(res, 0, 0);
-    for (auth_role r = AUTH_FINANCE; r <= AUTH_PLATFORM; r <<= 1)
-        if (strcmp(role, auth_role_name(r)) == 0)
-            p->role = r;
-    if (!p->role)
-        goto out;
-    snprintf(p->name, sizeof(p->name), "%s", PQgetvalue(res, 0, 3));
-    if (p->role == AUTH_LEAD)
-        snprintf(p->scope_team, sizeof(p->scope_team), "%s", PQgetvalue(res, 0, 1));
-    if (p->role == AUTH_DEVELOPER)
-        snprintf(p->scope_oid, sizeof(p->scope_oid), "%s", PQgetvalue(res, 0, 2));
-    st = SIGNIN_OK;
+    if (auth_principal_set(p, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 1),
+                           PQgetvalue(res, 0, 2)))
+        st = SIGNIN_OK;
 out:
     PQclear(res);
     return st;
