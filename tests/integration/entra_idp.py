@@ -21,22 +21,21 @@
         the free port in F once listening.
 """
 import argparse
-import base64
 import hashlib
 import json
 import os
 import secrets
+import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-
-def b64u(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+# the key and token helpers of the key-set server beside it
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from entra_keys import b64u, jwk, serve_loopback, sign as jwt_sign  # noqa: E402
 
 
 def main():
@@ -45,18 +44,12 @@ def main():
         p.add_argument("--" + a, required=True)
     args = p.parse_args()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pub = key.public_key().public_numbers()
-    uint = lambda n: b64u(n.to_bytes((n.bit_length() + 7) // 8, "big"))
-    jwks = json.dumps({"keys": [{"kty": "RSA", "use": "sig", "kid": "kid-idp",
-                                 "n": uint(pub.n), "e": uint(pub.e)}]}).encode()
+    jwks = json.dumps({"keys": [jwk(key, "kid-idp")]}).encode()
     issuer = "https://login.microsoftonline.com/%s/v2.0" % args.tenant
     codes, lock, issued = {}, threading.Lock(), [0]
 
     def sign(claims):
-        head = b64u(json.dumps({"typ": "JWT", "alg": "RS256", "kid": "kid-idp"}).encode())
-        body = b64u(json.dumps(claims).encode())
-        sig = key.sign((head + "." + body).encode(), padding.PKCS1v15(), hashes.SHA256())
-        return head + "." + body + "." + b64u(sig)
+        return jwt_sign({"typ": "JWT", "alg": "RS256", "kid": "kid-idp"}, claims, "RS256", key, None, False)
 
     def flag(name):
         return os.path.exists(os.path.join(args.dir, name))
@@ -146,12 +139,7 @@ def main():
         def log_message(self, *a):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    tmp = args.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(str(server.server_address[1]))
-    os.rename(tmp, args.port_file)
-    server.serve_forever()
+    serve_loopback(Handler, args.port_file)
 
 
 if __name__ == "__main__":

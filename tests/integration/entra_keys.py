@@ -152,11 +152,17 @@ def serve(args):
         def log_message(self, *a):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    tmp = args.port_file + ".tmp"
+    serve_loopback(Handler, args.port_file)
+
+
+def serve_loopback(handler, port_file):
+    """Serves handler on a free loopback port, written to port_file once it listens
+    (renamed into place, so a reader never sees half of it); never returns."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    tmp = port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(server.server_address[1]))
-    os.rename(tmp, args.port_file)
+    os.rename(tmp, port_file)
     server.serve_forever()
 
 
