@@ -111,6 +111,8 @@ void batch_cleanup(batch *b)
     membuf_free(&b->llm);
     membuf_free(&b->gateway);
     membuf_free(&b->rejects);
+    membuf_free(&b->parts);
+    free(b->evs);
     free(b->offsets);
     free(b->gaps);
     free(b->msgs);
@@ -125,7 +127,9 @@ void batch_reset(batch *b)
     membuf_reset(&b->llm);
     membuf_reset(&b->gateway);
     membuf_reset(&b->rejects);
+    membuf_reset(&b->parts);
     membuf_reset(&b->msg_info);
+    b->sql_parts = false;
     b->nevents = b->nllm = b->ngateway = b->nrejects = 0;
     b->nrecords = b->nmessages = 0;
     b->nmonths = b->noffsets = b->nreasons = b->ngaps = 0;
@@ -137,7 +141,25 @@ void batch_reset(batch *b)
 bool batch_oom(const batch *b)
 {
     return b->oom || b->events.oom || b->llm.oom || b->gateway.oom || b->rejects.oom ||
-           b->msg_info.oom || b->scratch.oom;
+           b->parts.oom || b->msg_info.oom || b->scratch.oom;
+}
+
+/* Makes room for element n of *arr (doubling from first); false, b->oom set, if none. */
+static bool grow(batch *b, void **arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    size_t c = *cap ? *cap * 2 : first;
+    void *p;
+
+    if (n < *cap)
+        return true;
+    p = realloc(*arr, c * size);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    *arr = p;
+    *cap = c;
+    return true;
 }
 
 void batch_message(batch *b, const char *key_prefix, const char *source, const char *raw,
@@ -149,16 +171,8 @@ void batch_message(batch *b, const char *key_prefix, const char *source, const c
     snprintf(b->source, sizeof(b->source), "%s", source);
     b->message_rejects = 0;
     b->message_time = BATCH_NO_TIME;
-    if (b->nmessages == b->msgs_cap) {
-        size_t cap = b->msgs_cap ? b->msgs_cap * 2 : 256;
-        batch_msg *p = realloc(b->msgs, cap * sizeof(*p));
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->msgs = p;
-        b->msgs_cap = cap;
-    }
+    if (!grow(b, (void **)&b->msgs, &b->msgs_cap, b->nmessages, sizeof(*b->msgs), 256))
+        return;
     m = &b->msgs[b->nmessages++];
     m->events_len = b->events.len;
     m->nevents = b->nevents;
@@ -280,9 +294,111 @@ static void col_iterations(batch *b, const tally_event *ev)
     col_text(&b->events, j->oom ? "" : j->data, false);
 }
 
+/* ---- rollup parts ---- */
+
+#define PARTS_BUCKET_US INT64_C(900000000) /* date_bin('15 minutes', …, epoch) */
+enum { PARTS_REQUEST_COUNTS = 0 TALLY_REQUEST_COUNTS(TALLY_COUNT_ONE) };
+
+/* One row of tally_stage_parts: tokens per token class, counts per TALLY_REQUEST_COUNTS. */
+static void part_row(batch *b, const tally_event *ev, const char *model, int band, int64_t requests,
+                     const int64_t *tokens, const int64_t *counts)
+{
+    membuf *o = &b->parts;
+    int64_t bucket = ev->event_time_us / PARTS_BUCKET_US;
+
+    if (ev->event_time_us % PARTS_BUCKET_US < 0)
+        bucket--;
+    buf_time(o, bucket * PARTS_BUCKET_US);
+    col_text(o, ev->user_oid[0] ? ev->user_oid : EVENT_UNATTRIBUTED, false);
+    col_text(o, model, false);
+    col_text(o, ev->deployment, false);
+    col_int(o, band);
+    col_text(o, ev->speed[0] ? ev->speed : "standard", false);
+    col_text(o, ev->inference_geo, false);
+    col_int(o, requests);
+    for (int i = 0; i < TALLY_TOKEN_CLASS_COUNT; i++)
+        col_int(o, tokens[i]);
+    for (int i = 0; i < PARTS_REQUEST_COUNTS; i++)
+        col_int(o, counts[i]);
+    col_text(o, ev->user_upn, true);
+    col_time(o, ev->event_time_us);
+    membuf_putc(o, '\n');
+}
+
+/* A speed SQL's lower() keeps as it is in any locale: plain lowercase ASCII. */
+static bool speed_plain(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s >= 0x80 || (*s >= 'A' && *s <= 'Z'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The event's rollup parts, as tally_usage_parts() (schema/functions/15_prompt_bands.sql)
+ * makes them from its row: without iterations the top-level usage under the event's
+ * model; with iterations each under its own model (the event's when it names none) and
+ * band, the request and its tool and cache-unknown counts on the last iteration of the
+ * event's model (the last one if none is).
+ */
+static void add_parts(batch *b, const tally_event *ev)
+{
+#define PARTS_EVENT_COUNT(name) ev->name,
+    /* in TALLY_REQUEST_COUNTS order */
+    const int64_t counts[PARTS_REQUEST_COUNTS] = {ev->cache_write_unknown ? 1 : 0,
+                                                  ev->web_search_requests, ev->web_fetch_requests};
+    static const int64_t none[PARTS_REQUEST_COUNTS];
+    int counted = ev->niterations - 1;
+
+    if (!speed_plain(ev->speed))
+        b->sql_parts = true;
+    if (ev->niterations == 0) {
+        const int64_t tokens[] = {TALLY_TOKEN_CLASSES(PARTS_EVENT_COUNT)};
+        part_row(b, ev, ev->model, event_prompt_band(ev->prompt_tokens), 1, tokens, counts);
+        return;
+    }
+#undef PARTS_EVENT_COUNT
+    for (int i = ev->niterations - 1; i >= 0; i--) {
+        const char *m = ev->iterations[i].model[0] ? ev->iterations[i].model : ev->model;
+        if (strcmp(m, ev->model) == 0) {
+            counted = i;
+            break;
+        }
+    }
+    for (int i = 0; i < ev->niterations; i++) {
+        const event_iteration *it = &ev->iterations[i];
+#define PARTS_ITERATION_COUNT(name) it->name,
+        const int64_t tokens[] = {TALLY_TOKEN_CLASSES(PARTS_ITERATION_COUNT)};
+#undef PARTS_ITERATION_COUNT
+        int64_t prompt = it->input_tokens + it->cache_read_tokens + it->cache_write_5m_tokens +
+                         it->cache_write_1h_tokens + it->cache_write_unsplit_tokens;
+
+        part_row(b, ev, it->model[0] ? it->model : ev->model, event_prompt_band(prompt),
+                 i == counted, tokens, i == counted ? counts : none);
+    }
+}
+
+/* Records where the event just added lies in b->events and b->parts. */
+static void add_event_ref(batch *b, const tally_event *ev, size_t row, size_t id_len, size_t parts)
+{
+    batch_event *e;
+
+    if (!grow(b, (void **)&b->evs, &b->evs_cap, b->nevents, sizeof(*b->evs), 1024))
+        return;
+    e = &b->evs[b->nevents];
+    e->time_us = ev->event_time_us;
+    e->row = row;
+    e->row_len = b->events.len - row;
+    e->parts = parts;
+    e->parts_len = b->parts.len - parts;
+    e->id_len = id_len;
+}
+
 static void add_event(batch *b, const tally_event *ev)
 {
     membuf *o = &b->events;
+    size_t row = o->len, parts = b->parts.len, id_len;
     const char *labels[] = {ev->user_upn, ev->tenant_id, ev->app_id, ev->session_id,
                             ev->message_id};
     const char *more[] = {ev->gateway, ev->region,    ev->subscription,
@@ -292,6 +408,7 @@ static void add_event(batch *b, const tally_event *ev)
 #undef EVENT_COUNT
 
     buf_text(o, ev->request_id, false);
+    id_len = o->len - row;
     col_time(o, ev->event_time_us);
     col_int(o, ev->format);
     col_text(o, ev->user_oid[0] ? ev->user_oid : EVENT_UNATTRIBUTED, false);
@@ -314,6 +431,8 @@ static void add_event(batch *b, const tally_event *ev)
     col_int(o, ev->prompt_tokens);
     col_iterations(b, ev);
     membuf_putc(o, '\n');
+    add_parts(b, ev);
+    add_event_ref(b, ev, row, id_len, parts);
     b->nevents++;
     batch_month(b, ev->event_time_us);
     message_time(b, ev->event_time_us);
@@ -550,4 +669,33 @@ size_t batch_events_end(const batch *b, size_t i, size_t *nevents)
 {
     *nevents = i < b->nmessages ? b->msgs[i].nevents : b->nevents;
     return i < b->nmessages ? b->msgs[i].events_len : b->events.len;
+}
+
+void batch_copy_text(membuf *out, const char *s)
+{
+    buf_text(out, s, false);
+}
+
+void batch_time_text(int64_t us, char *out, size_t outlen)
+{
+    format_time(us, out, outlen);
+}
+
+void batch_event_id_element(const batch *b, size_t i, membuf *out)
+{
+    const char *id = b->events.data + b->evs[i].row, *end = id + b->evs[i].id_len;
+
+    membuf_putc(out, '"');
+    for (; id < end; id++) {
+        char c = *id;
+
+        if (c == '\\' && id + 1 < end) { /* COPY's escapes (buf_text) undone */
+            c = *++id;
+            c = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+        }
+        if (c == '"' || c == '\\')
+            membuf_putc(out, '\\');
+        membuf_putc(out, c);
+    }
+    membuf_putc(out, '"');
 }

@@ -35,6 +35,11 @@
 #define BATCH_GATEWAY_COLUMNS                                                                      \
     "correlation_id, event_time, user_oid, user_upn, subscription, status_code, region"
 #define BATCH_REJECT_COLUMNS "source_key, source, reason, raw"
+/* tally_stage_parts: an event's rollup parts (tally_usage_parts() computed here), each
+ * with the rollup key, its sums, and the event's upn and time (for developer_labels) */
+#define BATCH_PARTS_COLUMNS                                                                        \
+    "bucket" TALLY_ROLLUP_DIMENSIONS(BATCH_COLUMN) ", requests" TALLY_TOKEN_CLASSES(BATCH_COLUMN)  \
+        TALLY_REQUEST_COUNTS(BATCH_COLUMN) ", developer_upn, event_time"
 
 /* no event time (microseconds since the epoch) */
 #define BATCH_NO_TIME INT64_MIN
@@ -75,8 +80,20 @@ typedef struct batch_msg {
     size_t raw_len;
 } batch_msg;
 
+/* one event of b->events: what writing it straight into usage_events needs (sink_pg.c) */
+typedef struct batch_event {
+    int64_t time_us;
+    size_t row, row_len;     /* its row in b->events */
+    size_t parts, parts_len; /* its rows in b->parts */
+    size_t id_len;           /* its request id, as escaped: the row's first id_len bytes */
+} batch_event;
+
 typedef struct batch {
     membuf events, llm, gateway, rejects; /* COPY text of each staging table */
+    membuf parts;                         /* COPY text of tally_stage_parts, per event */
+    batch_event *evs;                     /* nevents of them */
+    size_t evs_cap;
+    bool sql_parts; /* an event's parts are SQL's to compute (a speed lower() might change) */
     size_t nevents, nllm, ngateway, nrejects;
     size_t nrecords; /* items parsed: events, monitor halves, rejects */
     size_t nmessages;
@@ -107,6 +124,13 @@ void batch_reset(batch *b);
 static inline bool batch_empty(const batch *b)
 {
     return b->nmessages == 0 && b->nrecords == 0 && b->noffsets == 0;
+}
+
+/* The memory the batch's messages and rows take: its raw bytes and COPY text. */
+static inline size_t batch_bytes(const batch *b)
+{
+    return b->events.len + b->llm.len + b->gateway.len + b->rejects.len + b->parts.len +
+           b->msg_info.len;
 }
 
 /* True when memory ran out while the batch was built (see membuf.h): it is incomplete. */
@@ -143,6 +167,15 @@ void batch_refused_reject(const batch *b, size_t i, const char *reason, membuf *
 /* The COPY text of the events of messages [0, i): its length, and *nevents the number
  * of events in it (i = nmessages: the whole batch). */
 size_t batch_events_end(const batch *b, size_t i, size_t *nevents);
+
+/* Appends s to out escaped as a COPY text field (the form of a request id in a row). */
+void batch_copy_text(membuf *out, const char *s);
+
+/* An event time as its rows have it: "YYYY-MM-DD HH:MM:SS.ffffff+00". */
+void batch_time_text(int64_t us, char *out, size_t outlen);
+
+/* Appends event i's request id to out as a quoted element of a PostgreSQL array literal. */
+void batch_event_id_element(const batch *b, size_t i, membuf *out);
 
 /* Message i's source (for a log line). */
 const char *batch_msg_source(const batch *b, size_t i);

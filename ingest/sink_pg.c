@@ -33,8 +33,13 @@ struct sink_pg {
     char wait_s[24];
     char *sql_insert_events; /* SQL_INSERT_EVENTS joined */
     char *sql_reattribute;   /* SQL_REATTRIBUTE joined */
-    char sqlstate[6];        /* of the last failed insert_events, "" if none */
-    char refusal[160];       /* "database refused: <sqlstate> <message>" */
+    char *sql_rollup_staged; /* SQL_ROLLUP_STAGED joined, prepared as "tally_rollup_staged" */
+    uint8_t *repeat;         /* per event of the batch: its key came earlier in the batch */
+    size_t *slots;           /* open-addressing table of event index + 1, 0 = free */
+    size_t repeat_cap, slots_cap, nslots;
+    membuf probe, key; /* insert_direct's probe: its array of ids, a stored id escaped */
+    char sqlstate[6];  /* of the last failed insert_events, "" if none */
+    char refusal[160]; /* "database refused: <sqlstate> <message>" */
     /* the commit started by sink_pg_commit_start */
     pthread_t worker;
     bool started;        /* worker is to be joined */
@@ -47,6 +52,7 @@ struct sink_pg {
 
 /* ---- the database ---- */
 
+#define STAGE_BIGINT(name) ", " #name " bigint NOT NULL"
 static const char *const SQL_STAGE[] = {
     "CREATE TEMP TABLE IF NOT EXISTS tally_stage"
     " (LIKE usage_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
@@ -60,6 +66,12 @@ static const char *const SQL_STAGE[] = {
     " status_code integer, region text) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS tally_stage_rejects (source_key text NOT NULL,"
     " source text NOT NULL, reason text NOT NULL, raw bytea NOT NULL) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS tally_stage_parts (bucket timestamptz NOT NULL,"
+    " developer_oid text NOT NULL, model text NOT NULL, deployment text NOT NULL,"
+    " prompt_band smallint NOT NULL, speed text NOT NULL, residency text NOT NULL,"
+    " requests bigint NOT NULL" TALLY_TOKEN_CLASSES(STAGE_BIGINT)
+        TALLY_REQUEST_COUNTS(STAGE_BIGINT) ", developer_upn text, event_time timestamptz NOT NULL) "
+                                           "ON COMMIT DELETE ROWS",
     NULL,
 };
 
@@ -111,14 +123,31 @@ static const char *const SQL_STAGE[] = {
         TALLY_REQUEST_COUNTS(BATCH_COLUMN) " FROM agg ORDER BY " ROLLUP_ORDINALS                   \
                                            " ON CONFLICT (bucket" ROLLUP_KEY ")" ROLLUP_UPDATE     \
                                            "),"
-#define SQL_ROLLUP_DAY                                                                             \
-    " rday AS ("                                                                                   \
-    " INSERT INTO usage_rollup_day AS r (day" ROLLUP_COLUMNS ")"                                   \
-    " SELECT (bucket AT TIME ZONE 'UTC')::date" ROLLUP_KEY                                         \
+/* The upsert of agg's sums into a coarser rollup: CTE cte, rollup table, its time column
+ * col and that time from the bucket; tail: after the conflict clause (RETURNING). */
+#define SQL_ROLLUP_COARSER(cte, table, col, time, where, tail)                                     \
+    " " cte " AS ("                                                                                \
+    " INSERT INTO " table " AS r (" col ROLLUP_COLUMNS ")"                                         \
+    " SELECT " time ROLLUP_KEY                                                                     \
     ", tally_prompt_band_long(prompt_band), sum(requests)::bigint" ROLLUP_SUMS                     \
-    TALLY_REQUEST_COUNTS(ROLLUP_COUNT_SUM) " FROM agg GROUP BY " ROLLUP_ORDINALS                   \
+    TALLY_REQUEST_COUNTS(ROLLUP_COUNT_SUM) " FROM agg" where " GROUP BY " ROLLUP_ORDINALS          \
                                            " ORDER BY " ROLLUP_ORDINALS                            \
-                                           " ON CONFLICT (day" ROLLUP_KEY ")" ROLLUP_UPDATE ")"
+                                           " ON CONFLICT (" col ROLLUP_KEY ")" ROLLUP_UPDATE tail  \
+                                           ")"
+#define ROLLUP_UTC_DAY "(bucket AT TIME ZONE 'UTC')::date"
+#define SQL_ROLLUP_DAY SQL_ROLLUP_COARSER("rday", "usage_rollup_day", "day", ROLLUP_UTC_DAY, "", "")
+
+/* The latest upn of each developer of CTE src (event_time, developer_oid, developer_upn):
+ * each (developer, upn)'s latest time hashed first, so that only those few rows are sorted. */
+#define SQL_LABELS(src)                                                                            \
+    ", lab AS ("                                                                                   \
+    " INSERT INTO developer_labels AS l (oid, upn, last_seen)"                                     \
+    " SELECT DISTINCT ON (developer_oid COLLATE \"C\") developer_oid, developer_upn, event_time"   \
+    " FROM (SELECT developer_oid, developer_upn, max(event_time) AS event_time FROM " src          \
+    " WHERE developer_upn IS NOT NULL GROUP BY 1, 2) u"                                            \
+    " ORDER BY developer_oid COLLATE \"C\", event_time DESC"                                       \
+    " ON CONFLICT (oid) DO UPDATE SET upn = EXCLUDED.upn, last_seen = EXCLUDED.last_seen"          \
+    " WHERE l.last_seen <= EXCLUDED.last_seen)"
 
 /* in pieces: ISO C caps a string literal at 4095 bytes */
 static const char *const SQL_INSERT_EVENTS[] = {
@@ -133,16 +162,37 @@ static const char *const SQL_INSERT_EVENTS[] = {
     SQL_ROLLUP_PARTS("ins", PART_COLUMN) SQL_ROLLUP_AGG,
     SQL_ROLLUP_15M,
     SQL_ROLLUP_DAY,
-    ", lab AS ("
-    " INSERT INTO developer_labels AS l (oid, upn, last_seen)"
-    " SELECT DISTINCT ON (developer_oid COLLATE \"C\") developer_oid, developer_upn, event_time"
-    " FROM ins WHERE developer_upn IS NOT NULL ORDER BY developer_oid COLLATE \"C\", event_time "
-    "DESC"
-    " ON CONFLICT (oid) DO UPDATE SET upn = EXCLUDED.upn, last_seen = EXCLUDED.last_seen"
-    " WHERE l.last_seen <= EXCLUDED.last_seen)"
-    " SELECT count(*) FROM ins",
+    SQL_LABELS("ins") " SELECT count(*) FROM ins",
     NULL,
 };
+
+/* The rollups and labels of a batch written straight into usage_events (insert_direct):
+ * the parts computed by batch.c, of exactly the rows the COPY stored. */
+static const char *const SQL_ROLLUP_STAGED[] = {
+    "WITH parts AS (SELECT * FROM tally_stage_parts)," SQL_ROLLUP_AGG,
+    SQL_ROLLUP_15M,
+    SQL_ROLLUP_COARSER("rday", "usage_rollup_day", "day", ROLLUP_UTC_DAY, "", " RETURNING 1") ",",
+    /* the months once the days are done (reading rday runs it first), as the triggers did:
+     * every writer locks day rows before month rows */
+    SQL_ROLLUP_COARSER("rmonth", "usage_rollup_month", "month",
+                       "date_trunc('month', bucket AT TIME ZONE 'UTC')::date",
+                       " WHERE (SELECT count(*) FROM rday) >= 0", ""),
+    SQL_LABELS("parts") " SELECT 1",
+    NULL,
+};
+
+/* SQL_ROLLUP_STAGED with the month triggers of usage_rollup_day stepping aside (0018):
+ * the statement upserts the months itself. One round trip; the setting is cleared after. */
+static const char SQL_ROLLUP_STAGED_RUN[] =
+    "SELECT set_config('tally.month_rollup', 'statement', true); EXECUTE tally_rollup_staged;"
+    " SELECT set_config('tally.month_rollup', '', true)";
+
+/* The stored events among a batch's: $1 its request ids, $2 and $3 its first and last
+ * event time (the partitions to look in). */
+static const char SQL_PROBE[] =
+    "SELECT request_id, (extract(epoch FROM event_time) * 1000000)::bigint FROM usage_events"
+    " WHERE request_id = ANY($1::text[]) AND event_time BETWEEN $2::timestamptz AND "
+    "$3::timestamptz";
 
 static const char SQL_INSERT_REJECTS[] =
     "INSERT INTO ingest_rejects (source_key, source, reason, raw)"
@@ -338,6 +388,8 @@ static char *join_sql(const char *const *parts)
 
 static bool prepare_session(sink_pg *s, bool *no_schema)
 {
+    PGresult *prep;
+
     /* From Kafka, a batch lost in a server crash takes its offsets with it and is read
      * again, so waiting for each commit to reach the disk buys nothing but latency. A
      * file source has reported its rows as stored by then: it keeps the default. */
@@ -363,6 +415,17 @@ static bool prepare_session(sink_pg *s, bool *no_schema)
         if (!ok)
             return false;
     }
+    /* planned once per connection: insert_direct's statements, run batch after batch */
+    for (int i = 0; i < 2; i++) {
+        prep = PQprepare(s->conn, i ? "tally_probe" : "tally_rollup_staged",
+                         i ? SQL_PROBE : s->sql_rollup_staged, 0, NULL);
+        if (PQresultStatus(prep) != PGRES_COMMAND_OK) {
+            log_error("could not prepare statements: %s", db_error(s->conn));
+            PQclear(prep);
+            return false;
+        }
+        PQclear(prep);
+    }
     return true;
 }
 
@@ -377,9 +440,16 @@ sink_pg *sink_pg_new(const sink_pg_config *cfg, volatile sig_atomic_t *stop, boo
     snprintf(s->wait_s, sizeof(s->wait_s), "%d", cfg->monitor_join_wait_s);
     s->sql_insert_events = join_sql(SQL_INSERT_EVENTS);
     s->sql_reattribute = join_sql(SQL_REATTRIBUTE);
-    if (!s->sql_insert_events || !s->sql_reattribute) {
+    s->sql_rollup_staged = join_sql(SQL_ROLLUP_STAGED);
+    if (!s->sql_insert_events || !s->sql_reattribute || !s->sql_rollup_staged) {
         free(s->sql_insert_events);
         free(s->sql_reattribute);
+        free(s->sql_rollup_staged);
+        free(s->repeat);
+        free(s->slots);
+        membuf_free(&s->probe);
+        membuf_free(&s->key);
+        free(s->sql_rollup_staged);
         free(s);
         return NULL;
     }
@@ -791,6 +861,224 @@ static bool insert_split(sink_pg *s, const batch *b, sink_result *r)
     return ok;
 }
 
+/* ---- the direct way: a batch of new rows ---- */
+
+/* FNV-1a of a request id (as escaped) and an event time */
+static uint64_t key_hash(const char *id, size_t len, int64_t time_us)
+{
+    uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)time_us;
+
+    for (size_t k = 0; k < len; k++) {
+        h ^= (unsigned char)id[k];
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+static uint64_t event_hash(const batch *b, size_t i)
+{
+    const batch_event *e = &b->evs[i];
+
+    return key_hash(b->events.data + e->row, e->id_len, e->time_us);
+}
+
+/* the same request id (as escaped: the same bytes) and event time */
+static bool same_key(const batch *b, size_t i, size_t j)
+{
+    const batch_event *x = &b->evs[i], *y = &b->evs[j];
+
+    return x->time_us == y->time_us && x->id_len == y->id_len &&
+           memcmp(b->events.data + x->row, b->events.data + y->row, x->id_len) == 0;
+}
+
+/* Marks in s->repeat each event whose key came earlier in the batch (the first is the one
+ * written, as DISTINCT ON keeps one); returns how many, SIZE_MAX when out of memory. */
+static size_t mark_repeats(sink_pg *s, const batch *b)
+{
+    size_t n = b->nevents, cap = 64, nrep = 0;
+
+    while (cap < 2 * n)
+        cap *= 2;
+    if (n > s->repeat_cap) {
+        uint8_t *p = realloc(s->repeat, n);
+        if (!p)
+            return SIZE_MAX;
+        s->repeat = p;
+        s->repeat_cap = n;
+    }
+    if (cap > s->slots_cap) {
+        size_t *p = realloc(s->slots, cap * sizeof(*p));
+        if (!p)
+            return SIZE_MAX;
+        s->slots = p;
+        s->slots_cap = cap;
+    }
+    s->nslots = cap;
+    memset(s->slots, 0, cap * sizeof(*s->slots));
+    memset(s->repeat, 0, n);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t h = (size_t)event_hash(b, i) & (cap - 1);; h = (h + 1) & (cap - 1)) {
+            if (!s->slots[h]) {
+                s->slots[h] = i + 1;
+                break;
+            }
+            if (same_key(b, s->slots[h] - 1, i)) {
+                s->repeat[i] = 1;
+                nrep++;
+                break;
+            }
+        }
+    }
+    return nrep;
+}
+
+/* The batch's events stored already (a producer sent them again, in an earlier batch):
+ * looked up together by request id within the batch's time range, each marked in
+ * s->repeat and added to *nrep. False on an error (logged). */
+static bool mark_stored(sink_pg *s, const batch *b, size_t *nrep)
+{
+    char lo[48], hi[48];
+    const char *params[3] = {NULL, lo, hi};
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+    PGresult *res;
+
+    membuf_reset(&s->probe);
+    membuf_putc(&s->probe, '{');
+    for (size_t i = 0; i < b->nevents; i++) {
+        if (s->repeat[i])
+            continue;
+        if (s->probe.len > 1)
+            membuf_putc(&s->probe, ',');
+        batch_event_id_element(b, i, &s->probe);
+        tmin = b->evs[i].time_us < tmin ? b->evs[i].time_us : tmin;
+        tmax = b->evs[i].time_us > tmax ? b->evs[i].time_us : tmax;
+    }
+    membuf_put(&s->probe, "}", 2);
+    if (s->probe.oom) {
+        log_error("out of memory");
+        return false;
+    }
+    batch_time_text(tmin, lo, sizeof(lo));
+    batch_time_text(tmax, hi, sizeof(hi));
+    params[0] = s->probe.data;
+    res = PQexecPrepared(s->conn, "tally_probe", 3, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error("could not look up stored events: %s", db_error(s->conn));
+        PQclear(res);
+        return false;
+    }
+    for (int row = 0; row < PQntuples(res); row++) {
+        int64_t t = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+        size_t h;
+
+        membuf_reset(&s->key);
+        batch_copy_text(&s->key, PQgetvalue(res, row, 0));
+        h = (size_t)key_hash(s->key.data, s->key.len, t) & (s->nslots - 1);
+        for (; s->slots[h]; h = (h + 1) & (s->nslots - 1)) {
+            size_t i = s->slots[h] - 1;
+            const batch_event *e = &b->evs[i];
+
+            if (e->time_us == t && e->id_len == s->key.len &&
+                memcmp(b->events.data + e->row, s->key.data, e->id_len) == 0) {
+                if (!s->repeat[i])
+                    (*nrep)++;
+                s->repeat[i] = 1;
+                break;
+            }
+        }
+    }
+    PQclear(res);
+    return !s->key.oom;
+}
+
+/* COPY sql FROM STDIN with buf's rows of the events not repeated (their parts rows when
+ * parts, else their event rows); a failure's SQLSTATE and message are kept, not logged. */
+static bool copy_kept(sink_pg *s, const char *sql, const membuf *buf, const batch *b, bool parts,
+                      size_t nrep)
+{
+    PGresult *res = PQexec(s->conn, sql);
+    size_t from = 0;
+    bool ok = PQresultStatus(res) == PGRES_COPY_IN;
+
+    if (!ok) {
+        keep_refusal(s, res);
+        PQclear(res);
+        return false;
+    }
+    PQclear(res);
+    for (size_t i = 0; ok && nrep && i < b->nevents; i++) {
+        const batch_event *e = &b->evs[i];
+        size_t at = parts ? e->parts : e->row;
+
+        if (!s->repeat[i])
+            continue;
+        if (at > from)
+            ok = PQputCopyData(s->conn, buf->data + from, (int)(at - from)) == 1;
+        from = at + (parts ? e->parts_len : e->row_len);
+    }
+    if (ok && buf->len > from)
+        ok = PQputCopyData(s->conn, buf->data + from, (int)(buf->len - from)) == 1;
+    if (PQputCopyEnd(s->conn, ok ? NULL : "could not send data") != 1)
+        ok = false;
+    while ((res = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            if (ok)
+                keep_refusal(s, res);
+            ok = false;
+        }
+        PQclear(res);
+    }
+    return ok;
+}
+
+/* A batch of usage events only, whose parts batch.c could compute. */
+static bool direct_ok(const batch *b)
+{
+    return b->nevents && !b->nllm && !b->ngateway && !b->sql_parts;
+}
+
+/*
+ * The direct way (docs/architecture.md, "Storage"): the batch's events, each key once,
+ * straight into usage_events with COPY, and the rollups and labels from the parts batch.c
+ * computed for them. Right only when none of them is stored already: one that is makes
+ * the COPY fail (23505, a refusal), and the batch is written again the checking way
+ * (insert_events). false with the refusal kept, or on any other error (logged).
+ */
+static bool insert_direct(sink_pg *s, const batch *b, sink_result *r)
+{
+    size_t nrep = mark_repeats(s, b);
+    PGresult *res;
+
+    s->sqlstate[0] = s->refusal[0] = '\0';
+    if (nrep == SIZE_MAX) {
+        log_error("out of memory");
+        return false;
+    }
+    if (!mark_stored(s, b, &nrep))
+        return false;
+    if (!copy_kept(s, "COPY usage_events (" BATCH_EVENT_COLUMNS ") FROM STDIN", &b->events, b,
+                   false, nrep) ||
+        !copy_kept(s, "COPY tally_stage_parts (" BATCH_PARTS_COLUMNS ") FROM STDIN", &b->parts, b,
+                   true, nrep)) {
+        if (!refused(s))
+            log_error("could not write events: %s", s->refusal[0] ? s->refusal : db_error(s->conn));
+        return false;
+    }
+    res = PQexec(s->conn, SQL_ROLLUP_STAGED_RUN);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        keep_refusal(s, res);
+        if (!refused(s))
+            log_error("could not add the rollups: %s", db_error(s->conn));
+        PQclear(res);
+        return false;
+    }
+    PQclear(res);
+    log_debug("wrote %zu events directly (%zu repeated or stored already)", b->nevents - nrep,
+              nrep);
+    r->inserted += b->nevents - nrep;
+    return true;
+}
+
 /* What a batch's (or tick's) transaction staged and did not insert is a duplicate;
  * a re-attributed event is stored again, not new. Called once the inserts are done. */
 static void count_duplicates(sink_result *r, uint64_t staged)
@@ -800,19 +1088,34 @@ static void count_duplicates(sink_result *r, uint64_t staged)
     r->inserted -= r->reattributed;
 }
 
-/* The batch's transaction; split: after Postgres refused its events as a whole. */
-static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool split);
+/* How a batch's events are written: the direct way when it can be (insert_direct), every
+ * key checked against usage_events (insert_events), or by halves after Postgres refused
+ * them (insert_split). */
+typedef enum { WRITE_DIRECT, WRITE_CHECKED, WRITE_SPLIT } write_mode;
+
+/* The batch's transaction, its events written the mode's way. */
+static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, write_mode mode);
 
 /* Postgres refused the batch's data: its transaction is rolled back and the batch done
  * again with every refusal isolated. */
 static sink_status split_batch(sink_pg *s, batch *b, sink_result *out)
 {
     db_rollback(s->conn);
-    return commit_batch(s, b, out, true);
+    return commit_batch(s, b, out, WRITE_SPLIT);
 }
 
-static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool split)
+/* The direct way was refused (an event stored already, or bad data): the batch is done
+ * again checking every key. */
+static sink_status checked_batch(sink_pg *s, batch *b, sink_result *out)
 {
+    log_debug("batch of %zu events written again checking each key: %s", b->nevents, s->refusal);
+    db_rollback(s->conn);
+    return commit_batch(s, b, out, WRITE_CHECKED);
+}
+
+static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, write_mode mode)
+{
+    bool split = mode == WRITE_SPLIT;
     sink_result r;
     uint64_t staged, new_rejects = 0;
 
@@ -827,6 +1130,9 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool spl
     if (split) {
         if (!insert_split(s, b, &r))
             return failed(s);
+    } else if (mode == WRITE_DIRECT && direct_ok(b)) {
+        if (!insert_direct(s, b, &r))
+            return refused(s) ? checked_batch(s, b, out) : failed(s);
     } else {
         if (b->nevents && !db_copy_in(s->conn, "stage events",
                                       "COPY tally_stage (" BATCH_EVENT_COLUMNS ") FROM STDIN",
@@ -874,7 +1180,7 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, bool spl
 
 sink_status sink_pg_commit(sink_pg *s, batch *b, sink_result *out)
 {
-    return commit_batch(s, b, out, false);
+    return commit_batch(s, b, out, WRITE_DIRECT);
 }
 
 static double mono_seconds(void)
@@ -892,7 +1198,7 @@ static void *commit_worker(void *arg)
     double t0 = mono_seconds();
 
     memset(&s->async_result, 0, sizeof(s->async_result));
-    s->async_status = commit_batch(s, s->async_batch, &s->async_result, false);
+    s->async_status = commit_batch(s, s->async_batch, &s->async_result, WRITE_DIRECT);
     s->async_seconds = mono_seconds() - t0;
     atomic_store(&s->running, false);
     return NULL;

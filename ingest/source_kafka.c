@@ -872,7 +872,8 @@ int source_kafka_run(source_kafka *sk)
             break;
         }
         full = sk->batch.nmessages >= (size_t)sk->cfg.batch_size ||
-               sk->batch.nrecords >= (size_t)sk->cfg.batch_size;
+               sk->batch.nrecords >= (size_t)sk->cfg.batch_size ||
+               (sk->cfg.batch_max_bytes && batch_bytes(&sk->batch) >= sk->cfg.batch_max_bytes);
         due = !batch_empty(&sk->batch) &&
               (full || now_ms() - sk->batch_started_ms >= sk->cfg.batch_linger_ms);
         if (due && (full || !sk->writing)) {

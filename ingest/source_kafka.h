@@ -30,8 +30,9 @@ typedef struct source_kafka_config {
     const char *instance_id; /* group.instance.id (static membership); NULL or "" = off */
     int session_timeout_ms;  /* 0 = librdkafka's default */
     int heartbeat_interval_ms;
-    bool start_latest; /* where a partition with no stored offset starts */
-    int batch_size;    /* messages (or records) per batch */
+    bool start_latest;      /* where a partition with no stored offset starts */
+    int batch_size;         /* messages (or records) per batch */
+    size_t batch_max_bytes; /* batch_bytes() per batch; 0 = no bound */
     int batch_linger_ms;
     parse_format format;
     kafka_auth auth;
