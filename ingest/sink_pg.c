@@ -445,11 +445,6 @@ sink_pg *sink_pg_new(const sink_pg_config *cfg, volatile sig_atomic_t *stop, boo
         free(s->sql_insert_events);
         free(s->sql_reattribute);
         free(s->sql_rollup_staged);
-        free(s->repeat);
-        free(s->slots);
-        membuf_free(&s->probe);
-        membuf_free(&s->key);
-        free(s->sql_rollup_staged);
         free(s);
         return NULL;
     }
@@ -471,6 +466,11 @@ void sink_pg_free(sink_pg *s)
         PQfinish(s->conn);
     free(s->sql_insert_events);
     free(s->sql_reattribute);
+    free(s->sql_rollup_staged);
+    free(s->repeat);
+    free(s->slots);
+    membuf_free(&s->probe);
+    membuf_free(&s->key);
     free(s);
 }
 
