@@ -110,4 +110,22 @@ assert_eq 0 "$(direct_written "$TMP/log4")" "odd speeds: the batch is SQL's to c
 assert_eq "fast,rápido,standard" "$(sql "SELECT string_agg(DISTINCT speed, ',' ORDER BY speed) FROM usage_rollup_day")" \
     "odd speeds: lowered by SQL"
 check_rollups "odd speeds"
+
+# 4. a database without 0018 (the new tally-ingest deployed before tallyctl migrate): its
+#    day triggers still add the months, so the direct way, which adds them too, is not taken
+sql "DELETE FROM schema_migrations WHERE name = '0018_month_rollup_by_statement.sql';
+    DROP TRIGGER usage_rollup_day_month_ins ON usage_rollup_day;
+    DROP TRIGGER usage_rollup_day_month_upd ON usage_rollup_day;
+    CREATE TRIGGER usage_rollup_day_month_ins AFTER INSERT ON usage_rollup_day
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tally_rollup_month_apply();
+    CREATE TRIGGER usage_rollup_day_month_upd AFTER UPDATE ON usage_rollup_day
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION tally_rollup_month_apply();" >/dev/null
+"$BIN/ctl/tallyctl" simulate --developers 40 --days 3 --seed 22 --events 1000 --duplicates 0 --malformed 0 \
+    >"$TMP/sim2.jsonl" 2>/dev/null
+out=$("$ING" --db "$DB" --from-file "$TMP/sim2.jsonl" --batch-size 500 --log-level debug 2>"$TMP/log5")
+assert_eq "read=1000 inserted=1000 duplicates=0 rejected=0" "$out" "without 0018: summary line"
+assert_eq 0 "$(direct_written "$TMP/log5")" "without 0018: the checking way only"
+assert_eq 1 "$(grep -c 'lacks migration 0018' "$TMP/log5")" "without 0018: said once, as a warning"
+check_rollups "without 0018"
 finish
