@@ -2,11 +2,14 @@
  * sink_pg.c - one PostgreSQL transaction per batch (docs/architecture.md, "Exactly once"
  * and "Storage").
  *
- * The batch arrives as COPY text (batch.c) for session-local staging tables; one
- * statement then moves the events into usage_events and adds the rollup deltas of
- * exactly the rows it inserted (RETURNING feeds the aggregation), so the rollups can
- * never disagree with the raw rows. Rollup upserts are ordered by their key: two daemons
- * touching the same buckets lock them in the same order instead of deadlocking.
+ * The batch arrives as COPY text (batch.c). A batch of usage events goes the direct way
+ * (insert_direct): its new rows COPYed straight into usage_events, the rollup deltas of
+ * exactly those rows from the parts batch.c computed for them. Anything else goes the
+ * checking way: staged in session-local tables, one statement moves the events into
+ * usage_events and adds the rollup deltas of exactly the rows it inserted (RETURNING
+ * feeds the aggregation). Either way the rollups cannot disagree with the raw rows.
+ * Rollup upserts are ordered by their key: two daemons touching the same buckets lock
+ * them in the same order instead of deadlocking.
  */
 #include "sink_pg.h"
 
@@ -125,7 +128,8 @@ static const char *const SQL_STAGE[] = {
                                            " ON CONFLICT (bucket" ROLLUP_KEY ")" ROLLUP_UPDATE     \
                                            "),"
 /* The upsert of agg's sums into a coarser rollup: CTE cte, rollup table, its time column
- * col and that time from the bucket; tail: after the conflict clause (RETURNING). */
+ * col and that time from the bucket; where: a condition on agg (it can order the CTE after
+ * another); tail: after the conflict clause (RETURNING). */
 #define SQL_ROLLUP_COARSER(cte, table, col, time, where, tail)                                     \
     " " cte " AS ("                                                                                \
     " INSERT INTO " table " AS r (" col ROLLUP_COLUMNS ")"                                         \
