@@ -116,7 +116,12 @@ def main():
         b.call("Emulation.setDeviceMetricsOverride", width=1280, height=800,
                deviceScaleFactor=1, mobile=False)
         b.navigate(url + "/login")
-        # what a person does: type the token into the form, press the button
+        # what a person does: type the token into the form, press the button. First let a
+        # rendering pass run: it processes the field's autofocus, which an earlier focus()
+        # would block (Chromium then logs "Autofocus processing was blocked", as it did once
+        # on a busy machine); animation frame callbacks run after that step.
+        b.call("Runtime.evaluate", awaitPromise=True, returnByValue=True,
+               expression="new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         b.evaluate("document.getElementById('token').focus()")
         b.call("Input.insertText", text=token)
         b.events = [e for e in b.events if e.get("method") != "Page.loadEventFired"]
