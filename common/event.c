@@ -14,8 +14,7 @@ int event_prompt_band(int64_t prompt)
 
 void event_finish(tally_event *ev)
 {
-    ev->prompt_tokens = ev->input_tokens + ev->cache_read_tokens + ev->cache_write_5m_tokens +
-                        ev->cache_write_1h_tokens + ev->cache_write_unsplit_tokens;
+    ev->prompt_tokens = EVENT_PROMPT_TOKENS(ev);
     ev->prompt_band = event_prompt_band(ev->prompt_tokens);
     ev->long_context = ev->prompt_tokens > EVENT_LONG_CONTEXT_TOKENS;
 }

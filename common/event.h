@@ -84,6 +84,12 @@ typedef struct tally_event {
     event_iteration iterations[EVENT_ITERATIONS_MAX];
 } tally_event;
 
+/* The prompt of a usage u (a tally_event or an event_iteration): input, cache reads and
+ * every cache write. */
+#define EVENT_PROMPT_TOKENS(u)                                                                     \
+    ((u)->input_tokens + (u)->cache_read_tokens + (u)->cache_write_5m_tokens +                     \
+     (u)->cache_write_1h_tokens + (u)->cache_write_unsplit_tokens)
+
 /* Sets ev->prompt_tokens, ev->prompt_band and ev->long_context from its token counts. */
 void event_finish(tally_event *ev);
 

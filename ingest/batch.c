@@ -355,7 +355,7 @@ static void add_parts(batch *b, const tally_event *ev)
         b->sql_parts = true;
     if (ev->niterations == 0) {
         const int64_t tokens[] = {TALLY_TOKEN_CLASSES(PARTS_EVENT_COUNT)};
-        part_row(b, ev, ev->model, event_prompt_band(ev->prompt_tokens), 1, tokens, counts);
+        part_row(b, ev, ev->model, ev->prompt_band, 1, tokens, counts);
         return;
     }
 #undef PARTS_EVENT_COUNT
@@ -371,11 +371,10 @@ static void add_parts(batch *b, const tally_event *ev)
 #define PARTS_ITERATION_COUNT(name) it->name,
         const int64_t tokens[] = {TALLY_TOKEN_CLASSES(PARTS_ITERATION_COUNT)};
 #undef PARTS_ITERATION_COUNT
-        int64_t prompt = it->input_tokens + it->cache_read_tokens + it->cache_write_5m_tokens +
-                         it->cache_write_1h_tokens + it->cache_write_unsplit_tokens;
 
-        part_row(b, ev, it->model[0] ? it->model : ev->model, event_prompt_band(prompt),
-                 i == counted, tokens, i == counted ? counts : none);
+        part_row(b, ev, it->model[0] ? it->model : ev->model,
+                 event_prompt_band(EVENT_PROMPT_TOKENS(it)), i == counted, tokens,
+                 i == counted ? counts : none);
     }
 }
 
