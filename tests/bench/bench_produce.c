@@ -23,7 +23,8 @@
  *
  * Output (stdout, key=value): messages, bytes, events, duplicates, malformed,
  * produce_ms (first message to last acknowledged), elapsed_ms (first message to every
- * offset stored), throttled_ms (time spent waiting for the consumer); with --rate also
+ * offset stored), throttled_ms (time spent waiting for the consumer), cpu_ms (this
+ * process's user + system CPU time, generating included); with --rate also
  * lat_samples, lat_p50_ms, lat_p99_ms, lat_max_ms.
  */
 #include <inttypes.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <librdkafka/rdkafka.h>
@@ -251,6 +253,16 @@ static int32_t percentile(const int32_t *a, int64_t n, int pct)
     return n ? a[rank > 0 ? rank - 1 : 0] : 0;
 }
 
+/* User + system CPU time of this process so far, in milliseconds. */
+static int64_t cpu_ms(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
 static const char *arg(int argc, char **argv, const char *name, const char *def)
 {
     for (int i = 1; i + 1 < argc; i++) {
@@ -384,7 +396,7 @@ int main(int argc, char **argv)
                percentile(b.latency_ms, b.nlatency, 99),
                b.nlatency ? b.latency_ms[b.nlatency - 1] : 0);
     }
-    printf("\n");
+    printf(" cpu_ms=%" PRId64 "\n", cpu_ms());
     if (totals) {
         FILE *f = fopen(totals, "w");
 

@@ -140,12 +140,13 @@ bench_config() {
     wait_for 60 grep -q 'assigned partition' "$log" ||
         die "the daemon was not assigned its partitions: $(tail -5 "$log")"
     # the daemon's own connection: the only other one before the producer starts
-    local backend cpu0_ingest cpu0_backend
+    local backend cpu0_ingest cpu0_backend cpu0_broker
     backend=$(psql "$db" -qAtXc "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
         WHERE datname = current_database() AND pid <> pg_backend_pid()
         AND backend_type = 'client backend'")
     cpu0_ingest=$(cpu_ticks "$IPID")
     cpu0_backend=$(cpu_ticks $backend)
+    cpu0_broker=$(cpu_ticks "$MB_PID_STARTED")
 
     echo "== producing $EVENTS simulated events ($FORMAT) to $PARTITIONS partitions while tally-ingest consumes"
     out=$("$WORK/bench_produce" --brokers "$MB_BOOTSTRAP" --topic bench --db "$db" --group bench \
@@ -158,6 +159,7 @@ bench_config() {
     hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$IPID/status")
     local cpu_ingest=$(($(cpu_ticks "$IPID") - cpu0_ingest))
     local cpu_backend=$(($(cpu_ticks $backend) - cpu0_backend))
+    local cpu_broker=$(($(cpu_ticks "$MB_PID_STARTED") - cpu0_broker))
     metrics=$(curl -sf "http://127.0.0.1:$mport/metrics")
     metric() { awk -v m="$1" '$1 == m {printf "%.0f", $2 * ('"${3:-1}"')}' <<<"$2"; }
 
@@ -231,6 +233,9 @@ SQL
     R[$name.cpu_ingest]=$(us_per "$cpu_ingest")
     R[$name.cpu_backend]=$(us_per "$cpu_backend")
     R[$name.cpu_copy]=$(us_per "$cpu_copy")
+    R[$name.cpu_broker]=$(us_per "$cpu_broker")
+    R[$name.cpu_producer]=$(awk -v ms="$(val cpu_ms "$out")" -v n="$stored" \
+        'BEGIN { printf "%.1f", ms * 1e3 / n }')
     R[$name.cpu_ratio]=$(awk -v a="$cpu_copy" -v b="$cpu_backend" \
         'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')
     echo "   tally-ingest: ${R[$name.rate]} events/s; plain COPY: $stored rows in $copy_ms ms =" \
@@ -295,6 +300,7 @@ row "plain COPY, same rows and indexes" '${R[$c.copy_rate]} rows/s'
 row "ratio (goal >= 50 %)" '${R[$c.ratio]} %'
 row "peak RSS, VmHWM (goal <= 64 MB)" '${R[$c.rss_mib]} MiB'
 row "CPU per event: tally-ingest, backend" '${R[$c.cpu_ingest]} + ${R[$c.cpu_backend]} us'
+row "CPU per event: mock broker, producer" '${R[$c.cpu_broker]} + ${R[$c.cpu_producer]} us'
 row "CPU per row: plain COPY's backend" '${R[$c.cpu_copy]} us = ${R[$c.cpu_ratio]} % of ours'
 row "inside batch transactions" '${R[$c.txn_ms]} of ${R[$c.elapsed_ms]} ms = ${R[$c.txn_pct]} %'
 row "batches, messages per batch" '${R[$c.batches]}, $((R[$c.messages] / (R[$c.batches] > 0 ? R[$c.batches] : 1)))'
