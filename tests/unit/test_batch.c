@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -117,6 +118,40 @@ static void test_event_time_before_epoch(void **state)
 
 /* Rejects are keyed by their message, ":k" for the k-th after the first; raw bytes as
  * hex bytea. */
+/* batch_time_text against gmtime_r over the years the parsers accept (1900-9999): the
+ * ends, the epoch, the microsecond before it, and a million times in between */
+static void test_time_text_gmtime(void **state)
+{
+    const int64_t lo = INT64_C(-2208988800) * 1000000, hi = INT64_C(253402300800) * 1000000 - 1;
+    uint64_t x = UINT64_C(88172645463325252);
+
+    (void)state;
+    for (int i = 0; i < 1000000; i++) {
+        int64_t us, secs, frac;
+        char got[48], want[48];
+        struct tm tm;
+        time_t t;
+
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        us = i == 0 ? lo : i == 1 ? hi : i == 2 ? 0 : i == 3 ? -1 : lo + (int64_t)(x % (uint64_t)(hi - lo));
+        secs = us / 1000000;
+        frac = us % 1000000;
+        if (frac < 0) {
+            frac += 1000000;
+            secs--;
+        }
+        t = (time_t)secs;
+        gmtime_r(&t, &tm);
+        snprintf(want, sizeof(want), "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+        batch_time_text(us, got, sizeof(got));
+        if (strcmp(got, want) != 0)
+            fail_msg("%lld: \"%s\", gmtime_r gives \"%s\"", (long long)us, got, want);
+    }
+}
+
 static void test_reject_keys(void **state)
 {
     batch b;
@@ -277,7 +312,7 @@ int main(void)
         cmocka_unit_test(test_event_copy_text), cmocka_unit_test(test_event_time_before_epoch),
         cmocka_unit_test(test_reject_keys),     cmocka_unit_test(test_reason_labels),
         cmocka_unit_test(test_offsets),         cmocka_unit_test(test_gaps),
-        cmocka_unit_test(test_months),
+        cmocka_unit_test(test_months),          cmocka_unit_test(test_time_text_gmtime),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
