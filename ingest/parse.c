@@ -5,9 +5,9 @@
 #include "parse_internal.h"
 
 /* The format of one object, PARSE_AUTO if none fits. */
-static parse_format detect_object(json_t *obj)
+static parse_format detect_object(jv *obj)
 {
-    if (!json_is_object(obj))
+    if (!jv_is_object(obj))
         return PARSE_AUTO;
     if (parse_get(obj, "schema"))
         return PARSE_USAGE;
@@ -21,18 +21,18 @@ static parse_format detect_object(json_t *obj)
 
 /* An array takes the format of its first object; an empty array is a monitor batch with
  * no records. */
-static parse_format detect(json_t *root)
+static parse_format detect(jv *root)
 {
     size_t i;
-    json_t *v;
+    jv *v;
 
-    if (!json_is_array(root))
+    if (!jv_is_array(root))
         return detect_object(root);
-    if (json_array_size(root) == 0)
+    if (jv_size(root) == 0)
         return PARSE_MONITOR;
-    json_array_foreach(root, i, v)
+    jv_foreach(root, i, v)
     {
-        if (json_is_object(v))
+        if (jv_is_object(v))
             return detect_object(v);
     }
     return PARSE_AUTO;
@@ -41,20 +41,20 @@ static parse_format detect(json_t *root)
 int parse_message(const char *buf, size_t len, parse_format fmt, parse_emit_fn emit, void *ctx)
 {
     parse_out out = {.emit = emit, .ctx = ctx, .count = 0};
-    char reason[PARSE_REASON_MAX];
-    json_error_t err;
-    json_t *root;
+    char reason[PARSE_REASON_MAX], err[160];
+    jdoc doc;
+    jv *root;
 
     if (buf == NULL) {
         buf = "";
         len = 0;
     }
-    root = json_loadb(buf, len, 0, &err);
-    if (root == NULL) {
-        parse_set_reason(reason, "invalid JSON: %s", err.text);
+    if (!jdoc_load(&doc, buf, len, false, err, sizeof(err))) {
+        parse_set_reason(reason, "invalid JSON: %s", err);
         parse_reject(&out, buf, len, reason);
         return out.count;
     }
+    root = doc.root;
     if (fmt == PARSE_AUTO)
         fmt = detect(root);
     switch (fmt) {
@@ -72,7 +72,7 @@ int parse_message(const char *buf, size_t len, parse_format fmt, parse_emit_fn e
         parse_reject(&out, buf, len, "unknown format");
         break;
     }
-    json_decref(root);
+    jdoc_free(&doc);
     return out.count;
 }
 

@@ -47,70 +47,31 @@ bool parse_key_eq(const char *a, const char *b)
     return *a == *b;
 }
 
-json_t *parse_get(json_t *obj, const char *key)
+jv *parse_get(const jv *obj, const char *key)
 {
-    const char *k;
-    json_t *v;
+    jv *v = jv_get(obj, key);
+    size_t i;
 
-    if (!json_is_object(obj))
-        return NULL;
-    v = json_object_get(obj, key);
-    if (v)
+    if (v || !jv_is_object(obj))
         return v;
-    json_object_foreach(obj, k, v)
+    jv_foreach(obj, i, v)
     {
-        if (parse_key_eq(k, key))
+        if (parse_key_eq(v->key, key))
             return v;
     }
     return NULL;
 }
 
-bool parse_absent(const json_t *v)
+bool parse_absent(const jv *v)
 {
     const char *s;
 
-    if (v == NULL || json_is_null(v))
+    if (v == NULL || jv_is_null(v))
         return true;
-    if (!json_is_string(v))
+    if (!jv_is_string(v))
         return false;
-    s = json_string_value(v);
+    s = jv_str(v);
     return s[0] == '\0' || strcmp(s, "NA") == 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. Rejects
- * overlong forms and surrogates, as PostgreSQL does. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    size_t len, i;
-    unsigned char lo = 0x80, hi = 0xbf;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    if (s[0] == 0xe0)
-        lo = 0xa0;
-    else if (s[0] == 0xed)
-        hi = 0x9f;
-    else if (s[0] == 0xf0)
-        lo = 0x90;
-    else if (s[0] == 0xf4)
-        hi = 0x8f;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    }
-    return len;
 }
 
 /* Copies src to dst (size bytes) as printable UTF-8: control characters and bytes that
@@ -121,7 +82,7 @@ static void copy_printable(char *dst, size_t size, const char *src, size_t src_l
     size_t i = 0, o = 0, n;
 
     while (i < src_len && o + 1 < size) {
-        n = utf8_seq_len(s + i, src_len - i);
+        n = jdoc_utf8_len(s + i, src_len - i);
         if (n == 0 || (n == 1 && (s[i] < 0x20 || s[i] == 0x7f))) {
             dst[o++] = '?';
             i++;
@@ -148,7 +109,7 @@ static void copy_truncated(char *dst, size_t size, const char *src, size_t len)
     dst[len] = '\0';
 }
 
-static bool get_string(const json_t *v, const char *name, char *dst, size_t size, bool cut,
+static bool get_string(const jv *v, const char *name, char *dst, size_t size, bool cut,
                        char *reason)
 {
     size_t len;
@@ -156,25 +117,25 @@ static bool get_string(const json_t *v, const char *name, char *dst, size_t size
     dst[0] = '\0';
     if (parse_absent(v))
         return true;
-    if (!json_is_string(v)) {
+    if (!jv_is_string(v)) {
         parse_set_reason(reason, "field \"%s\" is not a string", name);
         return false;
     }
-    len = json_string_length(v);
+    len = jv_len(v);
     if (len >= size && !cut) {
         parse_set_reason(reason, "field \"%s\" too long", name);
         return false;
     }
-    copy_truncated(dst, size, json_string_value(v), len);
+    copy_truncated(dst, size, jv_str(v), len);
     return true;
 }
 
-bool parse_id(const json_t *v, const char *name, char *dst, size_t size, char *reason)
+bool parse_id(const jv *v, const char *name, char *dst, size_t size, char *reason)
 {
     return get_string(v, name, dst, size, false, reason);
 }
 
-bool parse_label(const json_t *v, const char *name, char *dst, size_t size, char *reason)
+bool parse_label(const jv *v, const char *name, char *dst, size_t size, char *reason)
 {
     return get_string(v, name, dst, size, true, reason);
 }
@@ -216,7 +177,7 @@ static dec_status parse_decimal(const char *s, size_t len, int64_t limit, int64_
     return DEC_OK;
 }
 
-bool parse_count(const json_t *v, const char *name, int64_t *out, char *reason)
+bool parse_count(const jv *v, const char *name, int64_t *out, char *reason)
 {
     dec_status st = DEC_INVALID;
     int64_t n = 0;
@@ -224,11 +185,11 @@ bool parse_count(const json_t *v, const char *name, int64_t *out, char *reason)
     *out = 0;
     if (parse_absent(v))
         return true;
-    if (json_is_integer(v)) {
-        n = json_integer_value(v);
+    if (jv_is_integer(v)) {
+        n = jv_int(v);
         st = n < 0 ? DEC_NEGATIVE : n > PARSE_COUNT_MAX ? DEC_TOO_LARGE : DEC_OK;
-    } else if (json_is_string(v)) {
-        st = parse_decimal(json_string_value(v), json_string_length(v), PARSE_COUNT_MAX, &n);
+    } else if (jv_is_string(v)) {
+        st = parse_decimal(jv_str(v), jv_len(v), PARSE_COUNT_MAX, &n);
     }
     if (st == DEC_NEGATIVE) {
         parse_set_reason(reason, "negative token count in \"%s\"", name);
@@ -247,7 +208,7 @@ bool parse_count(const json_t *v, const char *name, int64_t *out, char *reason)
     return true;
 }
 
-bool parse_int(const json_t *v, const char *name, int min, int max, int dflt, int *out,
+bool parse_int(const jv *v, const char *name, int min, int max, int dflt, int *out,
                char *reason)
 {
     int64_t n = 0;
@@ -256,12 +217,12 @@ bool parse_int(const json_t *v, const char *name, int min, int max, int dflt, in
     *out = dflt;
     if (parse_absent(v))
         return true;
-    if (json_is_integer(v)) {
-        n = json_integer_value(v);
+    if (jv_is_integer(v)) {
+        n = jv_int(v);
         ok = true;
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t len = json_string_length(v);
+    } else if (jv_is_string(v)) {
+        const char *s = jv_str(v);
+        size_t len = jv_len(v);
         bool negative = len > 0 && s[0] == '-';
         dec_status st = parse_decimal(s + negative, len - negative, INT32_MAX, &n);
 
@@ -277,21 +238,21 @@ bool parse_int(const json_t *v, const char *name, int min, int max, int dflt, in
     return true;
 }
 
-bool parse_bool(const json_t *v, const char *name, int *out, char *reason)
+bool parse_bool(const jv *v, const char *name, int *out, char *reason)
 {
     *out = -1;
     if (parse_absent(v))
         return true;
-    if (json_is_boolean(v)) {
-        *out = json_is_true(v);
+    if (jv_is_boolean(v)) {
+        *out = jv_is_true(v);
         return true;
     }
-    if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1)) {
-        *out = (int)json_integer_value(v);
+    if (jv_is_integer(v) && (jv_int(v) == 0 || jv_int(v) == 1)) {
+        *out = (int)jv_int(v);
         return true;
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
+    if (jv_is_string(v)) {
+        const char *s = jv_str(v);
 
         if (parse_key_eq(s, "true") || strcmp(s, "1") == 0) {
             *out = 1;
@@ -306,7 +267,7 @@ bool parse_bool(const json_t *v, const char *name, int *out, char *reason)
     return false;
 }
 
-bool parse_time(const json_t *v, int64_t *out_us, char *reason)
+bool parse_time(const jv *v, int64_t *out_us, char *reason)
 {
     char quoted[REASON_QUOTE_MAX + 1];
 
@@ -315,12 +276,12 @@ bool parse_time(const json_t *v, int64_t *out_us, char *reason)
         parse_set_reason(reason, "missing timestamp");
         return false;
     }
-    if (!json_is_string(v)) {
+    if (!jv_is_string(v)) {
         parse_set_reason(reason, "invalid timestamp");
         return false;
     }
-    copy_truncated(quoted, sizeof(quoted), json_string_value(v), json_string_length(v));
-    if (!parse_timestamp(json_string_value(v), out_us)) {
+    copy_truncated(quoted, sizeof(quoted), jv_str(v), jv_len(v));
+    if (!parse_timestamp(jv_str(v), out_us)) {
         parse_set_reason(reason, "invalid timestamp \"%s\"", quoted);
         return false;
     }
@@ -508,11 +469,13 @@ void parse_reject(parse_out *out, const char *raw, size_t raw_len, const char *r
     parse_emit(out, &item);
 }
 
-void parse_reject_json(parse_out *out, const json_t *value, const char *fallback,
+void parse_reject_json(parse_out *out, const jv *value, const char *fallback,
                        size_t fallback_len, const char *reason)
 {
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *j = jv_to_json(value);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
+    json_decref(j);
     if (text)
         parse_reject(out, text, strlen(text), reason);
     else
@@ -520,14 +483,14 @@ void parse_reject_json(parse_out *out, const json_t *value, const char *fallback
     free(text);
 }
 
-bool parse_fields(json_t *obj, const parse_field *fields, size_t n, tally_event *ev, char *reason)
+bool parse_fields(jv *obj, const parse_field *fields, size_t n, tally_event *ev, char *reason)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
         const parse_field *f = &fields[i];
         char *dst = (char *)ev + f->offset;
-        json_t *v = parse_get(obj, f->key);
+        jv *v = parse_get(obj, f->key);
         bool ok = f->label ? parse_label(v, f->key, dst, f->size, reason)
                            : parse_id(v, f->key, dst, f->size, reason);
 
@@ -538,13 +501,13 @@ bool parse_fields(json_t *obj, const parse_field *fields, size_t n, tally_event 
 }
 
 /* Parses one event and emits it, or its reject with raw/raw_len or else its JSON. */
-static void emit_event(json_t *obj, const char *raw, size_t raw_len, parse_event_fn one,
+static void emit_event(jv *obj, const char *raw, size_t raw_len, parse_event_fn one,
                        parse_out *out)
 {
     parse_item item;
 
     memset(&item, 0, sizeof(item));
-    if (!json_is_object(obj)) {
+    if (!jv_is_object(obj)) {
         parse_reject_json(out, obj, raw, raw_len, "event is not an object");
         return;
     }
@@ -560,16 +523,16 @@ static void emit_event(json_t *obj, const char *raw, size_t raw_len, parse_event
     parse_emit(out, &item);
 }
 
-void parse_events(json_t *root, const char *buf, size_t len, parse_event_fn one, parse_out *out)
+void parse_events(jv *root, const char *buf, size_t len, parse_event_fn one, parse_out *out)
 {
     size_t i;
-    json_t *v;
+    jv *v;
 
-    if (!json_is_array(root)) {
+    if (!jv_is_array(root)) {
         emit_event(root, buf, len, one, out);
         return;
     }
-    json_array_foreach(root, i, v)
+    jv_foreach(root, i, v)
     {
         emit_event(v, NULL, 0, one, out);
     }

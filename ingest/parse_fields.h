@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
+#include "jdoc.h"
 
 #include "parse.h"
 
@@ -48,40 +48,40 @@ bool parse_key_eq(const char *a, const char *b);
 
 /* The member of obj named key: the exact spelling if present, else the first member
  * equal ignoring ASCII case. NULL if obj is not an object or has no such member.
- * The reference is borrowed from obj. */
-json_t *parse_get(json_t *obj, const char *key);
+ * It belongs to obj's document. */
+jv *parse_get(const jv *obj, const char *key);
 
 /* True for a missing value (NULL), JSON null, "" and "NA". */
-bool parse_absent(const json_t *v);
+bool parse_absent(const jv *v);
 
 /* An id field (request id, oid, model, deployment ...): absent gives "", a string
  * longer than size - 1 bytes is rejected ("field \"name\" too long"), a non-string
  * is rejected ("field \"name\" is not a string"). */
-bool parse_id(const json_t *v, const char *name, char *dst, size_t size, char *reason);
+bool parse_id(const jv *v, const char *name, char *dst, size_t size, char *reason);
 
 /* A free-text label (upn, gateway, region ...): like parse_id, but a string too long
  * is cut at a UTF-8 character boundary instead of rejected. */
-bool parse_label(const json_t *v, const char *name, char *dst, size_t size, char *reason);
+bool parse_label(const jv *v, const char *name, char *dst, size_t size, char *reason);
 
 /* A token or request count: a JSON integer or a string of decimal digits; absent
  * gives 0. Rejects negative values ("negative token count in \"name\""), values over
  * PARSE_COUNT_MAX ("token count in \"name\" over the maximum 1000000000000") and
  * anything else, including 1.5 and 12.0 ("invalid token count in \"name\""). */
-bool parse_count(const json_t *v, const char *name, int64_t *out, char *reason);
+bool parse_count(const jv *v, const char *name, int64_t *out, char *reason);
 
 /* A small integer (status code, sequence number) in [min, max], given as a number or
  * a decimal string; absent gives dflt. Else "invalid integer in \"name\"". */
-bool parse_int(const json_t *v, const char *name, int min, int max, int dflt, int *out,
+bool parse_int(const jv *v, const char *name, int min, int max, int dflt, int *out,
                char *reason);
 
 /* A boolean: true/false, "true"/"false" (any case), 1/0 or "1"/"0"; absent gives -1.
  * Else "invalid boolean in \"name\"". */
-bool parse_bool(const json_t *v, const char *name, int *out, char *reason);
+bool parse_bool(const jv *v, const char *name, int *out, char *reason);
 
 /* A required timestamp: absent is "missing timestamp", a value that
  * parse_timestamp() does not accept is "invalid timestamp \"value\"", one outside
  * [1900-01-01, 10000-01-01) UTC is "timestamp out of range \"value\"". */
-bool parse_time(const json_t *v, int64_t *out_us, char *reason);
+bool parse_time(const jv *v, int64_t *out_us, char *reason);
 
 /*
  * Parses an ISO 8601 date-time to microseconds since the epoch, UTC:
@@ -115,16 +115,16 @@ typedef struct parse_field {
 
 /* Fills the n fields of ev from obj with parse_id() or parse_label(); false at the
  * first one that fails. */
-bool parse_fields(json_t *obj, const parse_field *fields, size_t n, tally_event *ev, char *reason);
+bool parse_fields(jv *obj, const parse_field *fields, size_t n, tally_event *ev, char *reason);
 
 /* Parses one event object into ev (zeroed by the caller); false and a reason if it is
  * a reject. */
-typedef bool (*parse_event_fn)(json_t *obj, tally_event *ev, char *reason);
+typedef bool (*parse_event_fn)(jv *obj, tally_event *ev, char *reason);
 
 /* Emits one item per event for a message that is one event object or an array of them:
  * ITEM_EVENT (after event_finish()) or ITEM_REJECT. A rejected single object keeps
  * the whole message as raw; a rejected array element its own JSON text. */
-void parse_events(json_t *root, const char *buf, size_t len, parse_event_fn one, parse_out *out);
+void parse_events(jv *root, const char *buf, size_t len, parse_event_fn one, parse_out *out);
 
 /* Emits an item and counts it. */
 void parse_emit(parse_out *out, const parse_item *item);
@@ -134,7 +134,7 @@ void parse_reject(parse_out *out, const char *raw, size_t raw_len, const char *r
 
 /* Emits an ITEM_REJECT whose raw bytes are value serialised as compact JSON; falls back
  * to fallback/fallback_len if serialising fails. */
-void parse_reject_json(parse_out *out, const json_t *value, const char *fallback,
+void parse_reject_json(parse_out *out, const jv *value, const char *fallback,
                        size_t fallback_len, const char *reason);
 
 #endif

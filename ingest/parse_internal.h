@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include <jansson.h>
+#include "jdoc.h"
 
 #include "parse_fields.h"
 
@@ -18,8 +18,8 @@
  * whole-message reject). Usage and legacy accept one event object or an array of them;
  * monitor accepts {"records":[...]}, a bare array of records or one record.
  */
-void parse_usage(json_t *root, const char *buf, size_t len, parse_out *out);
-void parse_legacy(json_t *root, const char *buf, size_t len, parse_out *out);
-void parse_monitor(json_t *root, const char *buf, size_t len, parse_out *out);
+void parse_usage(jv *root, const char *buf, size_t len, parse_out *out);
+void parse_legacy(jv *root, const char *buf, size_t len, parse_out *out);
+void parse_monitor(jv *root, const char *buf, size_t len, parse_out *out);
 
 #endif

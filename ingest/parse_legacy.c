@@ -18,7 +18,7 @@ static const parse_field legacy_strings[] = {
     PARSE_FIELD("appId", app_id, false),
 };
 
-static bool legacy_event(json_t *obj, tally_event *ev, char *reason)
+static bool legacy_event(jv *obj, tally_event *ev, char *reason)
 {
     ev->format = EVENT_FORMAT_LEGACY;
     ev->is_stream = -1;
@@ -42,7 +42,7 @@ static bool legacy_event(json_t *obj, tally_event *ev, char *reason)
                        reason);
 }
 
-void parse_legacy(json_t *root, const char *buf, size_t len, parse_out *out)
+void parse_legacy(jv *root, const char *buf, size_t len, parse_out *out)
 {
     parse_events(root, buf, len, legacy_event, out);
 }

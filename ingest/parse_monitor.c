@@ -9,6 +9,7 @@
  * up in properties and then in the record itself, and the caller headers are searched
  * for throughout the record.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "parse_fields.h"
@@ -21,12 +22,12 @@
 #define HEADER_DEPTH_MAX 16
 
 /* The value of key in properties, else in the record itself. */
-static json_t *mon_get(json_t *rec, json_t *props, const char *key)
+static jv *mon_get(jv *rec, jv *props, const char *key)
 {
-    json_t *v = parse_get(props, key);
+    jv *v = parse_get(props, key);
 
     if (parse_absent(v)) {
-        json_t *top = parse_get(rec, key);
+        jv *top = parse_get(rec, key);
 
         if (top)
             return top;
@@ -45,23 +46,23 @@ typedef struct header_search {
 
 /* Takes value (a string, or an array whose first present element is one) as header
  * name if it is one of ours and not yet found. */
-static void take_header(header_search *hs, const char *name, json_t *value)
+static void take_header(header_search *hs, const char *name, jv *value)
 {
     bool oid = parse_key_eq(name, HEADER_OID);
     size_t i;
-    json_t *v = NULL;
+    jv *v = NULL;
 
     if (!(oid && !hs->have_oid) && !(parse_key_eq(name, HEADER_UPN) && !hs->have_upn))
         return;
-    if (json_is_array(value)) {
-        json_array_foreach(value, i, v)
+    if (jv_is_array(value)) {
+        jv_foreach(value, i, v)
         {
             if (!parse_absent(v))
                 break;
         }
         value = v;
     }
-    if (parse_absent(value) || !json_is_string(value))
+    if (parse_absent(value) || !jv_is_string(value))
         return;
     if (oid) {
         hs->failed =
@@ -84,7 +85,8 @@ static void take_header_line(header_search *hs, const char *line, size_t len)
 {
     static const char *const names[] = {HEADER_OID, HEADER_UPN};
     size_t i, n, start, end;
-    json_t *value;
+    jv value = {.type = JV_STRING};
+    char *copy;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         n = strlen(names[i]);
@@ -107,10 +109,15 @@ static void take_header_line(header_search *hs, const char *line, size_t len)
         end = len;
         while (end > start && is_space(line[end - 1]))
             end--;
-        value = json_stringn(line + start, end - start);
-        if (value)
-            take_header(hs, names[i], value);
-        json_decref(value);
+        /* a copy: take_header's helpers want it NUL-terminated */
+        value.str = copy = malloc(end - start + 1);
+        if (!copy)
+            return;
+        memcpy(copy, line + start, end - start);
+        copy[end - start] = '\0';
+        value.len = end - start;
+        take_header(hs, names[i], &value);
+        free(copy);
         return;
     }
 }
@@ -128,46 +135,48 @@ static bool looks_like_json(const char *s)
  * strings, and JSON documents logged as strings. Headers are only taken where take
  * is true; below a member named backendRequestHeaders it always is.
  */
-static void walk_headers(header_search *hs, json_t *v, bool take, int depth)
+static void walk_headers(header_search *hs, jv *v, bool take, int depth)
 {
     const char *key;
-    json_t *member;
+    jv *member;
     size_t i;
 
     if (hs->failed || (hs->have_oid && hs->have_upn) || depth > HEADER_DEPTH_MAX)
         return;
-    if (json_is_object(v)) {
-        json_t *name = parse_get(v, "name");
+    if (jv_is_object(v)) {
+        jv *name = parse_get(v, "name");
 
-        if (!json_is_string(name))
+        if (!jv_is_string(name))
             name = parse_get(v, "key");
-        if (take && json_is_string(name))
-            take_header(hs, json_string_value(name), parse_get(v, "value"));
-        json_object_foreach(v, key, member)
+        if (take && jv_is_string(name))
+            take_header(hs, jv_str(name), parse_get(v, "value"));
+        jv_foreach(v, i, member)
         {
+            key = member->key;
             if (take)
                 take_header(hs, key, member);
             walk_headers(hs, member, take || parse_key_eq(key, "backendRequestHeaders"), depth + 1);
         }
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, member)
+    } else if (jv_is_array(v)) {
+        jv_foreach(v, i, member)
         {
-            if (take && json_is_string(member))
-                take_header_line(hs, json_string_value(member), json_string_length(member));
+            if (take && jv_is_string(member))
+                take_header_line(hs, jv_str(member), jv_len(member));
             walk_headers(hs, member, take, depth + 1);
         }
-    } else if (json_is_string(v) && looks_like_json(json_string_value(v))) {
-        json_t *doc = json_loadb(json_string_value(v), json_string_length(v), 0, NULL);
+    } else if (jv_is_string(v) && looks_like_json(jv_str(v))) {
+        char err[160];
+        jdoc doc;
 
-        if (doc)
-            walk_headers(hs, doc, take, depth + 1);
-        json_decref(doc);
+        if (jdoc_load(&doc, jv_str(v), jv_len(v), false, err, sizeof(err)))
+            walk_headers(hs, doc.root, take, depth + 1);
+        jdoc_free(&doc);
     }
 }
 
 /* Finds the caller headers: first under backendRequestHeaders, which the policy sets
  * from the validated token, then anywhere else in the record. */
-static bool find_caller(json_t *rec, tally_event *ev, char *reason)
+static bool find_caller(jv *rec, tally_event *ev, char *reason)
 {
     header_search hs = {.ev = ev, .reason = reason};
 
@@ -177,9 +186,9 @@ static bool find_caller(json_t *rec, tally_event *ev, char *reason)
 }
 
 /* The fields both categories carry: correlationId and time. */
-static bool record_key(json_t *rec, json_t *props, tally_event *ev, char *reason)
+static bool record_key(jv *rec, jv *props, tally_event *ev, char *reason)
 {
-    json_t *time;
+    jv *time;
 
     ev->format = EVENT_FORMAT_MONITOR;
     ev->is_stream = -1;
@@ -196,7 +205,7 @@ static bool record_key(json_t *rec, json_t *props, tally_event *ev, char *reason
     return parse_time(time, &ev->event_time_us, reason);
 }
 
-static bool llm_record(json_t *rec, json_t *props, parse_item *item, char *reason)
+static bool llm_record(jv *rec, jv *props, parse_item *item, char *reason)
 {
     tally_event *ev = &item->ev;
 
@@ -231,10 +240,10 @@ static bool llm_record(json_t *rec, json_t *props, parse_item *item, char *reaso
     return true;
 }
 
-static bool gateway_record(json_t *rec, json_t *props, parse_item *item, char *reason)
+static bool gateway_record(jv *rec, jv *props, parse_item *item, char *reason)
 {
     tally_event *ev = &item->ev;
-    json_t *region = mon_get(rec, props, "region");
+    jv *region = mon_get(rec, props, "region");
 
     item->kind = ITEM_MON_GATEWAY;
     if (parse_absent(region))
@@ -249,13 +258,14 @@ static bool gateway_record(json_t *rec, json_t *props, parse_item *item, char *r
 
 /* Parses one record into item. Returns false with a reason for a reject; true with
  * item->kind left at ITEM_REJECT for a record of a category that is ignored. */
-static bool monitor_record(json_t *rec, parse_item *item, char *reason)
+static bool monitor_record(jv *rec, parse_item *item, char *reason)
 {
-    json_t *category, *props, *owned = NULL;
+    jv *category, *props;
+    jdoc owned = {0};
     const char *name;
     bool ok;
 
-    if (!json_is_object(rec)) {
+    if (!jv_is_object(rec)) {
         parse_set_reason(reason, "record is not an object");
         return false;
     }
@@ -264,31 +274,34 @@ static bool monitor_record(json_t *rec, parse_item *item, char *reason)
         parse_set_reason(reason, "missing category");
         return false;
     }
-    if (!json_is_string(category)) {
+    if (!jv_is_string(category)) {
         parse_set_reason(reason, "field \"category\" is not a string");
         return false;
     }
-    name = json_string_value(category);
+    name = jv_str(category);
     if (!parse_key_eq(name, "GatewayLlmLogs") && !parse_key_eq(name, "GatewayLogs"))
         return true;
     props = parse_get(rec, "properties");
-    if (json_is_string(props) && looks_like_json(json_string_value(props))) {
+    if (jv_is_string(props) && looks_like_json(jv_str(props))) {
         /* some Azure services log properties as a JSON document in a string */
-        owned = json_loadb(json_string_value(props), json_string_length(props), 0, NULL);
-        props = owned;
+        char err[160];
+
+        props = jdoc_load(&owned, jv_str(props), jv_len(props), false, err, sizeof(err))
+                    ? owned.root
+                    : NULL;
     }
-    if (!json_is_object(props))
+    if (!jv_is_object(props))
         props = NULL;
     if (parse_key_eq(name, "GatewayLlmLogs"))
         ok = llm_record(rec, props, item, reason);
     else
         ok = gateway_record(rec, props, item, reason);
-    json_decref(owned);
+    jdoc_free(&owned);
     return ok;
 }
 
 /* Emits the item of one record; raw/raw_len, if not NULL, are its bytes. */
-static void emit_record(json_t *rec, const char *raw, size_t raw_len, parse_out *out)
+static void emit_record(jv *rec, const char *raw, size_t raw_len, parse_out *out)
 {
     parse_item item;
 
@@ -305,23 +318,23 @@ static void emit_record(json_t *rec, const char *raw, size_t raw_len, parse_out 
         parse_emit(out, &item);
 }
 
-void parse_monitor(json_t *root, const char *buf, size_t len, parse_out *out)
+void parse_monitor(jv *root, const char *buf, size_t len, parse_out *out)
 {
-    json_t *records = root, *rec;
+    jv *records = root, *rec;
     size_t i;
 
-    if (json_is_object(root)) {
+    if (jv_is_object(root)) {
         records = parse_get(root, "records");
         if (records == NULL) {
             emit_record(root, buf, len, out);
             return;
         }
-        if (!json_is_array(records)) {
+        if (!jv_is_array(records)) {
             parse_reject(out, buf, len, "field \"records\" is not an array");
             return;
         }
     }
-    json_array_foreach(records, i, rec)
+    jv_foreach(records, i, rec)
     {
         emit_record(rec, NULL, 0, out);
     }

@@ -26,14 +26,14 @@ static const parse_field usage_strings[] = {
 };
 
 /* An optional member that must be an object when present. */
-static bool get_object(json_t *parent, const char *key, json_t **out, char *reason)
+static bool get_object(jv *parent, const char *key, jv **out, char *reason)
 {
-    json_t *v = parse_get(parent, key);
+    jv *v = parse_get(parent, key);
 
     *out = NULL;
     if (parse_absent(v))
         return true;
-    if (!json_is_object(v)) {
+    if (!jv_is_object(v)) {
         parse_set_reason(reason, "field \"%s\" is not an object", key);
         return false;
     }
@@ -41,7 +41,7 @@ static bool get_object(json_t *parent, const char *key, json_t **out, char *reas
     return true;
 }
 
-static bool count(json_t *obj, const char *key, int64_t *out, char *reason)
+static bool count(jv *obj, const char *key, int64_t *out, char *reason)
 {
     return parse_count(parse_get(obj, key), key, out, reason);
 }
@@ -50,10 +50,10 @@ static bool count(json_t *obj, const char *key, int64_t *out, char *reason)
  * counts input, output, cache read, 5m, 1h, unsplit writes. A 5m/1h split that adds up to
  * less than cache_creation_input_tokens leaves the rest unsplit; without a split all
  * writes are unsplit. */
-static bool token_classes(json_t *usage, int64_t *input, int64_t *output, int64_t *read,
+static bool token_classes(jv *usage, int64_t *input, int64_t *output, int64_t *read,
                           int64_t *w5m, int64_t *w1h, int64_t *unsplit, char *reason)
 {
-    json_t *split;
+    jv *split;
     int64_t created;
 
     if (!count(usage, "input_tokens", input, reason) ||
@@ -76,27 +76,27 @@ static bool token_classes(json_t *usage, int64_t *input, int64_t *output, int64_
 
 /* usage.iterations[]: each entry an object with its type, model and token classes. An
  * empty list is no list; more than EVENT_ITERATIONS_MAX entries is a reject. */
-static bool usage_iterations(json_t *usage, tally_event *ev, char *reason)
+static bool usage_iterations(jv *usage, tally_event *ev, char *reason)
 {
-    json_t *list = parse_get(usage, "iterations"), *item;
+    jv *list = parse_get(usage, "iterations"), *item;
     size_t i;
 
     if (parse_absent(list))
         return true;
-    if (!json_is_array(list)) {
+    if (!jv_is_array(list)) {
         parse_set_reason(reason, "field \"iterations\" is not an array");
         return false;
     }
-    if (json_array_size(list) > EVENT_ITERATIONS_MAX) {
+    if (jv_size(list) > EVENT_ITERATIONS_MAX) {
         parse_set_reason(reason, "field \"iterations\" has more than %d entries",
                          EVENT_ITERATIONS_MAX);
         return false;
     }
-    json_array_foreach(list, i, item)
+    jv_foreach(list, i, item)
     {
         event_iteration *it = &ev->iterations[i];
 
-        if (!json_is_object(item)) {
+        if (!jv_is_object(item)) {
             parse_set_reason(reason, "field \"iterations\" has an entry that is not an object");
             return false;
         }
@@ -109,15 +109,15 @@ static bool usage_iterations(json_t *usage, tally_event *ev, char *reason)
                            &it->cache_write_unsplit_tokens, reason))
             return false;
     }
-    ev->niterations = (int)json_array_size(list);
+    ev->niterations = (int)jv_size(list);
     return true;
 }
 
 /* Fills the token classes, tool counts, service tier, speed, inference geo and iterations
  * from Anthropic's usage object. */
-static bool usage_tokens(json_t *usage, tally_event *ev, char *reason)
+static bool usage_tokens(jv *usage, tally_event *ev, char *reason)
 {
-    json_t *tools;
+    jv *tools;
 
     if (!token_classes(usage, &ev->input_tokens, &ev->output_tokens, &ev->cache_read_tokens,
                        &ev->cache_write_5m_tokens, &ev->cache_write_1h_tokens,
@@ -135,15 +135,15 @@ static bool usage_tokens(json_t *usage, tally_event *ev, char *reason)
            usage_iterations(usage, ev, reason);
 }
 
-static bool usage_event(json_t *obj, tally_event *ev, char *reason)
+static bool usage_event(jv *obj, tally_event *ev, char *reason)
 {
-    json_t *schema = parse_get(obj, "schema");
-    json_t *usage;
+    jv *schema = parse_get(obj, "schema");
+    jv *usage;
 
     if (!parse_absent(schema) &&
-        !(json_is_string(schema) && strcmp(json_string_value(schema), USAGE_SCHEMA) == 0)) {
+        !(jv_is_string(schema) && strcmp(jv_str(schema), USAGE_SCHEMA) == 0)) {
         parse_set_reason(reason, "unsupported schema \"%.64s\"",
-                         json_is_string(schema) ? json_string_value(schema) : "");
+                         jv_is_string(schema) ? jv_str(schema) : "");
         return false;
     }
     ev->format = EVENT_FORMAT_USAGE;
@@ -170,7 +170,7 @@ static bool usage_event(json_t *obj, tally_event *ev, char *reason)
     return usage_tokens(usage, ev, reason);
 }
 
-void parse_usage(json_t *root, const char *buf, size_t len, parse_out *out)
+void parse_usage(jv *root, const char *buf, size_t len, parse_out *out)
 {
     parse_events(root, buf, len, usage_event, out);
 }

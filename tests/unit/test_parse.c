@@ -9,6 +9,49 @@
 #include "parse_collect.h"
 #include "parse_internal.h"
 
+
+/* values for the field helpers: strings, numbers and null in a small pool, documents
+ * parsed with jdoc_load() into one document freed by the next load or jdoc_free */
+static jv pool[16];
+static size_t npool;
+static jdoc loaded;
+
+static jv *pooled(jv v)
+{
+    jv *p = &pool[npool++ % (sizeof(pool) / sizeof(pool[0]))];
+
+    *p = v;
+    return p;
+}
+
+static jv *jstr(const char *s)
+{
+    return pooled((jv){.type = JV_STRING, .str = s, .len = strlen(s)});
+}
+
+static jv *jint(int64_t n)
+{
+    return pooled((jv){.type = JV_INTEGER, .integer = n});
+}
+
+static jv *jreal(double r)
+{
+    return pooled((jv){.type = JV_REAL, .real = r});
+}
+
+static jv *jnull(void)
+{
+    return pooled((jv){.type = JV_NULL});
+}
+
+static jv *load(const char *text)
+{
+    char err[160];
+
+    jdoc_free(&loaded);
+    return jdoc_load(&loaded, text, strlen(text), true, err, sizeof(err)) ? loaded.root : NULL;
+}
+
 static int64_t iso(const char *s)
 {
     int64_t us = INT64_MIN;
@@ -150,32 +193,31 @@ static void test_culture_time(void **state)
 
 static void test_get_case_insensitive(void **state)
 {
-    json_t *obj = json_loads("{\"Properties\":1,\"properties\":2,\"CorrelationID\":3,"
-                             "\"x-Tally-User-OID\":4}",
-                             0, NULL);
+    jv *obj = load("{\"Properties\":1,\"properties\":2,\"CorrelationID\":3,"
+                             "\"x-Tally-User-OID\":4}");
 
     (void)state;
     assert_non_null(obj);
     /* the exact spelling wins over another casing */
-    assert_int_equal(json_integer_value(parse_get(obj, "properties")), 2);
-    assert_int_equal(json_integer_value(parse_get(obj, "Properties")), 1);
-    assert_int_equal(json_integer_value(parse_get(obj, "PROPERTIES")), 1);
-    assert_int_equal(json_integer_value(parse_get(obj, "correlationId")), 3);
-    assert_int_equal(json_integer_value(parse_get(obj, "x-tally-user-oid")), 4);
+    assert_int_equal(jv_int(parse_get(obj, "properties")), 2);
+    assert_int_equal(jv_int(parse_get(obj, "Properties")), 1);
+    assert_int_equal(jv_int(parse_get(obj, "PROPERTIES")), 1);
+    assert_int_equal(jv_int(parse_get(obj, "correlationId")), 3);
+    assert_int_equal(jv_int(parse_get(obj, "x-tally-user-oid")), 4);
     assert_null(parse_get(obj, "correlation"));
     assert_null(parse_get(obj, "correlationIdX"));
     assert_null(parse_get(NULL, "a"));
-    assert_null(parse_get(json_array_get(obj, 0), "a"));
+    assert_null(parse_get(parse_get(obj, "Properties"), "a"));
     assert_true(parse_key_eq("GatewayLlmLogs", "gatewayllmlogs"));
     assert_false(parse_key_eq("GatewayLogs", "GatewayLlmLogs"));
     assert_false(parse_key_eq("a", "ab"));
-    json_decref(obj);
+    jdoc_free(&loaded);
 }
 
 static void test_absent(void **state)
 {
-    json_t *na = json_string("NA"), *empty = json_string(""), *null = json_null();
-    json_t *lower = json_string("na"), *zero = json_integer(0);
+    jv *na = jstr("NA"), *empty = jstr(""), *null = jnull();
+    jv *lower = jstr("na"), *zero = jint(0);
 
     (void)state;
     assert_true(parse_absent(NULL));
@@ -184,22 +226,17 @@ static void test_absent(void **state)
     assert_true(parse_absent(null));
     assert_false(parse_absent(lower));
     assert_false(parse_absent(zero));
-    json_decref(na);
-    json_decref(empty);
-    json_decref(null);
-    json_decref(lower);
-    json_decref(zero);
 }
 
 /* Runs parse_count on one JSON value given as text. */
 static bool count_of(const char *text, int64_t *out, char *reason)
 {
-    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    jv *v = load(text);
     bool ok;
 
     assert_non_null(v);
     ok = parse_count(v, "n", out, reason);
-    json_decref(v);
+    jdoc_free(&loaded);
     return ok;
 }
 
@@ -256,85 +293,85 @@ static void test_count(void **state)
 static void test_int_and_bool(void **state)
 {
     char reason[PARSE_REASON_MAX];
-    json_t *v;
+    jv *v;
     int n;
 
     (void)state;
-    v = json_string("429");
+    v = jstr("429");
     assert_true(parse_int(v, "statusCode", 0, 999, 0, &n, reason));
     assert_int_equal(n, 429);
-    json_decref(v);
-    v = json_string("-1");
+    jdoc_free(&loaded);
+    v = jstr("-1");
     assert_false(parse_int(v, "statusCode", 0, 999, 0, &n, reason));
     assert_string_equal(reason, "invalid integer in \"statusCode\"");
-    json_decref(v);
-    v = json_real(200.0);
+    jdoc_free(&loaded);
+    v = jreal(200.0);
     assert_false(parse_int(v, "statusCode", 0, 999, 0, &n, reason));
-    json_decref(v);
-    v = json_string("99999999999");
+    jdoc_free(&loaded);
+    v = jstr("99999999999");
     assert_false(parse_int(v, "statusCode", 0, 999, 0, &n, reason));
-    json_decref(v);
-    v = json_string("-3");
+    jdoc_free(&loaded);
+    v = jstr("-3");
     assert_true(parse_int(v, "x", -5, 5, 0, &n, reason));
     assert_int_equal(n, -3);
-    json_decref(v);
+    jdoc_free(&loaded);
     assert_true(parse_int(NULL, "x", 0, 5, 4, &n, reason));
     assert_int_equal(n, 4);
 
-    v = json_string("TRUE");
+    v = jstr("TRUE");
     assert_true(parse_bool(v, "isStream", &n, reason));
     assert_int_equal(n, 1);
-    json_decref(v);
-    v = json_string("False");
+    jdoc_free(&loaded);
+    v = jstr("False");
     assert_true(parse_bool(v, "isStream", &n, reason));
     assert_int_equal(n, 0);
-    json_decref(v);
-    v = json_integer(1);
+    jdoc_free(&loaded);
+    v = jint(1);
     assert_true(parse_bool(v, "isStream", &n, reason));
     assert_int_equal(n, 1);
-    json_decref(v);
+    jdoc_free(&loaded);
     assert_true(parse_bool(NULL, "isStream", &n, reason));
     assert_int_equal(n, -1);
-    v = json_string("yes");
+    v = jstr("yes");
     assert_false(parse_bool(v, "isStream", &n, reason));
     assert_string_equal(reason, "invalid boolean in \"isStream\"");
-    json_decref(v);
-    v = json_integer(2);
+    jdoc_free(&loaded);
+    v = jint(2);
     assert_false(parse_bool(v, "isStream", &n, reason));
-    json_decref(v);
+    jdoc_free(&loaded);
 }
 
 static void test_id_and_label(void **state)
 {
     char reason[PARSE_REASON_MAX];
     char small[5];
-    json_t *v;
+    jv *v;
 
     (void)state;
-    v = json_string("abcd");
+    v = jstr("abcd");
     assert_true(parse_id(v, "requestId", small, sizeof(small), reason));
     assert_string_equal(small, "abcd");
-    json_decref(v);
-    v = json_string("abcde");
+    jdoc_free(&loaded);
+    v = jstr("abcde");
     assert_false(parse_id(v, "requestId", small, sizeof(small), reason));
     assert_string_equal(reason, "field \"requestId\" too long");
     assert_true(parse_label(v, "gatewayName", small, sizeof(small), reason));
     assert_string_equal(small, "abcd");
-    json_decref(v);
+    jdoc_free(&loaded);
     /* "ab" + U+20AC (3 bytes): 4 bytes would split the euro sign */
-    v = json_string("ab\xe2\x82\xac");
+    v = jstr("ab\xe2\x82\xac");
     assert_true(parse_label(v, "gatewayName", small, sizeof(small), reason));
     assert_string_equal(small, "ab");
-    json_decref(v);
-    v = json_integer(5);
+    jdoc_free(&loaded);
+    v = jint(5);
     assert_false(parse_id(v, "model", small, sizeof(small), reason));
     assert_string_equal(reason, "field \"model\" is not a string");
-    json_decref(v);
-    v = json_string("NA");
+    jdoc_free(&loaded);
+    v = jstr("NA");
     strcpy(small, "old");
     assert_true(parse_id(v, "model", small, sizeof(small), reason));
     assert_string_equal(small, "");
-    json_decref(v);
+    jdoc_free(&loaded);
 }
 
 static void test_time_reasons(void **state)
@@ -342,49 +379,49 @@ static void test_time_reasons(void **state)
     char reason[PARSE_REASON_MAX];
     char long_value[300];
     int64_t us;
-    json_t *v;
+    jv *v;
 
     (void)state;
     assert_false(parse_time(NULL, &us, reason));
     assert_string_equal(reason, "missing timestamp");
-    v = json_string("NA");
+    v = jstr("NA");
     assert_false(parse_time(v, &us, reason));
     assert_string_equal(reason, "missing timestamp");
-    json_decref(v);
-    v = json_integer(1791969153);
+    jdoc_free(&loaded);
+    v = jint(1791969153);
     assert_false(parse_time(v, &us, reason));
     assert_string_equal(reason, "invalid timestamp");
-    json_decref(v);
-    v = json_string("2026-10-14T09:12:33");
+    jdoc_free(&loaded);
+    v = jstr("2026-10-14T09:12:33");
     assert_true(parse_time(v, &us, reason));
     assert_int_equal(us, INT64_C(1791969153000000));
-    json_decref(v);
+    jdoc_free(&loaded);
     /* times the sink cannot store are rejects, not a batch that fails forever */
-    v = json_string("0000-06-01T00:00:00Z");
+    v = jstr("0000-06-01T00:00:00Z");
     assert_false(parse_time(v, &us, reason));
     assert_string_equal(reason, "timestamp out of range \"0000-06-01T00:00:00Z\"");
-    json_decref(v);
-    v = json_string("1900-01-01T00:30:00+01:00");
+    jdoc_free(&loaded);
+    v = jstr("1900-01-01T00:30:00+01:00");
     assert_false(parse_time(v, &us, reason));
     assert_string_equal(reason, "timestamp out of range \"1900-01-01T00:30:00+01:00\"");
-    json_decref(v);
-    v = json_string("9999-12-31T23:30:00-01:00");
+    jdoc_free(&loaded);
+    v = jstr("9999-12-31T23:30:00-01:00");
     assert_false(parse_time(v, &us, reason));
-    json_decref(v);
-    v = json_string("1900-01-01T00:00:00Z");
+    jdoc_free(&loaded);
+    v = jstr("1900-01-01T00:00:00Z");
     assert_true(parse_time(v, &us, reason));
     assert_int_equal(us, INT64_C(-2208988800000000));
-    json_decref(v);
-    v = json_string("9999-12-31T23:59:59.999999Z");
+    jdoc_free(&loaded);
+    v = jstr("9999-12-31T23:59:59.999999Z");
     assert_true(parse_time(v, &us, reason));
-    json_decref(v);
+    jdoc_free(&loaded);
     /* a long bad value is quoted in part */
     memset(long_value, 'x', sizeof(long_value) - 1);
     long_value[sizeof(long_value) - 1] = '\0';
-    v = json_string(long_value);
+    v = jstr(long_value);
     assert_false(parse_time(v, &us, reason));
     assert_int_equal(strlen(reason), strlen("invalid timestamp \"\"") + 64);
-    json_decref(v);
+    jdoc_free(&loaded);
 }
 
 /* Each format is recognised in auto mode; what fits none is one reject. */
