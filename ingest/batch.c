@@ -337,7 +337,7 @@ static void col_iterations(batch *b, const tally_event *ev)
         else
             membuf_puts(j, "null");
 #define ITERATION_COUNT(name)                                                                      \
-    membuf_puts(j, ",\"" #name "\":");                                                            \
+    membuf_puts(j, ",\"" #name "\":");                                                             \
     buf_int(j, it->name);
         TALLY_TOKEN_CLASSES(ITERATION_COUNT)
 #undef ITERATION_COUNT

@@ -109,6 +109,7 @@ static inline size_t jv_size(const jv *v)
 }
 
 /* for (each element or member m of v, counting in i) */
-#define jv_foreach(v, i, m) for ((i) = 0, (m) = (v) ? (v)->first : NULL; (m); (i)++, (m) = (m)->next)
+#define jv_foreach(v, i, m)                                                                        \
+    for ((i) = 0, (m) = (v) ? (v)->first : NULL; (m); (i)++, (m) = (m)->next)
 
 #endif

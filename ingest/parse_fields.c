@@ -208,8 +208,7 @@ bool parse_count(const jv *v, const char *name, int64_t *out, char *reason)
     return true;
 }
 
-bool parse_int(const jv *v, const char *name, int min, int max, int dflt, int *out,
-               char *reason)
+bool parse_int(const jv *v, const char *name, int min, int max, int dflt, int *out, char *reason)
 {
     int64_t n = 0;
     bool ok = false;
@@ -469,8 +468,8 @@ void parse_reject(parse_out *out, const char *raw, size_t raw_len, const char *r
     parse_emit(out, &item);
 }
 
-void parse_reject_json(parse_out *out, const jv *value, const char *fallback,
-                       size_t fallback_len, const char *reason)
+void parse_reject_json(parse_out *out, const jv *value, const char *fallback, size_t fallback_len,
+                       const char *reason)
 {
     json_t *j = jv_to_json(value);
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -501,8 +500,7 @@ bool parse_fields(jv *obj, const parse_field *fields, size_t n, tally_event *ev,
 }
 
 /* Parses one event and emits it, or its reject with raw/raw_len or else its JSON. */
-static void emit_event(jv *obj, const char *raw, size_t raw_len, parse_event_fn one,
-                       parse_out *out)
+static void emit_event(jv *obj, const char *raw, size_t raw_len, parse_event_fn one, parse_out *out)
 {
     parse_item item;
 

@@ -71,8 +71,7 @@ bool parse_count(const jv *v, const char *name, int64_t *out, char *reason);
 
 /* A small integer (status code, sequence number) in [min, max], given as a number or
  * a decimal string; absent gives dflt. Else "invalid integer in \"name\"". */
-bool parse_int(const jv *v, const char *name, int min, int max, int dflt, int *out,
-               char *reason);
+bool parse_int(const jv *v, const char *name, int min, int max, int dflt, int *out, char *reason);
 
 /* A boolean: true/false, "true"/"false" (any case), 1/0 or "1"/"0"; absent gives -1.
  * Else "invalid boolean in \"name\"". */
@@ -134,7 +133,7 @@ void parse_reject(parse_out *out, const char *raw, size_t raw_len, const char *r
 
 /* Emits an ITEM_REJECT whose raw bytes are value serialised as compact JSON; falls back
  * to fallback/fallback_len if serialising fails. */
-void parse_reject_json(parse_out *out, const jv *value, const char *fallback,
-                       size_t fallback_len, const char *reason);
+void parse_reject_json(parse_out *out, const jv *value, const char *fallback, size_t fallback_len,
+                       const char *reason);
 
 #endif

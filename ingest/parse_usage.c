@@ -50,8 +50,8 @@ static bool count(jv *obj, const char *key, int64_t *out, char *reason)
  * counts input, output, cache read, 5m, 1h, unsplit writes. A 5m/1h split that adds up to
  * less than cache_creation_input_tokens leaves the rest unsplit; without a split all
  * writes are unsplit. */
-static bool token_classes(jv *usage, int64_t *input, int64_t *output, int64_t *read,
-                          int64_t *w5m, int64_t *w1h, int64_t *unsplit, char *reason)
+static bool token_classes(jv *usage, int64_t *input, int64_t *output, int64_t *read, int64_t *w5m,
+                          int64_t *w1h, int64_t *unsplit, char *reason)
 {
     jv *split;
     int64_t created;

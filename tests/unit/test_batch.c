@@ -135,7 +135,11 @@ static void test_time_text_gmtime(void **state)
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        us = i == 0 ? lo : i == 1 ? hi : i == 2 ? 0 : i == 3 ? -1 : lo + (int64_t)(x % (uint64_t)(hi - lo));
+        us = i == 0   ? lo
+             : i == 1 ? hi
+             : i == 2 ? 0
+             : i == 3 ? -1
+                      : lo + (int64_t)(x % (uint64_t)(hi - lo));
         secs = us / 1000000;
         frac = us % 1000000;
         if (frac < 0) {

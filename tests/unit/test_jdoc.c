@@ -39,10 +39,10 @@ static void test_edge_cases(void **state)
         {"{\"euro\":\"\xe2\x82\xac\",\"emoji\":\"\xf0\x9f\x98\x80\"}", true},
         {"[0,-0,12,-3,1.5,2e3,-1.25E-2,1e-400]", true},
         {"[9223372036854775807,-9223372036854775808]", true},
-        {"{\"a\":1,\"a\":2}", false},               /* jansson keeps the last */
-        {"{\"a\":1,\"b\":2,\"a\":[3]}", false},     /* in the first one's place */
+        {"{\"a\":1,\"a\":2}", false},                 /* jansson keeps the last */
+        {"{\"a\":1,\"b\":2,\"a\":[3]}", false},       /* in the first one's place */
         {"{\"a\":\"\\u00e9\\ud83d\\ude00\"}", false}, /* \u escapes are jansson's */
-        {"{\"a\":\"\\ud83d\"}", false},             /* a lone surrogate: refused */
+        {"{\"a\":\"\\ud83d\"}", false},               /* a lone surrogate: refused */
         {"{\"a\":\"\\u0000\"}", false},
         {"{\"a\":\"\\x\"}", false},
         {"[9223372036854775808]", false},

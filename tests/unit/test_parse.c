@@ -9,7 +9,6 @@
 #include "parse_collect.h"
 #include "parse_internal.h"
 
-
 /* values for the field helpers: strings, numbers and null in a small pool, documents
  * parsed with jdoc_load() into one document freed by the next load or jdoc_free */
 static jv pool[16];
@@ -194,7 +193,7 @@ static void test_culture_time(void **state)
 static void test_get_case_insensitive(void **state)
 {
     jv *obj = load("{\"Properties\":1,\"properties\":2,\"CorrelationID\":3,"
-                             "\"x-Tally-User-OID\":4}");
+                   "\"x-Tally-User-OID\":4}");
 
     (void)state;
     assert_non_null(obj);
