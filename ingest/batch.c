@@ -163,7 +163,8 @@ void batch_cleanup(batch *b)
     membuf_free(&b->llm);
     membuf_free(&b->gateway);
     membuf_free(&b->rejects);
-    membuf_free(&b->parts);
+    free(b->parts);
+    membuf_free(&b->part_keys);
     free(b->evs);
     free(b->offsets);
     free(b->gaps);
@@ -179,7 +180,8 @@ void batch_reset(batch *b)
     membuf_reset(&b->llm);
     membuf_reset(&b->gateway);
     membuf_reset(&b->rejects);
-    membuf_reset(&b->parts);
+    b->nparts = 0;
+    membuf_reset(&b->part_keys);
     membuf_reset(&b->msg_info);
     b->sql_parts = false;
     b->nevents = b->nllm = b->ngateway = b->nrejects = 0;
@@ -193,7 +195,7 @@ void batch_reset(batch *b)
 bool batch_oom(const batch *b)
 {
     return b->oom || b->events.oom || b->llm.oom || b->gateway.oom || b->rejects.oom ||
-           b->parts.oom || b->msg_info.oom || b->scratch.oom;
+           b->part_keys.oom || b->msg_info.oom || b->scratch.oom;
 }
 
 /* Makes room for element n of *arr (doubling from first); false, b->oom set, if none. */
@@ -353,30 +355,33 @@ static void col_iterations(batch *b, const tally_event *ev)
 #define PARTS_BUCKET_US INT64_C(900000000) /* date_bin('15 minutes', …, epoch) */
 enum { PARTS_REQUEST_COUNTS = 0 TALLY_REQUEST_COUNTS(TALLY_COUNT_ONE) };
 
-/* One row of tally_stage_parts: tokens per token class, counts per TALLY_REQUEST_COUNTS. */
+/* One part of the event: tokens per token class, counts per TALLY_REQUEST_COUNTS. */
 static void part_row(batch *b, const tally_event *ev, const char *model, int band, int64_t requests,
                      const int64_t *tokens, const int64_t *counts)
 {
-    membuf *o = &b->parts;
+    membuf *o = &b->part_keys;
     int64_t bucket = ev->event_time_us / PARTS_BUCKET_US;
+    batch_part *part;
 
+    if (!grow(b, (void **)&b->parts, &b->parts_cap, b->nparts, sizeof(*b->parts), 1024))
+        return;
     if (ev->event_time_us % PARTS_BUCKET_US < 0)
         bucket--;
-    buf_time(o, bucket * PARTS_BUCKET_US);
+    part = &b->parts[b->nparts++];
+    part->bucket_us = bucket * PARTS_BUCKET_US;
+    part->key = o->len;
     col_text(o, ev->user_oid[0] ? ev->user_oid : EVENT_UNATTRIBUTED, false);
     col_text(o, model, false);
     col_text(o, ev->deployment, false);
     col_int(o, band);
     col_text(o, ev->speed[0] ? ev->speed : "standard", false);
     col_text(o, ev->inference_geo, false);
-    col_int(o, requests);
+    part->key_len = o->len - part->key;
+    part->sums[0] = requests;
     for (int i = 0; i < TALLY_TOKEN_CLASS_COUNT; i++)
-        col_int(o, tokens[i]);
+        part->sums[1 + i] = tokens[i];
     for (int i = 0; i < PARTS_REQUEST_COUNTS; i++)
-        col_int(o, counts[i]);
-    col_text(o, ev->user_upn, true);
-    col_time(o, ev->event_time_us);
-    membuf_putc(o, '\n');
+        part->sums[1 + TALLY_TOKEN_CLASS_COUNT + i] = counts[i];
 }
 
 /* A speed SQL's lower() keeps as it is in any locale: plain lowercase ASCII. */
@@ -432,8 +437,8 @@ static void add_parts(batch *b, const tally_event *ev)
     }
 }
 
-/* Records where the event just added lies in b->events and b->parts. */
-static void add_event_ref(batch *b, const tally_event *ev, size_t row, size_t id_len, size_t parts)
+/* Records where the event just added lies in b->events and b->parts, and its upn. */
+static void add_event_ref(batch *b, const tally_event *ev, size_t row, size_t id_len, size_t part)
 {
     batch_event *e;
 
@@ -443,15 +448,19 @@ static void add_event_ref(batch *b, const tally_event *ev, size_t row, size_t id
     e->time_us = ev->event_time_us;
     e->row = row;
     e->row_len = b->events.len - row;
-    e->parts = parts;
-    e->parts_len = b->parts.len - parts;
+    e->part = part;
+    e->nparts = b->nparts - part;
     e->id_len = id_len;
+    e->upn = b->part_keys.len;
+    if (ev->user_upn[0])
+        buf_text(&b->part_keys, ev->user_upn, false);
+    e->upn_len = b->part_keys.len - e->upn;
 }
 
 static void add_event(batch *b, const tally_event *ev)
 {
     membuf *o = &b->events;
-    size_t row = o->len, parts = b->parts.len, id_len;
+    size_t row = o->len, part = b->nparts, id_len;
     const char *labels[] = {ev->user_upn, ev->tenant_id, ev->app_id, ev->session_id,
                             ev->message_id};
     const char *more[] = {ev->gateway, ev->region,    ev->subscription,
@@ -485,7 +494,7 @@ static void add_event(batch *b, const tally_event *ev)
     col_iterations(b, ev);
     membuf_putc(o, '\n');
     add_parts(b, ev);
-    add_event_ref(b, ev, row, id_len, parts);
+    add_event_ref(b, ev, row, id_len, part);
     b->nevents++;
     batch_month(b, ev->event_time_us);
     message_time(b, ev->event_time_us);
@@ -751,4 +760,128 @@ void batch_event_id_element(const batch *b, size_t i, membuf *out)
         membuf_putc(out, c);
     }
     membuf_putc(out, '"');
+}
+
+/* FNV-1a of n bytes, continuing from h */
+static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        h ^= (unsigned char)p[k];
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+/* an event's developer: the first key column of its first part, without its tab */
+static const char *event_developer(const batch *b, const batch_event *e, size_t *len)
+{
+    const char *k = b->part_keys.data + b->parts[e->part].key + 1;
+    const char *end = memchr(k, '\t', b->parts[e->part].key_len - 1);
+
+    *len = end ? (size_t)(end - k) : b->parts[e->part].key_len - 1;
+    return k;
+}
+
+/* In open-addressing tables of cap (a power of two) slots holding a group's index + 1
+ * (0 = free): the slot of part p among the groups of parts, and of developer dev/dlen
+ * among the label groups (lab: each one's event). */
+static size_t part_slot(const batch *b, const size_t *slots, size_t cap, const batch_part *groups,
+                        const batch_part *p)
+{
+    const char *key = b->part_keys.data + p->key;
+    uint64_t h = fnv1a(UINT64_C(14695981039346656037) ^ (uint64_t)p->bucket_us, key, p->key_len);
+    size_t at = (size_t)h & (cap - 1);
+
+    for (; slots[at]; at = (at + 1) & (cap - 1)) {
+        const batch_part *g = &groups[slots[at] - 1];
+
+        if (g->bucket_us == p->bucket_us && g->key_len == p->key_len &&
+            memcmp(b->part_keys.data + g->key, key, p->key_len) == 0)
+            break;
+    }
+    return at;
+}
+
+static size_t developer_slot(const batch *b, const size_t *slots, size_t cap, const size_t *lab,
+                             const char *dev, size_t dlen)
+{
+    size_t at = (size_t)fnv1a(UINT64_C(14695981039346656037), dev, dlen) & (cap - 1);
+
+    for (; slots[at]; at = (at + 1) & (cap - 1)) {
+        size_t glen;
+        const char *gdev = event_developer(b, &b->evs[lab[slots[at] - 1]], &glen);
+
+        if (glen == dlen && memcmp(gdev, dev, dlen) == 0)
+            break;
+    }
+    return at;
+}
+
+bool batch_rollup_text(const batch *b, const uint8_t *skip, membuf *agg, membuf *labels)
+{
+    size_t cap = 64, ngroups = 0, nlabels = 0;
+    size_t *slots, *lslots, *lab; /* lab: per label group, its event */
+    batch_part *groups;
+    bool ok;
+
+    while (cap < 2 * (b->nparts + 1))
+        cap *= 2;
+    slots = calloc(cap, sizeof(*slots));
+    lslots = calloc(cap, sizeof(*lslots));
+    lab = malloc((b->nevents + 1) * sizeof(*lab));
+    groups = malloc((b->nparts + 1) * sizeof(*groups));
+    ok = slots && lslots && lab && groups;
+    for (size_t i = 0; ok && i < b->nevents; i++) {
+        const batch_event *e = &b->evs[i];
+
+        if (skip[i] || e->nparts == 0)
+            continue;
+        for (size_t j = e->part; j < e->part + e->nparts; j++) {
+            const batch_part *p = &b->parts[j];
+            size_t at = part_slot(b, slots, cap, groups, p);
+
+            if (!slots[at]) {
+                groups[ngroups] = *p;
+                slots[at] = ++ngroups;
+                continue;
+            }
+            for (int k = 0; k < BATCH_PART_SUMS; k++)
+                groups[slots[at] - 1].sums[k] += p->sums[k];
+        }
+        if (e->upn_len) {
+            size_t dlen;
+            const char *dev = event_developer(b, e, &dlen);
+            size_t at = developer_slot(b, lslots, cap, lab, dev, dlen);
+
+            if (!lslots[at]) {
+                lab[nlabels] = i;
+                lslots[at] = ++nlabels;
+            } else if (b->evs[lab[lslots[at] - 1]].time_us < e->time_us) {
+                lab[lslots[at] - 1] = i;
+            }
+        }
+    }
+    for (size_t g = 0; ok && g < ngroups; g++) {
+        buf_time(agg, groups[g].bucket_us);
+        membuf_put(agg, b->part_keys.data + groups[g].key, groups[g].key_len);
+        for (int k = 0; k < BATCH_PART_SUMS; k++)
+            col_int(agg, groups[g].sums[k]);
+        membuf_putc(agg, '\n');
+    }
+    for (size_t g = 0; ok && g < nlabels; g++) {
+        const batch_event *e = &b->evs[lab[g]];
+        size_t dlen;
+        const char *dev = event_developer(b, e, &dlen);
+
+        membuf_put(labels, dev, dlen);
+        membuf_putc(labels, '\t');
+        membuf_put(labels, b->part_keys.data + e->upn, e->upn_len);
+        col_time(labels, e->time_us);
+        membuf_putc(labels, '\n');
+    }
+    free(slots);
+    free(lslots);
+    free(lab);
+    free(groups);
+    return ok && !agg->oom && !labels->oom;
 }

@@ -35,11 +35,25 @@
 #define BATCH_GATEWAY_COLUMNS                                                                      \
     "correlation_id, event_time, user_oid, user_upn, subscription, status_code, region"
 #define BATCH_REJECT_COLUMNS "source_key, source, reason, raw"
-/* tally_stage_parts: an event's rollup parts (tally_usage_parts() computed here), each
- * with the rollup key, its sums, and the event's upn and time (for developer_labels) */
-#define BATCH_PARTS_COLUMNS                                                                        \
+/* tally_stage_agg: the rollup parts of a batch's events (tally_usage_parts() computed
+ * here) summed per 15-minute bucket and key (batch_rollup_text) */
+#define BATCH_AGG_COLUMNS                                                                          \
     "bucket" TALLY_ROLLUP_DIMENSIONS(BATCH_COLUMN) ", requests" TALLY_TOKEN_CLASSES(BATCH_COLUMN)  \
-        TALLY_REQUEST_COUNTS(BATCH_COLUMN) ", developer_upn, event_time"
+        TALLY_REQUEST_COUNTS(BATCH_COLUMN)
+/* tally_stage_labels: each developer's upn of its latest event in the batch that had one */
+#define BATCH_LABEL_COLUMNS "oid, upn, last_seen"
+
+/* a part's sums: requests, the token classes, the other request counts */
+enum { BATCH_PART_SUMS = 1 + TALLY_TOKEN_CLASS_COUNT + 0 TALLY_REQUEST_COUNTS(TALLY_COUNT_ONE) };
+
+/* one rollup part of an event: its 15-minute bucket (microseconds since the epoch, as
+ * date_bin gives it), its key columns after the bucket as COPY text (each after a tab)
+ * in b->part_keys, and its sums */
+typedef struct batch_part {
+    int64_t bucket_us;
+    size_t key, key_len;
+    int64_t sums[BATCH_PART_SUMS];
+} batch_part;
 
 /* no event time (microseconds since the epoch) */
 #define BATCH_NO_TIME INT64_MIN
@@ -83,15 +97,18 @@ typedef struct batch_msg {
 /* one event of b->events: what writing it straight into usage_events needs (sink_pg.c) */
 typedef struct batch_event {
     int64_t time_us;
-    size_t row, row_len;     /* its row in b->events */
-    size_t parts, parts_len; /* its rows in b->parts */
-    size_t id_len;           /* its request id, as escaped: the row's first id_len bytes */
+    size_t row, row_len; /* its row in b->events */
+    size_t part, nparts; /* its parts in b->parts */
+    size_t upn, upn_len; /* its upn as COPY text in b->part_keys, 0 bytes for none */
+    size_t id_len;       /* its request id, as escaped: the row's first id_len bytes */
 } batch_event;
 
 typedef struct batch {
     membuf events, llm, gateway, rejects; /* COPY text of each staging table */
-    membuf parts;                         /* COPY text of tally_stage_parts, per event */
-    batch_event *evs;                     /* nevents of them */
+    batch_part *parts;                    /* nparts of them, each event's together */
+    size_t nparts, parts_cap;
+    membuf part_keys; /* the parts' keys and the events' upns */
+    batch_event *evs; /* nevents of them */
     size_t evs_cap;
     bool sql_parts; /* an event's parts are SQL's to compute (a speed lower() might change) */
     size_t nevents, nllm, ngateway, nrejects;
@@ -129,8 +146,8 @@ static inline bool batch_empty(const batch *b)
 /* The memory the batch's messages and rows take: its raw bytes and COPY text. */
 static inline size_t batch_bytes(const batch *b)
 {
-    return b->events.len + b->llm.len + b->gateway.len + b->rejects.len + b->parts.len +
-           b->msg_info.len;
+    return b->events.len + b->llm.len + b->gateway.len + b->rejects.len + b->part_keys.len +
+           b->nparts * sizeof(batch_part) + b->msg_info.len;
 }
 
 /* True when memory ran out while the batch was built (see membuf.h): it is incomplete. */
@@ -176,6 +193,12 @@ void batch_time_text(int64_t us, char *out, size_t outlen);
 
 /* Appends event i's request id to out as a quoted element of a PostgreSQL array literal. */
 void batch_event_id_element(const batch *b, size_t i, membuf *out);
+
+/* The COPY text of tally_stage_agg into agg: the parts of the events i with !skip[i]
+ * summed per bucket and key, in the order each first came; and of tally_stage_labels
+ * into labels: per developer, the upn of its latest such event that had one (the first
+ * of equally late ones). Both are appended to. False if out of memory. */
+bool batch_rollup_text(const batch *b, const uint8_t *skip, membuf *agg, membuf *labels);
 
 /* Message i's source (for a log line). */
 const char *batch_msg_source(const batch *b, size_t i);

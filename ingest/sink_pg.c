@@ -40,9 +40,10 @@ struct sink_pg {
     uint8_t *repeat;         /* per event of the batch: its key came earlier in the batch */
     size_t *slots;           /* open-addressing table of event index + 1, 0 = free */
     size_t repeat_cap, slots_cap, nslots;
-    membuf probe, key; /* insert_direct's probe: its array of ids, a stored id escaped */
-    char sqlstate[6];  /* of the last failed insert_events, "" if none */
-    char refusal[160]; /* "database refused: <sqlstate> <message>" */
+    membuf probe, key;  /* insert_direct's probe: its array of ids, a stored id escaped */
+    membuf agg, labels; /* insert_direct's COPY text of tally_stage_agg and _labels */
+    char sqlstate[6];   /* of the last failed insert_events, "" if none */
+    char refusal[160];  /* "database refused: <sqlstate> <message>" */
     /* the commit started by sink_pg_commit_start */
     pthread_t worker;
     bool direct;         /* the database has 0018: the direct way may be taken */
@@ -70,12 +71,13 @@ static const char *const SQL_STAGE[] = {
     " status_code integer, region text) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS tally_stage_rejects (source_key text NOT NULL,"
     " source text NOT NULL, reason text NOT NULL, raw bytea NOT NULL) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS tally_stage_parts (bucket timestamptz NOT NULL,"
+    "CREATE TEMP TABLE IF NOT EXISTS tally_stage_agg (bucket timestamptz NOT NULL,"
     " developer_oid text NOT NULL, model text NOT NULL, deployment text NOT NULL,"
     " prompt_band smallint NOT NULL, speed text NOT NULL, residency text NOT NULL,"
     " requests bigint NOT NULL" TALLY_TOKEN_CLASSES(STAGE_BIGINT)
-        TALLY_REQUEST_COUNTS(STAGE_BIGINT) ", developer_upn text, event_time timestamptz NOT NULL) "
-                                           "ON COMMIT DELETE ROWS",
+        TALLY_REQUEST_COUNTS(STAGE_BIGINT) ") ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS tally_stage_labels (oid text NOT NULL, upn text NOT NULL,"
+    " last_seen timestamptz NOT NULL) ON COMMIT DELETE ROWS",
     NULL,
 };
 
@@ -142,17 +144,20 @@ static const char *const SQL_STAGE[] = {
 #define ROLLUP_UTC_DAY "(bucket AT TIME ZONE 'UTC')::date"
 #define SQL_ROLLUP_DAY SQL_ROLLUP_COARSER("rday", "usage_rollup_day", "day", ROLLUP_UTC_DAY, "", "")
 
+/* developer_labels from rows (oid, upn, last_seen): a later one replaces the upn */
+#define SQL_LABELS_UPSERT(rows)                                                                    \
+    ", lab AS ("                                                                                   \
+    " INSERT INTO developer_labels AS l (oid, upn, last_seen) " rows                               \
+    " ON CONFLICT (oid) DO UPDATE SET upn = EXCLUDED.upn, last_seen = EXCLUDED.last_seen"          \
+    " WHERE l.last_seen <= EXCLUDED.last_seen)"
 /* The latest upn of each developer of CTE src (event_time, developer_oid, developer_upn):
  * each (developer, upn)'s latest time hashed first, so that only those few rows are sorted. */
 #define SQL_LABELS(src)                                                                            \
-    ", lab AS ("                                                                                   \
-    " INSERT INTO developer_labels AS l (oid, upn, last_seen)"                                     \
-    " SELECT DISTINCT ON (developer_oid COLLATE \"C\") developer_oid, developer_upn, event_time"   \
-    " FROM (SELECT developer_oid, developer_upn, max(event_time) AS event_time FROM " src          \
-    " WHERE developer_upn IS NOT NULL GROUP BY 1, 2) u"                                            \
-    " ORDER BY developer_oid COLLATE \"C\", event_time DESC"                                       \
-    " ON CONFLICT (oid) DO UPDATE SET upn = EXCLUDED.upn, last_seen = EXCLUDED.last_seen"          \
-    " WHERE l.last_seen <= EXCLUDED.last_seen)"
+    SQL_LABELS_UPSERT(                                                                             \
+        " SELECT DISTINCT ON (developer_oid COLLATE \"C\") developer_oid, developer_upn,"          \
+        " event_time FROM (SELECT developer_oid, developer_upn, max(event_time) AS event_time"     \
+        " FROM " src " WHERE developer_upn IS NOT NULL GROUP BY 1, 2) u"                           \
+        " ORDER BY developer_oid COLLATE \"C\", event_time DESC")
 
 /* in pieces: ISO C caps a string literal at 4095 bytes */
 static const char *const SQL_INSERT_EVENTS[] = {
@@ -172,9 +177,10 @@ static const char *const SQL_INSERT_EVENTS[] = {
 };
 
 /* The rollups and labels of a batch written straight into usage_events (insert_direct):
- * the parts computed by batch.c, of exactly the rows the COPY stored. */
+ * the parts batch.c computed for exactly the rows the COPY stored, summed per bucket and
+ * key there too (tally_stage_agg), and each developer's latest upn (tally_stage_labels). */
 static const char *const SQL_ROLLUP_STAGED[] = {
-    "WITH parts AS (SELECT * FROM tally_stage_parts)," SQL_ROLLUP_AGG,
+    "WITH agg AS (SELECT * FROM tally_stage_agg),",
     SQL_ROLLUP_15M,
     SQL_ROLLUP_COARSER("rday", "usage_rollup_day", "day", ROLLUP_UTC_DAY, "", " RETURNING 1") ",",
     /* the months once the days are done (reading rday runs it first), as the triggers did:
@@ -182,7 +188,8 @@ static const char *const SQL_ROLLUP_STAGED[] = {
     SQL_ROLLUP_COARSER("rmonth", "usage_rollup_month", "month",
                        "date_trunc('month', bucket AT TIME ZONE 'UTC')::date",
                        " WHERE (SELECT count(*) FROM rday) >= 0", ""),
-    SQL_LABELS("parts") " SELECT 1",
+    SQL_LABELS_UPSERT("SELECT oid, upn, last_seen FROM tally_stage_labels"
+                      " ORDER BY oid COLLATE \"C\"") " SELECT 1",
     NULL,
 };
 
@@ -484,6 +491,8 @@ void sink_pg_free(sink_pg *s)
     free(s->repeat);
     free(s->slots);
     membuf_free(&s->probe);
+    membuf_free(&s->agg);
+    membuf_free(&s->labels);
     membuf_free(&s->key);
     free(s);
 }
@@ -1005,10 +1014,9 @@ static bool mark_stored(sink_pg *s, const batch *b, size_t *nrep)
     return !s->key.oom;
 }
 
-/* COPY sql FROM STDIN with buf's rows of the events not repeated (their parts rows when
- * parts, else their event rows); a failure's SQLSTATE and message are kept, not logged. */
-static bool copy_kept(sink_pg *s, const char *sql, const membuf *buf, const batch *b, bool parts,
-                      size_t nrep)
+/* COPY sql FROM STDIN with buf's rows: the event rows of the events not repeated when
+ * b, else all of them; a failure's SQLSTATE and message are kept, not logged. */
+static bool copy_kept(sink_pg *s, const char *sql, const membuf *buf, const batch *b, size_t nrep)
 {
     PGresult *res = PQexec(s->conn, sql);
     size_t from = 0;
@@ -1020,15 +1028,14 @@ static bool copy_kept(sink_pg *s, const char *sql, const membuf *buf, const batc
         return false;
     }
     PQclear(res);
-    for (size_t i = 0; ok && nrep && i < b->nevents; i++) {
+    for (size_t i = 0; ok && b && nrep && i < b->nevents; i++) {
         const batch_event *e = &b->evs[i];
-        size_t at = parts ? e->parts : e->row;
 
         if (!s->repeat[i])
             continue;
-        if (at > from)
-            ok = PQputCopyData(s->conn, buf->data + from, (int)(at - from)) == 1;
-        from = at + (parts ? e->parts_len : e->row_len);
+        if (e->row > from)
+            ok = PQputCopyData(s->conn, buf->data + from, (int)(e->row - from)) == 1;
+        from = e->row + e->row_len;
     }
     if (ok && buf->len > from)
         ok = PQputCopyData(s->conn, buf->data + from, (int)(buf->len - from)) == 1;
@@ -1070,10 +1077,19 @@ static bool insert_direct(sink_pg *s, const batch *b, sink_result *r)
     }
     if (!mark_stored(s, b, &nrep))
         return false;
+    membuf_reset(&s->agg);
+    membuf_reset(&s->labels);
+    if (!batch_rollup_text(b, s->repeat, &s->agg, &s->labels)) {
+        log_error("out of memory");
+        return false;
+    }
     if (!copy_kept(s, "COPY usage_events (" BATCH_EVENT_COLUMNS ") FROM STDIN", &b->events, b,
-                   false, nrep) ||
-        !copy_kept(s, "COPY tally_stage_parts (" BATCH_PARTS_COLUMNS ") FROM STDIN", &b->parts, b,
-                   true, nrep)) {
+                   nrep) ||
+        !copy_kept(s, "COPY tally_stage_agg (" BATCH_AGG_COLUMNS ") FROM STDIN", &s->agg, NULL,
+                   0) ||
+        (s->labels.len &&
+         !copy_kept(s, "COPY tally_stage_labels (" BATCH_LABEL_COLUMNS ") FROM STDIN", &s->labels,
+                    NULL, 0))) {
         if (!refused(s))
             log_error("could not write events: %s", s->refusal[0] ? s->refusal : db_error(s->conn));
         return false;
