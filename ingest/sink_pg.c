@@ -28,6 +28,19 @@
 
 #define SINK_ENSURED_MAX 256
 
+/* the keys of one batch this sink committed the direct or the checking way: every one is
+ * in usage_events then (written, or found stored), so a re-delivery of one needs no probe */
+typedef struct recent_keys {
+    membuf ids; /* the request ids as escaped, one after another */
+    struct recent_key {
+        int64_t time_us;
+        size_t at, len; /* in ids */
+    } * keys;
+    size_t nkeys, keys_cap;
+    size_t *slots; /* open addressing: index + 1 into keys, 0 = free */
+    size_t nslots;
+} recent_keys;
+
 struct sink_pg {
     sink_pg_config cfg;
     PGconn *conn;
@@ -40,10 +53,12 @@ struct sink_pg {
     uint8_t *repeat;         /* per event of the batch: its key came earlier in the batch */
     size_t *slots;           /* open-addressing table of event index + 1, 0 = free */
     size_t repeat_cap, slots_cap, nslots;
-    membuf probe, key;  /* insert_direct's probe: its array of ids, a stored id escaped */
-    membuf agg, labels; /* insert_direct's COPY text of tally_stage_agg and _labels */
-    char sqlstate[6];   /* of the last failed insert_events, "" if none */
-    char refusal[160];  /* "database refused: <sqlstate> <message>" */
+    membuf probe, key;     /* insert_direct's probe: its array of ids, a stored id escaped */
+    membuf agg, labels;    /* insert_direct's COPY text of tally_stage_agg and _labels */
+    recent_keys recent[2]; /* the last batch committed, and the one before */
+    bool probe_next;       /* the next direct batch probes usage_events for stored keys */
+    char sqlstate[6];      /* of the last failed insert_events, "" if none */
+    char refusal[160];     /* "database refused: <sqlstate> <message>" */
     /* the commit started by sink_pg_commit_start */
     pthread_t worker;
     bool direct;         /* the database has 0018: the direct way may be taken */
@@ -402,6 +417,10 @@ static bool prepare_session(sink_pg *s, bool *no_schema)
 {
     PGresult *prep;
 
+    /* a new session: a transaction the last one committed may be gone (a server that
+     * crashed with synchronous_commit off), so no batch is remembered any more */
+    s->recent[0].nkeys = s->recent[1].nkeys = 0;
+    s->probe_next = true;
     /* From Kafka, a batch lost in a server crash takes its offsets with it and is read
      * again, so waiting for each commit to reach the disk buys nothing but latency. A
      * file source has reported its rows as stored by then: it keeps the default. */
@@ -494,6 +513,11 @@ void sink_pg_free(sink_pg *s)
     membuf_free(&s->agg);
     membuf_free(&s->labels);
     membuf_free(&s->key);
+    for (int g = 0; g < 2; g++) {
+        membuf_free(&s->recent[g].ids);
+        free(s->recent[g].keys);
+        free(s->recent[g].slots);
+    }
     free(s);
 }
 
@@ -1014,6 +1038,89 @@ static bool mark_stored(sink_pg *s, const batch *b, size_t *nrep)
     return !s->key.oom;
 }
 
+/* Remembers the keys of batch b, just committed with every one of them stored, as the
+ * latest batch's; the one before it is kept, older ones forgotten. Out of memory, it
+ * remembers nothing (the next batch probes). */
+static void remember_keys(sink_pg *s, const batch *b)
+{
+    recent_keys old = s->recent[1], *r;
+    size_t cap = 64;
+
+    s->recent[1] = s->recent[0];
+    s->recent[0] = old;
+    r = &s->recent[0];
+    membuf_reset(&r->ids);
+    r->nkeys = 0;
+    while (cap < 2 * b->nevents)
+        cap *= 2;
+    if (b->nevents > r->keys_cap) {
+        struct recent_key *k = realloc(r->keys, b->nevents * sizeof(*k));
+        if (!k)
+            goto forget;
+        r->keys = k;
+        r->keys_cap = b->nevents;
+    }
+    if (cap > r->nslots) {
+        size_t *p = realloc(r->slots, cap * sizeof(*p));
+        if (!p)
+            goto forget;
+        r->slots = p;
+        r->nslots = cap;
+    }
+    memset(r->slots, 0, r->nslots * sizeof(*r->slots));
+    for (size_t i = 0; i < b->nevents; i++) {
+        const batch_event *e = &b->evs[i];
+        struct recent_key *k = &r->keys[r->nkeys];
+        size_t h = (size_t)event_hash(b, i) & (r->nslots - 1);
+
+        k->time_us = e->time_us;
+        k->at = r->ids.len;
+        k->len = e->id_len;
+        membuf_put(&r->ids, b->events.data + e->row, e->id_len);
+        while (r->slots[h])
+            h = (h + 1) & (r->nslots - 1);
+        r->slots[h] = ++r->nkeys;
+    }
+    if (!r->ids.oom)
+        return;
+forget:
+    r->nkeys = 0;
+    if (r->slots)
+        memset(r->slots, 0, r->nslots * sizeof(*r->slots));
+    s->probe_next = true;
+}
+
+/* Marks in s->repeat each event of b whose key a batch remembered by remember_keys had;
+ * returns how many it marked. */
+static size_t mark_recent(sink_pg *s, const batch *b)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < b->nevents; i++) {
+        const batch_event *e = &b->evs[i];
+        const char *id = b->events.data + e->row;
+
+        for (int g = 0; !s->repeat[i] && g < 2; g++) {
+            const recent_keys *r = &s->recent[g];
+
+            if (!r->nkeys)
+                continue;
+            for (size_t h = (size_t)event_hash(b, i) & (r->nslots - 1); r->slots[h];
+                 h = (h + 1) & (r->nslots - 1)) {
+                const struct recent_key *k = &r->keys[r->slots[h] - 1];
+
+                if (k->time_us == e->time_us && k->len == e->id_len &&
+                    memcmp(r->ids.data + k->at, id, k->len) == 0) {
+                    s->repeat[i] = 1;
+                    n++;
+                    break;
+                }
+            }
+        }
+    }
+    return n;
+}
+
 /* COPY sql FROM STDIN with buf's rows: the event rows of the events not repeated when
  * b, else all of them; a failure's SQLSTATE and message are kept, not logged. */
 static bool copy_kept(sink_pg *s, const char *sql, const membuf *buf, const batch *b, size_t nrep)
@@ -1075,8 +1182,15 @@ static bool insert_direct(sink_pg *s, const batch *b, sink_result *r)
         log_error("out of memory");
         return false;
     }
-    if (!mark_stored(s, b, &nrep))
-        return false;
+    nrep += mark_recent(s, b);
+    if (s->probe_next) {
+        size_t before = nrep;
+
+        if (!mark_stored(s, b, &nrep))
+            return false;
+        /* probe again only after the probe found what the batches remembered did not */
+        s->probe_next = nrep > before;
+    }
     membuf_reset(&s->agg);
     membuf_reset(&s->labels);
     if (!batch_rollup_text(b, s->repeat, &s->agg, &s->labels)) {
@@ -1163,10 +1277,12 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, write_mo
     } else if (mode == WRITE_DIRECT && s->direct && direct_ok(b)) {
         /* a deadlock too: its COPY takes the rows' locks in batch order, the checking
          * way in key order */
-        if (!insert_direct(s, b, &r))
+        if (!insert_direct(s, b, &r)) {
+            s->probe_next = true; /* most likely a key stored that no remembered batch had */
             return refused(s) || (db_ok(s->conn) && strcmp(s->sqlstate, "40P01") == 0)
                        ? checked_batch(s, b, out)
                        : failed(s);
+        }
     } else {
         if (b->nevents && !db_copy_in(s->conn, "stage events",
                                       "COPY tally_stage (" BATCH_EVENT_COLUMNS ") FROM STDIN",
@@ -1207,6 +1323,8 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, write_mo
     }
     if (!db_commit(s->conn))
         return failed(s);
+    if (!split)
+        remember_keys(s, b);
     if (out)
         *out = r;
     return SINK_OK;

@@ -72,6 +72,19 @@ assert_eq "read=$lines inserted=0 duplicates=$lines rejected=0" "$out" "again: n
 assert_eq 0 "$(direct_written "$TMP/log2")" "again: the direct way wrote nothing"
 check_rollups again
 
+# 2b. new events with one stored earlier in their second batch: the first batch probes
+#     and finds nothing, so the next ones trust the keys of the batches the daemon wrote;
+#     the stored one is not among them, its COPY is refused and that batch alone is
+#     written again checking each key (then the daemon probes again)
+"$BIN/ctl/tallyctl" simulate --developers 40 --days 3 --seed 29 --events 1000 --duplicates 0 --malformed 0 \
+    >"$TMP/new.jsonl" 2>/dev/null
+{ head -700 "$TMP/new.jsonl"; sed -n 10p "$TMP/sim.jsonl"; tail -n +701 "$TMP/new.jsonl"; } >"$TMP/mixed.jsonl"
+out=$("$ING" --db "$DB" --from-file "$TMP/mixed.jsonl" --batch-size 500 --log-level debug 2>"$TMP/log2b")
+assert_eq "read=1001 inserted=1000 duplicates=1 rejected=0" "$out" "one stored: summary line"
+assert_eq 1 "$(grep -c 'written again checking each key' "$TMP/log2b")" "one stored: only its batch written again"
+assert_eq 501 "$(direct_written "$TMP/log2b")" "one stored: the other two batches (500 and 1) written the direct way"
+check_rollups "one stored"
+
 # 3. iterations and speeds by hand: no iteration of the response's model (the request
 #    counts on the last), an iteration naming no model, tools on an event with iterations,
 #    a prompt over 200k; then speeds SQL's lower() changes: "FAST" and a non-ASCII one
