@@ -413,14 +413,20 @@ static char *join_sql(const char *const *parts)
     return sql;
 }
 
+/* Forgets the batches remember_keys remembered: the next direct batch probes. */
+static void forget_keys(sink_pg *s)
+{
+    s->recent[0].nkeys = s->recent[1].nkeys = 0;
+    s->probe_next = true;
+}
+
 static bool prepare_session(sink_pg *s, bool *no_schema)
 {
     PGresult *prep;
 
     /* a new session: a transaction the last one committed may be gone (a server that
-     * crashed with synchronous_commit off), so no batch is remembered any more */
-    s->recent[0].nkeys = s->recent[1].nkeys = 0;
-    s->probe_next = true;
+     * crashed with synchronous_commit off) */
+    forget_keys(s);
     /* From Kafka, a batch lost in a server crash takes its offsets with it and is read
      * again, so waiting for each commit to reach the disk buys nothing but latency. A
      * file source has reported its rows as stored by then: it keeps the default. */
@@ -1317,6 +1323,9 @@ static sink_status commit_batch(sink_pg *s, batch *b, sink_result *out, write_mo
                          ": another consumer owns it; batch dropped",
                          b->offsets[i].partition, s->cfg.topic, b->offsets[i].prev);
                 db_rollback(s->conn);
+                /* the database may be behind this daemon (a commit lost): what it
+                 * remembers committing may be gone too */
+                forget_keys(s);
                 return SINK_CONFLICT;
             }
         }
