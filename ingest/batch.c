@@ -817,9 +817,11 @@ static size_t developer_slot(const batch *b, const size_t *slots, size_t cap, co
     return at;
 }
 
-bool batch_rollup_text(const batch *b, const uint8_t *skip, membuf *agg, membuf *labels)
+batch_rollup_status batch_rollup_text(const batch *b, const uint8_t *skip, membuf *agg,
+                                      membuf *labels)
 {
     size_t cap = 64, ngroups = 0, nlabels = 0;
+    bool overflow = false;
     size_t *slots, *lslots, *lab; /* lab: per label group, its event */
     batch_part *groups;
     bool ok;
@@ -845,8 +847,11 @@ bool batch_rollup_text(const batch *b, const uint8_t *skip, membuf *agg, membuf 
                 slots[at] = ++ngroups;
                 continue;
             }
-            for (int k = 0; k < BATCH_PART_SUMS; k++)
-                groups[slots[at] - 1].sums[k] += p->sums[k];
+            for (int k = 0; k < BATCH_PART_SUMS; k++) {
+                int64_t *sum = &groups[slots[at] - 1].sums[k];
+
+                overflow |= __builtin_add_overflow(*sum, p->sums[k], sum);
+            }
         }
         if (e->upn_len) {
             size_t dlen;
@@ -883,5 +888,7 @@ bool batch_rollup_text(const batch *b, const uint8_t *skip, membuf *agg, membuf 
     free(lslots);
     free(lab);
     free(groups);
-    return ok && !agg->oom && !labels->oom;
+    if (!ok || agg->oom || labels->oom)
+        return BATCH_ROLLUP_OOM;
+    return overflow ? BATCH_ROLLUP_OVERFLOW : BATCH_ROLLUP_OK;
 }

@@ -197,8 +197,11 @@ void batch_event_id_element(const batch *b, size_t i, membuf *out);
 /* The COPY text of tally_stage_agg into agg: the parts of the events i with !skip[i]
  * summed per bucket and key, in the order each first came; and of tally_stage_labels
  * into labels: per developer, the upn of its latest such event that had one (the first
- * of equally late ones). Both are appended to. False if out of memory. */
-bool batch_rollup_text(const batch *b, const uint8_t *skip, membuf *agg, membuf *labels);
+ * of equally late ones). Both are appended to. BATCH_ROLLUP_OVERFLOW when a sum would
+ * leave int64 (SQL's bigint sum refuses it: 22003), BATCH_ROLLUP_OOM out of memory. */
+typedef enum { BATCH_ROLLUP_OK, BATCH_ROLLUP_OVERFLOW, BATCH_ROLLUP_OOM } batch_rollup_status;
+batch_rollup_status batch_rollup_text(const batch *b, const uint8_t *skip, membuf *agg,
+                                      membuf *labels);
 
 /* Message i's source (for a log line). */
 const char *batch_msg_source(const batch *b, size_t i);

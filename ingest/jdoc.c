@@ -299,8 +299,9 @@ static bool lex_container(lexer *l, jv *v, char close)
         jv *m;
 
         if (close == '}') {
-            if (l->p >= l->end || *l->p != '"' || !lex_string(l, &key, &key_len) ||
-                repeated(v, key, key_len))
+            /* repeated() looks at every earlier member: many members go to jansson's hash */
+            if (v->len >= JDOC_MEMBERS_MAX || l->p >= l->end || *l->p != '"' ||
+                !lex_string(l, &key, &key_len) || repeated(v, key, key_len))
                 return false;
             skip_space(l);
             if (l->p >= l->end || *l->p != ':')

@@ -5,9 +5,9 @@
  * two thirds of tally-ingest's CPU (perf, issue 11).
  *
  * jansson stays the reference: jdoc_load() parses the common subset itself (no \u escapes,
- * no repeated keys, nesting to JDOC_DEPTH_MAX) and hands anything else to json_loadb(),
- * converting its tree, so a document means exactly what it meant to jansson and a bad one
- * gets jansson's error text. tests/fuzz/fuzz_jdoc.c checks that both agree.
+ * no repeated keys, nesting to JDOC_DEPTH_MAX, objects to JDOC_MEMBERS_MAX members) and hands
+ * anything else to json_loadb(), converting its tree, so a document means exactly what it meant to
+ * jansson and a bad one gets jansson's error text. tests/fuzz/fuzz_jdoc.c checks that both agree.
  *
  * Members keep their order; a member is its value node with key set. Every string is
  * NUL-terminated (jansson refuses \u0000 without JSON_ALLOW_NUL, so none holds a NUL).
@@ -22,7 +22,8 @@
 
 #include <jansson.h>
 
-#define JDOC_DEPTH_MAX 256 /* deeper documents go to jansson (its limit is 2048) */
+#define JDOC_DEPTH_MAX 256   /* deeper documents go to jansson (its limit is 2048) */
+#define JDOC_MEMBERS_MAX 256 /* an object with more members goes to jansson, which hashes */
 
 typedef enum {
     JV_NULL,

@@ -1199,7 +1199,15 @@ static bool insert_direct(sink_pg *s, const batch *b, sink_result *r)
     }
     membuf_reset(&s->agg);
     membuf_reset(&s->labels);
-    if (!batch_rollup_text(b, s->repeat, &s->agg, &s->labels)) {
+    switch (batch_rollup_text(b, s->repeat, &s->agg, &s->labels)) {
+    case BATCH_ROLLUP_OK:
+        break;
+    case BATCH_ROLLUP_OVERFLOW: /* the checking way's SQL sum refuses it, and splits */
+        snprintf(s->sqlstate, sizeof(s->sqlstate), "22003");
+        snprintf(s->refusal, sizeof(s->refusal),
+                 "database refused: 22003 a rollup sum out of range");
+        return false;
+    case BATCH_ROLLUP_OOM:
         log_error("out of memory");
         return false;
     }

@@ -156,6 +156,56 @@ static void test_time_text_gmtime(void **state)
     }
 }
 
+/* Two events of one key sum into one tally_stage_agg row, a third of another key gets its
+ * own, a skipped one adds nothing; labels: each developer's latest upn; a sum beyond int64
+ * is BATCH_ROLLUP_OVERFLOW (the checking way's SQL refuses it) */
+static void test_rollup_text(void **state)
+{
+    static const struct {
+        const char *id, *oid, *upn;
+        int64_t time_us, input;
+    } evs[] = {
+        {"a", "dev1", "one@x", 1000000, 10},
+        {"b", "dev1", "new@x", 2000000, 5},
+        {"c", "dev2", "", 3000000, 7},
+        {"d", "dev1", "skipped@x", 4000000, 100},
+    };
+    const uint8_t skip[] = {0, 0, 0, 1};
+    membuf agg = MEMBUF_INIT, labels = MEMBUF_INIT;
+    batch b;
+
+    (void)state;
+    batch_init(&b);
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        parse_item item;
+
+        memset(&item, 0, sizeof(item));
+        item.kind = ITEM_EVENT;
+        item.ev.format = EVENT_FORMAT_USAGE;
+        snprintf(item.ev.request_id, sizeof(item.ev.request_id), "%s", evs[i].id);
+        snprintf(item.ev.user_oid, sizeof(item.ev.user_oid), "%s", evs[i].oid);
+        snprintf(item.ev.user_upn, sizeof(item.ev.user_upn), "%s", evs[i].upn);
+        snprintf(item.ev.model, sizeof(item.ev.model), "m");
+        item.ev.event_time_us = evs[i].time_us;
+        item.ev.input_tokens = evs[i].input;
+        item.ev.is_stream = -1;
+        batch_emit(&b, &item);
+    }
+    assert_int_equal(batch_rollup_text(&b, skip, &agg, &labels), BATCH_ROLLUP_OK);
+    assert_string_equal(
+        copy_text(&agg),
+        "1970-01-01 00:00:00.000000+00\tdev1\tm\t\t0\tstandard\t\t2\t15\t0\t0\t0\t0\t0\t0\t0\t0\n"
+        "1970-01-01 00:00:00.000000+00\tdev2\tm\t\t0\tstandard\t\t1\t7\t0\t0\t0\t0\t0\t0\t0\t0\n");
+    assert_string_equal(copy_text(&labels), "dev1\tnew@x\t1970-01-01 00:00:02.000000+00\n");
+    membuf_reset(&agg);
+    membuf_reset(&labels);
+    b.parts[1].sums[1] = INT64_MAX - 9; /* plus the 10 of "a" */
+    assert_int_equal(batch_rollup_text(&b, skip, &agg, &labels), BATCH_ROLLUP_OVERFLOW);
+    membuf_free(&agg);
+    membuf_free(&labels);
+    batch_cleanup(&b);
+}
+
 static void test_reject_keys(void **state)
 {
     batch b;
@@ -317,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_reject_keys),     cmocka_unit_test(test_reason_labels),
         cmocka_unit_test(test_offsets),         cmocka_unit_test(test_gaps),
         cmocka_unit_test(test_months),          cmocka_unit_test(test_time_text_gmtime),
+        cmocka_unit_test(test_rollup_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

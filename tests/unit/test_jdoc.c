@@ -97,6 +97,25 @@ static void test_depth(void **state)
     }
 }
 
+/* objects up to JDOC_MEMBERS_MAX members it parses itself, bigger ones go to jansson
+ * (finding a repeated key is quadratic here, hashed there) */
+static void test_members(void **state)
+{
+    static const int counts[] = {JDOC_MEMBERS_MAX, JDOC_MEMBERS_MAX + 1, 5000};
+    static char buf[5000 * 16 + 2];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        size_t n = 0;
+
+        buf[n++] = '{';
+        for (int m = 0; m < counts[i]; m++)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\"k%d\":%d", m ? "," : "", m, m);
+        buf[n++] = '}';
+        agrees(buf, n, counts[i] <= JDOC_MEMBERS_MAX);
+    }
+}
+
 /* Every seed of the parser fuzz targets; returns how many jdoc parsed itself. */
 static int corpus(const char *dir, int *files)
 {
@@ -176,6 +195,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_members),
         cmocka_unit_test(test_corpora),
         cmocka_unit_test(test_usage_examples_lexed),
     };
