@@ -762,9 +762,10 @@ void batch_event_id_element(const batch *b, size_t i, membuf *out)
     membuf_putc(out, '"');
 }
 
-/* FNV-1a of n bytes, continuing from h */
-static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
+uint64_t batch_key_hash(const char *p, size_t n, int64_t seed)
 {
+    uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)seed;
+
     for (size_t k = 0; k < n; k++) {
         h ^= (unsigned char)p[k];
         h *= UINT64_C(1099511628211);
@@ -789,8 +790,7 @@ static size_t part_slot(const batch *b, const size_t *slots, size_t cap, const b
                         const batch_part *p)
 {
     const char *key = b->part_keys.data + p->key;
-    uint64_t h = fnv1a(UINT64_C(14695981039346656037) ^ (uint64_t)p->bucket_us, key, p->key_len);
-    size_t at = (size_t)h & (cap - 1);
+    size_t at = (size_t)batch_key_hash(key, p->key_len, p->bucket_us) & (cap - 1);
 
     for (; slots[at]; at = (at + 1) & (cap - 1)) {
         const batch_part *g = &groups[slots[at] - 1];
@@ -805,7 +805,7 @@ static size_t part_slot(const batch *b, const size_t *slots, size_t cap, const b
 static size_t developer_slot(const batch *b, const size_t *slots, size_t cap, const size_t *lab,
                              const char *dev, size_t dlen)
 {
-    size_t at = (size_t)fnv1a(UINT64_C(14695981039346656037), dev, dlen) & (cap - 1);
+    size_t at = (size_t)batch_key_hash(dev, dlen, 0) & (cap - 1);
 
     for (; slots[at]; at = (at + 1) & (cap - 1)) {
         size_t glen;
@@ -820,14 +820,12 @@ static size_t developer_slot(const batch *b, const size_t *slots, size_t cap, co
 batch_rollup_status batch_rollup_text(const batch *b, const uint8_t *skip, membuf *agg,
                                       membuf *labels)
 {
-    size_t cap = 64, ngroups = 0, nlabels = 0;
+    size_t cap = batch_table_size(b->nparts + 1), ngroups = 0, nlabels = 0;
     bool overflow = false;
     size_t *slots, *lslots, *lab; /* lab: per label group, its event */
     batch_part *groups;
     bool ok;
 
-    while (cap < 2 * (b->nparts + 1))
-        cap *= 2;
     slots = calloc(cap, sizeof(*slots));
     lslots = calloc(cap, sizeof(*lslots));
     lab = malloc((b->nevents + 1) * sizeof(*lab));

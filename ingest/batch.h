@@ -194,6 +194,20 @@ void batch_time_text(int64_t us, char *out, size_t outlen);
 /* Appends event i's request id to out as a quoted element of a PostgreSQL array literal. */
 void batch_event_id_element(const batch *b, size_t i, membuf *out);
 
+/* FNV-1a of the n bytes at p, its offset basis xored with seed (a key's time): the hash
+ * of the open-addressing tables over a batch's keys, here and in sink_pg.c. */
+uint64_t batch_key_hash(const char *p, size_t n, int64_t seed);
+
+/* The slots of an open-addressing table for n keys: a power of two, at least 2n and 64. */
+static inline size_t batch_table_size(size_t n)
+{
+    size_t cap = 64;
+
+    while (cap < 2 * n)
+        cap *= 2;
+    return cap;
+}
+
 /* The COPY text of tally_stage_agg into agg: the parts of the events i with !skip[i]
  * summed per bucket and key, in the order each first came; and of tally_stage_labels
  * into labels: per developer, the upn of its latest such event that had one (the first

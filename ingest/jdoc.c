@@ -17,8 +17,7 @@
 /* nodes, or bytes, of one allocation; freed together */
 struct jdoc_block {
     struct jdoc_block *next;
-    size_t used, cap; /* nodes when nodes */
-    bool nodes;
+    size_t used, cap; /* nodes, in a node block */
     union {
         jv node[1];
         char byte[1];
@@ -35,7 +34,6 @@ static struct jdoc_block *block_new(jdoc *d, size_t cap, bool nodes)
     b->next = d->blocks;
     b->used = 0;
     b->cap = cap;
-    b->nodes = nodes;
     d->blocks = b;
     return b;
 }

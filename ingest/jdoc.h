@@ -56,7 +56,8 @@ typedef struct jdoc {
 } jdoc;
 
 /* Parses buf/len into d (any previous content is not freed). The top level must be an
- * object or an array unless any. False with jansson's error text in err (errlen bytes)
+ * object or an array unless any. False with jansson's error text in err (errlen bytes;
+ * JSON_ERROR_TEXT_LENGTH hold all of it)
  * if the bytes are not such a document; d then holds nothing. jdoc_free() either way. */
 bool jdoc_load(jdoc *d, const char *buf, size_t len, bool any, char *err, size_t errlen);
 

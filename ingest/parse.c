@@ -41,7 +41,7 @@ static parse_format detect(jv *root)
 int parse_message(const char *buf, size_t len, parse_format fmt, parse_emit_fn emit, void *ctx)
 {
     parse_out out = {.emit = emit, .ctx = ctx, .count = 0};
-    char reason[PARSE_REASON_MAX], err[160];
+    char reason[PARSE_REASON_MAX], err[JSON_ERROR_TEXT_LENGTH];
     jdoc doc;
     jv *root;
 

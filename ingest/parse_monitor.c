@@ -165,7 +165,7 @@ static void walk_headers(header_search *hs, jv *v, bool take, int depth)
             walk_headers(hs, member, take, depth + 1);
         }
     } else if (jv_is_string(v) && looks_like_json(jv_str(v))) {
-        char err[160];
+        char err[JSON_ERROR_TEXT_LENGTH];
         jdoc doc;
 
         if (jdoc_load(&doc, jv_str(v), jv_len(v), false, err, sizeof(err)))
@@ -284,7 +284,7 @@ static bool monitor_record(jv *rec, parse_item *item, char *reason)
     props = parse_get(rec, "properties");
     if (jv_is_string(props) && looks_like_json(jv_str(props))) {
         /* some Azure services log properties as a JSON document in a string */
-        char err[160];
+        char err[JSON_ERROR_TEXT_LENGTH];
 
         props = jdoc_load(&owned, jv_str(props), jv_len(props), false, err, sizeof(err))
                     ? owned.root

@@ -916,23 +916,28 @@ static bool insert_split(sink_pg *s, const batch *b, sink_result *r)
 
 /* ---- the direct way: a batch of new rows ---- */
 
-/* FNV-1a of a request id (as escaped) and an event time */
-static uint64_t key_hash(const char *id, size_t len, int64_t time_us)
-{
-    uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)time_us;
-
-    for (size_t k = 0; k < len; k++) {
-        h ^= (unsigned char)id[k];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
+/* the hash of event i's key: its request id as escaped and its event time */
 static uint64_t event_hash(const batch *b, size_t i)
 {
     const batch_event *e = &b->evs[i];
 
-    return key_hash(b->events.data + e->row, e->id_len, e->time_us);
+    return batch_key_hash(b->events.data + e->row, e->id_len, e->time_us);
+}
+
+/* Makes *arr hold at least n elements of size bytes (*cap of them now); false if out of
+ * memory, *arr then as it was. */
+static bool reserve(void **arr, size_t *cap, size_t n, size_t size)
+{
+    void *p;
+
+    if (n <= *cap)
+        return true;
+    p = realloc(*arr, n * size);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = n;
+    return true;
 }
 
 /* the same request id (as escaped: the same bytes) and event time */
@@ -948,24 +953,11 @@ static bool same_key(const batch *b, size_t i, size_t j)
  * written, as DISTINCT ON keeps one); returns how many, SIZE_MAX when out of memory. */
 static size_t mark_repeats(sink_pg *s, const batch *b)
 {
-    size_t n = b->nevents, cap = 64, nrep = 0;
+    size_t n = b->nevents, cap = batch_table_size(n), nrep = 0;
 
-    while (cap < 2 * n)
-        cap *= 2;
-    if (n > s->repeat_cap) {
-        uint8_t *p = realloc(s->repeat, n);
-        if (!p)
-            return SIZE_MAX;
-        s->repeat = p;
-        s->repeat_cap = n;
-    }
-    if (cap > s->slots_cap) {
-        size_t *p = realloc(s->slots, cap * sizeof(*p));
-        if (!p)
-            return SIZE_MAX;
-        s->slots = p;
-        s->slots_cap = cap;
-    }
+    if (!reserve((void **)&s->repeat, &s->repeat_cap, n, 1) ||
+        !reserve((void **)&s->slots, &s->slots_cap, cap, sizeof(*s->slots)))
+        return SIZE_MAX;
     s->nslots = cap;
     memset(s->slots, 0, cap * sizeof(*s->slots));
     memset(s->repeat, 0, n);
@@ -1026,7 +1018,7 @@ static bool mark_stored(sink_pg *s, const batch *b, size_t *nrep)
 
         membuf_reset(&s->key);
         batch_copy_text(&s->key, PQgetvalue(res, row, 0));
-        h = (size_t)key_hash(s->key.data, s->key.len, t) & (s->nslots - 1);
+        h = (size_t)batch_key_hash(s->key.data, s->key.len, t) & (s->nslots - 1);
         for (; s->slots[h]; h = (h + 1) & (s->nslots - 1)) {
             size_t i = s->slots[h] - 1;
             const batch_event *e = &b->evs[i];
@@ -1050,29 +1042,15 @@ static bool mark_stored(sink_pg *s, const batch *b, size_t *nrep)
 static void remember_keys(sink_pg *s, const batch *b)
 {
     recent_keys old = s->recent[1], *r;
-    size_t cap = 64;
 
     s->recent[1] = s->recent[0];
     s->recent[0] = old;
     r = &s->recent[0];
     membuf_reset(&r->ids);
     r->nkeys = 0;
-    while (cap < 2 * b->nevents)
-        cap *= 2;
-    if (b->nevents > r->keys_cap) {
-        struct recent_key *k = realloc(r->keys, b->nevents * sizeof(*k));
-        if (!k)
-            goto forget;
-        r->keys = k;
-        r->keys_cap = b->nevents;
-    }
-    if (cap > r->nslots) {
-        size_t *p = realloc(r->slots, cap * sizeof(*p));
-        if (!p)
-            goto forget;
-        r->slots = p;
-        r->nslots = cap;
-    }
+    if (!reserve((void **)&r->keys, &r->keys_cap, b->nevents, sizeof(*r->keys)) ||
+        !reserve((void **)&r->slots, &r->nslots, batch_table_size(b->nevents), sizeof(*r->slots)))
+        goto forget;
     memset(r->slots, 0, r->nslots * sizeof(*r->slots));
     for (size_t i = 0; i < b->nevents; i++) {
         const batch_event *e = &b->evs[i];
@@ -1102,16 +1080,19 @@ static size_t mark_recent(sink_pg *s, const batch *b)
 {
     size_t n = 0;
 
+    if (!s->recent[0].nkeys && !s->recent[1].nkeys)
+        return 0;
     for (size_t i = 0; i < b->nevents; i++) {
         const batch_event *e = &b->evs[i];
         const char *id = b->events.data + e->row;
+        uint64_t hash = s->repeat[i] ? 0 : event_hash(b, i);
 
         for (int g = 0; !s->repeat[i] && g < 2; g++) {
             const recent_keys *r = &s->recent[g];
 
             if (!r->nkeys)
                 continue;
-            for (size_t h = (size_t)event_hash(b, i) & (r->nslots - 1); r->slots[h];
+            for (size_t h = (size_t)hash & (r->nslots - 1); r->slots[h];
                  h = (h + 1) & (r->nslots - 1)) {
                 const struct recent_key *k = &r->keys[r->slots[h] - 1];
 

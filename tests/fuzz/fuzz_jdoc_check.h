@@ -30,7 +30,7 @@ static inline const char *jdoc_check(const char *buf, size_t len, bool any, bool
 {
     json_error_t jerr;
     json_t *j = json_loadb(buf, len, any ? JSON_DECODE_ANY : 0, &jerr);
-    char err[160], *want = NULL, *got = NULL;
+    char err[JSON_ERROR_TEXT_LENGTH], *want = NULL, *got = NULL;
     const char *why = NULL;
     jdoc d;
     bool ok;

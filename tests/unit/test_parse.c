@@ -45,7 +45,7 @@ static jv *jnull(void)
 
 static jv *load(const char *text)
 {
-    char err[160];
+    char err[JSON_ERROR_TEXT_LENGTH];
 
     jdoc_free(&loaded);
     return jdoc_load(&loaded, text, strlen(text), true, err, sizeof(err)) ? loaded.root : NULL;
